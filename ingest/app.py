@@ -1,0 +1,48 @@
+"""The web process: create_app() wires settings, the verifier and the publisher into Flask."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+
+from ingest.errors import register_error_handlers
+from ingest.health import health
+from ingest.settings import WebSettings
+from ingest.signature import WebhookVerifier
+from ingest.webhooks import webhooks
+from tasks.publisher import EventPublisher
+from tasks.settings import load_settings
+
+
+@dataclass(frozen=True)
+class Ingest:
+    """What the request handlers need, built once per process."""
+
+    settings: WebSettings
+    verifier: WebhookVerifier
+    publisher: EventPublisher
+
+
+def create_app(
+    settings: WebSettings | None = None, publisher: EventPublisher | None = None
+) -> Flask:
+    settings = settings or load_settings(WebSettings)
+    app = Flask(__name__)
+    # Flask answers 413 itself once a body passes this, before reading it whole.
+    app.config["MAX_CONTENT_LENGTH"] = settings.webhook_max_body_bytes
+    app.extensions["ingest"] = Ingest(
+        settings=settings,
+        verifier=WebhookVerifier(settings.public_keys, settings.webhook_tolerance_seconds),
+        publisher=publisher
+        or EventPublisher.from_url(settings.redis_url, settings.redis_timeout_seconds),
+    )
+    app.register_blueprint(webhooks)
+    app.register_blueprint(health)
+    register_error_handlers(app)
+    return app
+
+
+def ingest() -> Ingest:
+    extension: Ingest = current_app.extensions["ingest"]
+    return extension

@@ -1,0 +1,47 @@
+"""The web process's configuration."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from pydantic import Field, field_validator
+
+from tasks.settings import CommonSettings
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+class WebSettings(CommonSettings):
+    # One or more base64 Ed25519 public keys, comma-separated: several during a key rotation.
+    telnyx_public_key: Annotated[str, Field(min_length=1, max_length=4096)]
+    webhook_tolerance_seconds: Annotated[int, Field(ge=1, le=3600)] = 300
+    webhook_max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = (
+        DEFAULT_MAX_BODY_BYTES
+    )
+    # How long a request may wait on Redis before answering 503.
+    redis_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0
+
+    @field_validator("telnyx_public_key")
+    @classmethod
+    def _keys_decode(cls, value: str) -> str:
+        keys = public_keys(value)
+        if not keys:
+            raise ValueError("must hold at least one key")
+        for position, key in enumerate(keys, 1):
+            try:
+                raw = base64.b64decode(key, validate=True)
+            except binascii.Error:
+                raise ValueError(f"key {position} is not valid base64") from None
+            if len(raw) != 32:
+                raise ValueError(f"key {position} is {len(raw)} bytes, not 32")
+        return value
+
+    @property
+    def public_keys(self) -> list[str]:
+        return public_keys(self.telnyx_public_key)
+
+
+def public_keys(value: str) -> list[str]:
+    return [key.strip() for key in value.split(",") if key.strip()]

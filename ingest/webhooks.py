@@ -1,0 +1,63 @@
+"""POST /webhooks/telnyx: read bounded, verify, validate, queue, then answer."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from pydantic import ValidationError
+
+from ingest.errors import Rejection
+from ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
+from tasks.publisher import QueueUnavailable
+from telnyx_api.events import Envelope
+
+log = logging.getLogger(__name__)
+webhooks = Blueprint("webhooks", __name__)
+
+
+@webhooks.post("/webhooks/telnyx")
+def receive() -> tuple[Response, int]:
+    ingest = current_app.extensions["ingest"]
+    # Raw bytes, bounded by MAX_CONTENT_LENGTH (413 past it); never request.json before
+    # the signature is checked.
+    body = request.get_data(cache=False)
+    try:
+        ingest.verifier.verify(
+            body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)
+        )
+    except SignatureError as exc:
+        log.warning("webhook rejected: %s", exc.reason)
+        raise Rejection(401, "invalid_signature", exc.reason) from exc
+    event = _parse(body).data
+    try:
+        # The body is queued as received: one JSON parse here, one in the worker, and the
+        # worker sees every field Telnyx sent, known to this version or not.
+        ingest.publisher.publish(
+            body.decode("utf-8"), event.id, event.event_type, event.conference_id
+        )
+    except QueueUnavailable as exc:
+        log.error("queue unavailable; answering 503 so Telnyx redelivers event %s", event.id)
+        raise Rejection(503, "queue_unavailable", "the event could not be queued") from exc
+    log.info("queued %s %s", event.event_type, event.id)
+    return jsonify(status="queued", event_id=event.id), 200
+
+
+def _parse(body: bytes) -> Envelope:
+    try:
+        envelope = Envelope.model_validate_json(body)
+        body.decode("utf-8")  # valid JSON is valid UTF-8, but the queue must never get less
+    except UnicodeDecodeError as exc:
+        raise Rejection(400, "invalid_payload", "the body is not UTF-8") from exc
+    except ValidationError as exc:
+        raise Rejection(400, "invalid_payload", _summary(exc)) from exc
+    return envelope
+
+
+def _summary(exc: ValidationError) -> str:
+    """Where the body is wrong, without echoing any of its values."""
+    parts = []
+    for error in exc.errors(include_input=False)[:5]:
+        where = ".".join(str(loc) for loc in error["loc"]) or "body"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)[:500]

@@ -1,0 +1,465 @@
+"""A local Telnyx-compatible API server for development, tests and benchmarks.
+
+It serves the conference and queue endpoints on loopback, checks the bearer key and the
+required fields like the real API (422 with a Telnyx-style error body), keeps a little state
+(conferences created through it; conferences marked ended answer 422 90019), records every
+request, and injects faults on demand: latency, 5xx, 429 and timeouts, either for the next N
+requests or at random rates.
+
+Its field checks are deliberately its own table, not the client's models: a test against this
+server checks the client, rather than the client against itself.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+API_PREFIX = "/v2"
+MAX_BODY = 1024 * 1024
+
+_REGIONS = ("Australia", "Europe", "Middle East", "US")
+_BEEP = ("always", "never", "on_enter", "on_exit")
+_ROLE = ("barge", "monitor", "none", "whisper")
+
+# action -> (required fields, {field: allowed values})
+CONFERENCE_ACTION_RULES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    "hold": ((), {"region": _REGIONS}),
+    "unhold": (("call_control_ids",), {"region": _REGIONS}),
+    "join": (("call_control_id",), {"beep_enabled": _BEEP, "supervisor_role": _ROLE}),
+    "leave": (("call_control_id",), {"beep_enabled": _BEEP}),
+    "mute": ((), {"region": _REGIONS}),
+    "unmute": ((), {"region": _REGIONS}),
+    "play": ((), {"region": _REGIONS}),
+    "stop": ((), {"region": _REGIONS}),
+    "speak": (("payload", "voice"), {"payload_type": ("text", "ssml")}),
+    "record_start": (("format",), {"format": ("wav", "mp3"), "channels": ("single", "dual")}),
+    "record_pause": ((), {}),
+    "record_resume": ((), {}),
+    "record_stop": ((), {}),
+    "update": (("call_control_id", "supervisor_role"), {"supervisor_role": _ROLE}),
+}
+CALL_ACTION_RULES: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {
+    "enqueue": (("queue_name",), {}),
+    "leave_queue": ((), {}),
+}
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: dict[str, str]
+    body: Any
+    status: int
+    received_at: float
+    duplicate: bool = False  # a command_id already accepted for this target
+
+    @property
+    def action(self) -> str | None:
+        """`record_start` for POST .../actions/record_start, else None."""
+        parts = self.path.split("/")
+        return parts[-1] if len(parts) >= 2 and parts[-2] == "actions" else None
+
+    @property
+    def target(self) -> str | None:
+        """The decoded conference or call id of an action request."""
+        parts = self.path.split("/")
+        return unquote(parts[-3]) if self.action and len(parts) >= 4 else None
+
+
+@dataclass
+class Fault:
+    """One injected failure: an HTTP error, or a hang with no answer (`status=0`)."""
+
+    status: int
+    code: str = ""
+    headers: dict[str, str] = field(default_factory=dict)
+    path_contains: str = ""
+
+
+@dataclass
+class FaultRates:
+    """Random faults, applied to action requests only (reads stay reliable)."""
+
+    server_error: float = 0.0
+    rate_limited: float = 0.0
+    timeout: float = 0.0
+    retry_after: float | None = None
+    seed: int | None = None
+
+
+class FakeTelnyx:
+    """The server's state. Thread-safe; every handler thread goes through its lock."""
+
+    def __init__(self, api_key: str) -> None:
+        self.api_key = api_key
+        self.latency = 0.0
+        self.hang_seconds = 30.0
+        self.rates = FaultRates()
+        self._random = random.Random()
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._requests: list[RecordedRequest] = []
+        self._faults: deque[Fault] = deque()
+        self._ended: set[str] = set()
+        self._conferences: dict[str, dict[str, Any]] = {}
+        self._participants: dict[str, list[dict[str, Any]]] = {}
+        self._command_ids: set[tuple[str, str]] = set()
+
+    # --- what tests and tools use -------------------------------------------------------
+    def requests(self) -> list[RecordedRequest]:
+        with self._lock:
+            return list(self._requests)
+
+    def commands(self, action: str | None = None) -> list[RecordedRequest]:
+        """Accepted (2xx) action requests, optionally of one action."""
+        return [
+            r
+            for r in self.requests()
+            if r.action and 200 <= r.status < 300 and (action is None or r.action == action)
+        ]
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> bool:
+        """Block until predicate(list of requests) is true, or the timeout passes."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(list(self._requests)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._changed.wait(remaining)
+            return True
+
+    def clear(self) -> None:
+        with self._lock:
+            self._requests.clear()
+            self._faults.clear()
+            self._command_ids.clear()
+
+    def fail_next(self, count: int = 1, status: int = 500, **kwargs: Any) -> None:
+        with self._lock:
+            self._faults.extend(Fault(status, **kwargs) for _ in range(count))
+
+    def set_rates(self, rates: FaultRates) -> None:
+        with self._lock:
+            self.rates = rates
+            self._random = random.Random(rates.seed)
+
+    def end_conference(self, conference_id: str) -> None:
+        with self._lock:
+            self._ended.add(conference_id)
+
+    def add_conference(
+        self, name: str, status: str = "in_progress", **fields: Any
+    ) -> dict[str, Any]:
+        with self._lock:
+            return self._new_conference(name, status, **fields)
+
+    def add_participant(self, conference_id: str, call_control_id: str, **fields: Any) -> None:
+        with self._lock:
+            self._participants.setdefault(conference_id, []).append(
+                _participant(conference_id, call_control_id, **fields)
+            )
+
+    # --- serving ----------------------------------------------------------------------------
+    def handle(
+        self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        """Answer one request: (status, headers, JSON body); status 0 means hang up."""
+        split = urlsplit(raw_path)
+        path, query = split.path, parse_qs(split.query)
+        body, parse_error = _parse_body(raw_body) if method == "POST" else (None, "")
+        if self.latency:
+            time.sleep(self.latency)
+        with self._changed:
+            status, extra_headers, answer, duplicate = self._answer(
+                method, path, query, headers, body, parse_error
+            )
+            self._requests.append(
+                RecordedRequest(method, path, query, headers, body, status, time.time(), duplicate)
+            )
+            self._changed.notify_all()
+        return status, extra_headers, answer
+
+    def _answer(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        headers: dict[str, str],
+        body: Any,
+        parse_error: str,
+    ) -> tuple[int, dict[str, str], Any, bool]:
+        if headers.get("authorization") != f"Bearer {self.api_key}":
+            return 401, {}, _error("10009", "Authentication failed"), False
+        fault = self._take_fault(path)
+        if fault is not None:
+            return fault.status, fault.headers, _fault_body(fault), False
+        if parse_error:
+            return 400, {}, _error("10015", "Bad Request", parse_error), False
+        if not path.startswith(API_PREFIX + "/"):
+            return 404, {}, _error("10005", "Resource not found"), False
+        parts = [unquote(p) for p in path[len(API_PREFIX) + 1 :].split("/")]
+        return self._route(method, parts, query, body)
+
+    def _take_fault(self, path: str) -> Fault | None:
+        for index, fault in enumerate(self._faults):
+            if fault.path_contains in path:
+                del self._faults[index]
+                return fault
+        if "/actions/" not in path:
+            return None
+        rates, roll = self.rates, self._random.random()
+        retry = {"retry-after": str(rates.retry_after)} if rates.retry_after is not None else {}
+        if roll < rates.server_error:
+            return Fault(503)
+        if roll < rates.server_error + rates.rate_limited:
+            return Fault(429, "10011", headers={"x-ratelimit-reset": "1", **retry})
+        if roll < rates.server_error + rates.rate_limited + rates.timeout:
+            return Fault(0)
+        return None
+
+    def _route(
+        self, method: str, parts: list[str], query: dict[str, list[str]], body: Any
+    ) -> tuple[int, dict[str, str], Any, bool]:
+        match method, parts:
+            case "POST", ["calls", call_id, "actions", action] if action in CALL_ACTION_RULES:
+                return self._command(call_id, action, CALL_ACTION_RULES[action], body)
+            case "POST", ["conferences", conf_id, "actions", action] if (
+                action in CONFERENCE_ACTION_RULES
+            ):
+                if conf_id in self._ended:
+                    error = _error("90019", "Conference has already ended")
+                    return 422, {}, error, False
+                return self._command(conf_id, action, CONFERENCE_ACTION_RULES[action], body)
+            case "POST", ["conferences"]:
+                return self._create(body)
+            case "GET", ["conferences"]:
+                rows = [c for c in self._conferences.values() if _matches(c, query)]
+                return (200, {}, _page(rows, query), False)
+            case "GET", ["conferences", conf_id]:
+                if conf_id not in self._conferences:
+                    return 404, {}, _error("10005", "Resource not found"), False
+                return 200, {}, {"data": self._conferences[conf_id]}, False
+            case "GET", ["conferences", conf_id, "participants"]:
+                rows = [p for p in self._participants.get(conf_id, []) if _matches(p, query)]
+                return 200, {}, _page(rows, query), False
+        return 404, {}, _error("10005", "Resource not found"), False
+
+    def _command(
+        self,
+        target: str,
+        action: str,
+        rules: tuple[tuple[str, ...], dict[str, tuple[str, ...]]],
+        body: Any,
+    ) -> tuple[int, dict[str, str], Any, bool]:
+        problem = _check(body, *rules)
+        if problem is not None:
+            return 422, {}, problem, False
+        command_id = body.get("command_id")
+        duplicate = False
+        if isinstance(command_id, str):
+            duplicate = (target, command_id) in self._command_ids
+            self._command_ids.add((target, command_id))
+        return 200, {}, {"data": {"result": "ok"}}, duplicate
+
+    def _create(self, body: Any) -> tuple[int, dict[str, str], Any, bool]:
+        problem = _check(body, ("call_control_id", "name"), {"beep_enabled": _BEEP})
+        if problem is not None:
+            return 422, {}, problem, False
+        active = any(
+            c["name"] == body["name"] and c["status"] != "completed"
+            for c in self._conferences.values()
+        )
+        if active:
+            return 422, {}, _error("90033", "Conference name already active", "", "/name"), False
+        conference = self._new_conference(body["name"], "in_progress")
+        self._participants[conference["id"]] = [
+            _participant(conference["id"], body["call_control_id"])
+        ]
+        return 200, {}, {"data": conference}, False
+
+    def _new_conference(self, name: str, status: str, **fields: Any) -> dict[str, Any]:
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        conference = {
+            "id": str(uuid.uuid4()),
+            "name": name,
+            "record_type": "conference",
+            "status": status,
+            "created_at": now,
+            "updated_at": now,
+            "expires_at": now,
+            "region": "US",
+            **fields,
+        }
+        self._conferences[conference["id"]] = conference
+        return conference
+
+
+def _participant(conference_id: str, call_control_id: str, **fields: Any) -> dict[str, Any]:
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    return {
+        "id": str(uuid.uuid4()),
+        "record_type": "participant",
+        "call_control_id": call_control_id,
+        "call_leg_id": str(uuid.uuid4()),
+        "conference": {"id": conference_id},
+        "status": "joined",
+        "muted": False,
+        "on_hold": False,
+        "end_conference_on_exit": False,
+        "soft_end_conference_on_exit": False,
+        "whisper_call_control_ids": [],
+        "created_at": now,
+        "updated_at": now,
+        **fields,
+    }
+
+
+def _parse_body(raw: bytes) -> tuple[Any, str]:
+    try:
+        body = json.loads(raw or b"null")
+    except ValueError:
+        return None, "body is not JSON"
+    if not isinstance(body, dict):
+        return None, "body must be a JSON object"
+    return body, ""
+
+
+def _check(body: Any, required: tuple[str, ...], enums: dict[str, tuple[str, ...]]) -> Any:
+    for name in required:
+        if body.get(name) in (None, "", []):
+            return _error("10015", "Missing required parameter", f"{name} is required", f"/{name}")
+    for name, allowed in enums.items():
+        if name in body and body[name] not in allowed:
+            return _error(
+                "10015", "Invalid parameter", f"{name} must be one of {allowed}", f"/{name}"
+            )
+    return None
+
+
+def _matches(row: dict[str, Any], query: dict[str, list[str]]) -> bool:
+    for key, values in query.items():
+        if key.startswith("filter[") and key.endswith("]"):
+            name = key[len("filter[") : -1]
+            actual = row.get(name)
+            wanted = values[-1]
+            if isinstance(actual, bool):
+                actual = "true" if actual else "false"
+            if actual is not None and str(actual) != wanted:
+                return False
+    return True
+
+
+def _page(rows: list[dict[str, Any]], query: dict[str, list[str]]) -> dict[str, Any]:
+    number = max(1, int(query.get("page[number]", ["1"])[-1]))
+    size = min(250, max(1, int(query.get("page[size]", ["20"])[-1])))
+    total_pages = max(1, -(-len(rows) // size))
+    chunk = rows[(number - 1) * size : number * size]
+    meta = {
+        "page_number": number,
+        "page_size": size,
+        "total_pages": total_pages,
+        "total_results": len(rows),
+    }
+    return {"data": chunk, "meta": meta}
+
+
+def _error(code: str, title: str, detail: str = "", pointer: str = "") -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "title": title, "detail": detail}
+    if pointer:
+        error["source"] = {"pointer": pointer}
+    return {"errors": [error]}
+
+
+def _fault_body(fault: Fault) -> Any:
+    titles = {429: "Too many requests", 408: "Request timeout", 422: "Unprocessable entity"}
+    title = titles.get(fault.status, "Service unavailable" if fault.status >= 500 else "Error")
+    return _error(fault.code or str(fault.status), title)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the real API offers
+    server: _Server
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(min(length, MAX_BODY)) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        status, extra, answer = self.server.state.handle(method, self.path, headers, raw)
+        if status == 0:
+            time.sleep(self.server.state.hang_seconds)
+            self.close_connection = True
+            return
+        payload = json.dumps(answer).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.send_header("x-request-id", str(uuid.uuid4()))
+        for name, value in extra.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # requests are recorded, not logged
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address: tuple[str, int], state: FakeTelnyx) -> None:
+        self.state = state
+        super().__init__(address, _Handler)
+
+
+class FakeTelnyxServer:
+    """Runs FakeTelnyx on a loopback port in a background thread.
+
+    with FakeTelnyxServer(api_key="KEY") as api:
+        client = TelnyxClient("KEY", base_url=api.base_url)
+    """
+
+    def __init__(self, api_key: str, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.state = FakeTelnyx(api_key)
+        self._server = _Server((host, port), self.state)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="fake-telnyx", daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}{API_PREFIX}"
+
+    def start(self) -> FakeTelnyxServer:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def __enter__(self) -> FakeTelnyxServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,41 @@
+"""Names shared by the web process (which publishes) and the workers (which consume).
+
+Task names are explicit and stable, so messages already queued survive a refactor.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+QUEUE = "telnyx"
+HANDLE_EVENT = "telnyx.handle_event"
+
+# uuid5 namespace for everything we derive from a Telnyx event id.
+_NAMESPACE = uuid.UUID("6f1c3f52-3c0e-4a8e-9a58-2f3d9c1b7e41")
+
+
+def conference_task(action: str) -> str:
+    return f"conference.{action}"
+
+
+def call_task(action: str) -> str:
+    return f"call.{action}"
+
+
+def event_task_id(event_id: str) -> str:
+    """The Celery task id of an event: one per Telnyx event, whatever the delivery attempt."""
+    return str(uuid.uuid5(_NAMESPACE, f"event:{event_id}"))
+
+
+def command_id(event_id: str, action_key: str) -> str:
+    """The deterministic command_id of one follow-up action of one event.
+
+    A retried or redelivered task sends the same id, so Telnyx ignores the repeat within its
+    60-second window.
+    """
+    return str(uuid.uuid5(_NAMESPACE, f"command:{event_id}:{action_key}"))
+
+
+def followup_task_id(event_id: str, key: str) -> str:
+    """The Celery task id of one follow-up of one event."""
+    return str(uuid.uuid5(_NAMESPACE, f"followup:{event_id}:{key}"))

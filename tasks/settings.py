@@ -1,0 +1,102 @@
+"""Configuration from the environment: one typed class per process, a readable error at start-up.
+
+Only the composition roots (`ingest.create_app`, `workers.app`) call `load_settings`;
+everything below them takes explicit arguments.
+"""
+
+from __future__ import annotations
+
+from string import Formatter
+from typing import Annotated, TypeVar
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from telnyx_api.params import Language, RecordingChannels, RecordingFormat
+from telnyx_api.transport import DEFAULT_BASE_URL
+
+S = TypeVar("S", bound="CommonSettings")
+
+
+class ConfigError(Exception):
+    """The environment is missing a variable or holds an invalid one."""
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", frozen=True
+    )
+
+    redis_url: Annotated[str, Field(min_length=1)] = "redis://localhost:6379/0"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class WorkerSettings(CommonSettings):
+    telnyx_api_key: SecretStr
+    telnyx_api_base_url: str = DEFAULT_BASE_URL
+    telnyx_api_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+
+    recording_format: RecordingFormat = "mp3"
+    recording_channels: RecordingChannels = "single"
+    announce_voice: Annotated[str, Field(min_length=1, max_length=255)] = "female"
+    announce_language: Language = "en-US"
+    announce_template: Annotated[str, Field(min_length=1, max_length=1000)] = (
+        "{name} has joined the conference."
+    )
+    announce_fallback: Annotated[str, Field(min_length=1, max_length=1000)] = (
+        "A new participant has joined the conference."
+    )
+
+    task_max_retries: Annotated[int, Field(ge=0, le=100)] = 10
+    retry_backoff_base_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
+    retry_backoff_max_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
+
+    @field_validator("telnyx_api_key")
+    @classmethod
+    def _key_not_blank(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value().strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @field_validator("telnyx_api_base_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value.rstrip("/")
+
+    @field_validator("announce_template")
+    @classmethod
+    def _only_name_placeholder(cls, value: str) -> str:
+        # str.format with an operator's template: allow exactly {name}, so a template can
+        # never reach attributes or indexes of the values we pass in.
+        try:
+            fields = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
+        except ValueError as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        if fields - {"name"}:
+            raise ValueError("the only placeholder allowed is {name}")
+        return value
+
+
+def load_settings(cls: type[S]) -> S:
+    """Read the settings from the environment, or raise ConfigError naming each bad variable."""
+    try:
+        return cls()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "?"
+            message = (
+                "is required"
+                if error["type"] == "missing"
+                else error["msg"].removeprefix("Value error, ")
+            )
+            problems.append(f"{name} {message}")
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None

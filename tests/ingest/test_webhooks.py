@@ -1,0 +1,190 @@
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable
+
+import pytest
+import redis
+from flask import Flask
+from flask.testing import FlaskClient
+
+from ingest.app import create_app
+from ingest.settings import WebSettings
+from sandbox.events import encode, make_event
+from sandbox.redis_server import free_port
+from sandbox.signer import WebhookSigner
+from tasks.naming import HANDLE_EVENT, QUEUE, event_task_id
+from tasks.publisher import EventPublisher
+
+Sign = Callable[..., dict[str, str]]
+
+
+def _settings(signer: WebhookSigner, redis_url: str, **overrides: object) -> WebSettings:
+    return WebSettings(
+        telnyx_public_key=signer.public_key,
+        redis_url=redis_url,
+        **overrides,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def app(signer: WebhookSigner, redis_url: str, redis_client: redis.Redis) -> Flask:
+    return create_app(_settings(signer, redis_url))
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def _queued(redis_client: redis.Redis) -> list[dict[str, object]]:
+    return [json.loads(raw) for raw in redis_client.lrange(QUEUE, 0, -1)]
+
+
+def test_a_signed_event_is_queued_as_a_celery_task(
+    client: FlaskClient, sign: Sign, redis_client: redis.Redis
+) -> None:
+    # Given a signed conference.created delivery
+    event = make_event("conference.created", conference_id="conf-1")
+    body = encode(event)
+    # When Telnyx posts it
+    response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+    # Then it is acknowledged only with the event queued, body intact
+    assert response.status_code == 200
+    assert response.json == {"status": "queued", "event_id": event["data"]["id"]}
+    [message] = _queued(redis_client)
+    headers = message["headers"]
+    assert isinstance(headers, dict)
+    assert headers["task"] == HANDLE_EVENT
+    assert headers["id"] == event_task_id(event["data"]["id"])
+    assert "conf-1" in headers["argsrepr"]
+    args, kwargs, _ = json.loads(base64.b64decode(message["body"]))  # type: ignore[arg-type]
+    assert args == [body.decode()]
+    assert kwargs == {}
+
+
+def test_an_unknown_event_type_is_acknowledged_and_queued(
+    client: FlaskClient, sign: Sign, redis_client: redis.Redis
+) -> None:
+    body = encode(make_event("conference.brand_new_thing", conference_id="c"))
+    response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 200
+    assert len(_queued(redis_client)) == 1
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"telnyx-timestamp": str(int(time.time()))},
+        {"telnyx-signature-ed25519": "AAAA", "telnyx-timestamp": str(int(time.time()))},
+    ],
+    ids=["no headers", "no signature", "bad signature"],
+)
+def test_unsigned_or_badly_signed_gets_401_and_nothing_queued(
+    client: FlaskClient, redis_client: redis.Redis, headers: dict[str, str]
+) -> None:
+    body = encode(make_event("conference.created"))
+    response = client.post("/webhooks/telnyx", data=body, headers=headers)
+    assert response.status_code == 401
+    assert response.json is not None
+    assert response.json["error"] == "invalid_signature"
+    assert _queued(redis_client) == []
+
+
+def test_a_stale_signature_gets_401(
+    client: FlaskClient, sign: Sign, redis_client: redis.Redis
+) -> None:
+    body = encode(make_event("conference.created"))
+    response = client.post(
+        "/webhooks/telnyx", data=body, headers=sign(body, int(time.time()) - 301)
+    )
+    assert response.status_code == 401
+    assert response.json == {"error": "invalid_signature", "detail": "timestamp_out_of_tolerance"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b"[]",
+        b"{}",
+        b'{"data": {}}',
+        b'{"data": {"event_type": "conference.created", "payload": {"conference_id": "c"}}}',
+        b'{"data": {"event_type": "conference.created", "id": "e", "payload": {}}}',
+        b'{"data": {"event_type": "call.enqueued", "id": "e", "payload": {"queue": ""}}}',
+        b'{"data": {"event_type": "conference.created", "id": "e", "payload": {"conference_id": "c"}, "record_type": "call"}}',
+        b'{"data": {"event_type": "conference.created", "id": "' + b"x" * 300 + b'", "payload": {"conference_id": "c"}}}',
+    ],
+    ids=["not json", "array", "empty object", "empty data", "no id", "no conference id",
+         "empty queue", "wrong record type", "id too long"],
+)  # fmt: skip
+def test_a_signed_body_that_is_not_a_valid_envelope_gets_400(
+    client: FlaskClient, sign: Sign, redis_client: redis.Redis, body: bytes
+) -> None:
+    response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 400
+    assert response.json is not None
+    assert response.json["error"] == "invalid_payload"
+    assert _queued(redis_client) == []
+
+
+def test_a_validation_error_does_not_echo_the_body(
+    client: FlaskClient, sign: Sign, redis_client: redis.Redis
+) -> None:
+    body = b'{"data": {"event_type": "conference.created", "id": "e", "payload": {"conference_id": 12345678}}}'
+    response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 400
+    assert "12345678" not in response.get_data(as_text=True)
+
+
+def test_a_body_over_the_limit_gets_413_before_verification(
+    signer: WebhookSigner, redis_url: str, redis_client: redis.Redis, sign: Sign
+) -> None:
+    app = create_app(_settings(signer, redis_url, webhook_max_body_bytes=2048))
+    event = make_event("conference.created", padding="x" * 4096)
+    body = encode(event)
+    response = app.test_client().post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 413
+    assert response.json is not None
+    assert response.json["error"] == "request_entity_too_large"
+    assert _queued(redis_client) == []
+
+
+def test_the_default_limit_is_256_kib(signer: WebhookSigner, redis_url: str) -> None:
+    assert create_app(_settings(signer, redis_url)).config["MAX_CONTENT_LENGTH"] == 256 * 1024
+
+
+def test_queue_unreachable_gets_503_quickly(signer: WebhookSigner, sign: Sign) -> None:
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    settings = _settings(signer, dead)
+    app = create_app(settings, publisher=EventPublisher.from_url(dead, timeout_seconds=0.5))
+    body = encode(make_event("conference.created"))
+    response = app.test_client().post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["error"] == "queue_unavailable"
+
+
+def test_healthz_is_ok(client: FlaskClient) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}
+
+
+def test_readyz_reflects_redis(client: FlaskClient, signer: WebhookSigner) -> None:
+    assert client.get("/readyz").status_code == 200
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(_settings(signer, dead), EventPublisher.from_url(dead, timeout_seconds=0.5))
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["error"] == "queue_unavailable"
+
+
+def test_wrong_method_and_unknown_path_are_json_errors(client: FlaskClient) -> None:
+    assert client.get("/webhooks/telnyx").status_code == 405
+    response = client.get("/nope")
+    assert response.status_code == 404
+    assert response.json is not None
+    assert response.json["error"] == "not_found"

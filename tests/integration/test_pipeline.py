@@ -1,0 +1,146 @@
+"""Signed webhook -> ingest -> real Redis -> real Celery worker -> local Telnyx API."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+import redis
+from flask.testing import FlaskClient
+
+from ingest.app import create_app
+from ingest.settings import WebSettings
+from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.events import client_state, encode, make_event
+from sandbox.processes import ManagedProcess
+from sandbox.signer import WebhookSigner
+from tasks.naming import command_id
+
+Sign = Callable[..., dict[str, str]]
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture
+def client(signer: WebhookSigner, redis_url: str, redis_client: redis.Redis) -> FlaskClient:
+    settings = WebSettings(telnyx_public_key=signer.public_key, redis_url=redis_url)
+    return create_app(settings).test_client()
+
+
+@pytest.fixture
+def conference_id() -> str:
+    return str(uuid.uuid4())
+
+
+def _for(conference_id: str) -> Callable[[list[RecordedRequest]], list[RecordedRequest]]:
+    return lambda requests: [r for r in requests if r.target == conference_id]
+
+
+def _post(client: FlaskClient, sign: Sign, event: dict[str, object]) -> None:
+    body = encode(event)
+    response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 200, response.json
+
+
+def test_created_and_joined_become_one_record_start_and_one_speak(
+    client: FlaskClient, sign: Sign, api: FakeTelnyxServer, conference_id: str
+) -> None:
+    # Given a conference that is created and joined by Alice
+    created = make_event("conference.created", conference_id=conference_id)
+    joined = make_event(
+        "conference.participant.joined",
+        conference_id=conference_id,
+        client_state=client_state({"name": "Alice"}),
+    )
+    # When Telnyx delivers both webhooks
+    _post(client, sign, created)
+    _post(client, sign, joined)
+    # Then the API receives exactly one record_start and one speak, with the right bodies
+    mine = _for(conference_id)
+    assert api.state.wait_for(lambda rs: len(mine(rs)) >= 2, timeout=20)
+    [record] = [r for r in mine(api.state.commands()) if r.action == "record_start"]
+    [speak] = [r for r in mine(api.state.commands()) if r.action == "speak"]
+    assert record.body == {
+        "format": "mp3",
+        "channels": "single",
+        "command_id": command_id(created["data"]["id"], f"conference.record_start:{conference_id}"),  # type: ignore[index]
+    }
+    assert speak.body == {
+        "payload": "Alice has joined the conference.",
+        "voice": "female",
+        "language": "en-US",
+        "payload_type": "text",
+        "command_id": command_id(joined["data"]["id"], f"conference.speak:{conference_id}"),  # type: ignore[index]
+    }
+    assert speak.headers["authorization"] == "Bearer KEY-test-0123456789"
+    assert len(mine(api.state.requests())) == 2
+
+
+def test_an_event_without_followups_sends_nothing(
+    client: FlaskClient,
+    sign: Sign,
+    api: FakeTelnyxServer,
+    worker: ManagedProcess,
+    conference_id: str,
+) -> None:
+    event = make_event("conference.participant.left", conference_id=conference_id)
+    _post(client, sign, event)
+    marker = f"{event['data']['id']}: no follow-up"  # type: ignore[index]
+    _wait_for_log(worker, marker)
+    assert _for(conference_id)(api.state.requests()) == []
+
+
+def test_transient_failures_are_retried_until_accepted(
+    client: FlaskClient, sign: Sign, api: FakeTelnyxServer, conference_id: str
+) -> None:
+    # Given an API that fails the next three calls for this conference: 503, 429, 500
+    api.state.fail_next(1, 503, path_contains=conference_id)
+    api.state.fail_next(
+        1, 429, code="10011", path_contains=conference_id, headers={"retry-after": "0"}
+    )
+    api.state.fail_next(1, 500, path_contains=conference_id)
+    # When the conference is created
+    _post(client, sign, make_event("conference.created", conference_id=conference_id))
+    # Then the fourth attempt lands, and each attempt carried the same command_id
+    mine = _for(conference_id)
+    assert api.state.wait_for(lambda rs: any(200 <= r.status < 300 for r in mine(rs)), timeout=30)
+    attempts = mine(api.state.requests())
+    assert [r.status for r in attempts] == [503, 429, 500, 200]
+    assert len({r.body["command_id"] for r in attempts}) == 1
+
+
+def test_a_terminal_error_is_not_retried(
+    client: FlaskClient,
+    sign: Sign,
+    api: FakeTelnyxServer,
+    worker: ManagedProcess,
+    conference_id: str,
+) -> None:
+    # Given a conference that has already ended
+    api.state.end_conference(conference_id)
+    # When a join arrives for it
+    event = make_event("conference.participant.joined", conference_id=conference_id)
+    _post(client, sign, event)
+    # Then the worker logs the Telnyx error code and gives up after one attempt
+    _wait_for_log(
+        worker,
+        f"conference.speak {conference_id} (event {event['data']['id']}): not retried (codes 90019)",
+    )  # type: ignore[index]
+    assert [r.status for r in _for(conference_id)(api.state.requests())] == [422]
+
+
+def test_a_redelivered_webhook_carries_the_same_command_id(
+    client: FlaskClient, sign: Sign, api: FakeTelnyxServer, conference_id: str
+) -> None:
+    event = make_event("conference.created", conference_id=conference_id)
+    _post(client, sign, event)
+    event["meta"] = {"attempt": 2}
+    _post(client, sign, event)
+    mine = _for(conference_id)
+    assert api.state.wait_for(lambda rs: len(mine(rs)) >= 1, timeout=20)
+    ids = {r.body["command_id"] for r in mine(api.state.requests())}
+    assert len(ids) == 1
+
+
+def _wait_for_log(worker: ManagedProcess, text: str, timeout: float = 20) -> None:
+    worker.wait_until(lambda: text in worker.output(), timeout)

@@ -1,0 +1,88 @@
+"""The local Telnyx-compatible server behaves like the API where our tests rely on it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from sandbox.api_server import FakeTelnyxServer
+from telnyx_api import errors
+from telnyx_api.client import TelnyxClient
+from tests.conftest import API_KEY
+
+
+@pytest.fixture
+def client(api: FakeTelnyxServer) -> Iterator[TelnyxClient]:
+    with TelnyxClient(API_KEY, base_url=api.base_url, timeout=2) as client:
+        yield client
+
+
+def test_a_wrong_key_is_401(api: FakeTelnyxServer) -> None:
+    with (
+        TelnyxClient("wrong", base_url=api.base_url) as client,
+        pytest.raises(errors.AuthenticationError),
+    ):
+        client.conferences.actions.record_start("c", format="mp3")
+    assert api.state.commands() == []
+    assert [r.status for r in api.state.requests()] == [401]
+
+
+def test_a_missing_required_field_is_422_with_a_pointer(api: FakeTelnyxServer) -> None:
+    response = httpx.post(
+        f"{api.base_url}/conferences/c/actions/speak",
+        json={"voice": "female"},
+        headers={"authorization": f"Bearer {API_KEY}"},
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["source"] == {"pointer": "/payload"}
+
+
+def test_an_ended_conference_is_422_90019(api: FakeTelnyxServer, client: TelnyxClient) -> None:
+    api.state.end_conference("done")
+    with pytest.raises(errors.UnprocessableEntityError) as caught:
+        client.conferences.actions.record_start("done", format="mp3")
+    assert caught.value.codes == ("90019",)
+
+
+def test_injected_faults_apply_in_order_then_clear(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    api.state.fail_next(1, 503)
+    api.state.fail_next(1, 429, code="10011", headers={"x-ratelimit-reset": "2"})
+    with pytest.raises(errors.ServerError):
+        client.conferences.actions.record_start("c", format="mp3")
+    with pytest.raises(errors.RateLimitError) as caught:
+        client.conferences.actions.record_start("c", format="mp3")
+    assert caught.value.ratelimit_reset == 2
+    assert client.conferences.actions.record_start("c", format="mp3").result == "ok"
+
+
+def test_a_hang_is_a_client_timeout(api: FakeTelnyxServer) -> None:
+    api.state.hang_seconds = 1.0
+    api.state.fail_next(1, 0)
+    with (
+        TelnyxClient(API_KEY, base_url=api.base_url, timeout=0.2) as client,
+        pytest.raises(errors.TimeoutError),
+    ):
+        client.conferences.actions.record_start("c", format="mp3")
+
+
+def test_a_repeated_command_id_is_marked_duplicate(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    client.conferences.actions.record_start("c", format="mp3", command_id="same")
+    client.conferences.actions.record_start("c", format="mp3", command_id="same")
+    client.conferences.actions.record_start("other", format="mp3", command_id="same")
+    assert [r.duplicate for r in api.state.commands()] == [False, True, False]
+
+
+def test_requests_are_recorded_with_decoded_targets(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    client.conferences.actions.record_start("name with/slash", format="wav")
+    [request] = api.state.commands()
+    assert request.action == "record_start"
+    assert request.target == "name with/slash"
+    assert request.body == {"format": "wav"}
