@@ -141,10 +141,15 @@ class FakeTelnyx:
             return True
 
     def clear(self) -> None:
+        """Forget every request, fault, conference and participant."""
         with self._lock:
             self._requests.clear()
             self._faults.clear()
             self._command_ids.clear()
+            self._ended.clear()
+            self._conferences.clear()
+            self._participants.clear()
+            self.rates = FaultRates()
 
     def fail_next(self, count: int = 1, status: int = 500, **kwargs: Any) -> None:
         with self._lock:

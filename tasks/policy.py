@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from tasks.announcement import announcement, participant_name
 from tasks.naming import command_id
-from telnyx_api.client import EVERYONE
+from telnyx_api.client import EVERYONE, supports_command_id
 from telnyx_api.events import ConferenceCreated, ConferenceParticipantJoined, Event
 
 
@@ -45,7 +45,7 @@ def plan(event: Event, policy: Policy) -> list[FollowUp]:
                 "channels": policy.recording_channels,
             }
             return [
-                _with_command_id(
+                _followup(
                     event.id, "conference", "record_start", event.payload.conference_id, params
                 )
             ]
@@ -58,15 +58,11 @@ def plan(event: Event, policy: Policy) -> list[FollowUp]:
                 "payload_type": "text",
                 "call_control_ids": EVERYONE,
             }
-            return [
-                _with_command_id(
-                    event.id, "conference", "speak", event.payload.conference_id, params
-                )
-            ]
+            return [_followup(event.id, "conference", "speak", event.payload.conference_id, params)]
     return []
 
 
-def _with_command_id(
+def _followup(
     event_id: str,
     kind: Literal["conference", "call"],
     action: str,
@@ -74,4 +70,6 @@ def _with_command_id(
     params: dict[str, Any],
 ) -> FollowUp:
     draft = FollowUp(kind, action, target, params)
+    if not supports_command_id(kind, action):
+        return draft
     return FollowUp(kind, action, target, {**params, "command_id": command_id(event_id, draft.key)})

@@ -49,10 +49,18 @@ CALL_ACTIONS: dict[str, type[p.RequestBody]] = {
     "enqueue": p.EnqueueRequest,
     "leave_queue": p.LeaveQueueRequest,
 }
-# Actions whose body accepts a command_id (Telnyx's 60-second idempotency key).
-COMMAND_ID_ACTIONS = frozenset(
-    name for name, (model, _) in CONFERENCE_ACTIONS.items() if "command_id" in model.model_fields
-)
+
+
+def supports_command_id(kind: str, action: str) -> bool:
+    """Whether the action's body takes a command_id (Telnyx's 60-second idempotency key).
+
+    hold, unhold, mute, unmute, play and stop do not: only our own records dedupe those.
+    """
+    if kind == "conference" and action in CONFERENCE_ACTIONS:
+        return "command_id" in CONFERENCE_ACTIONS[action][0].model_fields
+    if kind == "call" and action in CALL_ACTIONS:
+        return "command_id" in CALL_ACTIONS[action].model_fields
+    return False
 
 
 def build_body(model: type[p.RequestBody], params: Mapping[str, Any]) -> dict[str, Any]:
