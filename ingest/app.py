@@ -35,7 +35,11 @@ def create_app(
         settings=settings,
         verifier=WebhookVerifier(settings.public_keys, settings.webhook_tolerance_seconds),
         publisher=publisher
-        or EventPublisher.from_url(settings.redis_url, settings.redis_timeout_seconds),
+        or EventPublisher.from_url(
+            settings.redis_url,
+            settings.redis_timeout_seconds,
+            settings.webhook_dedupe_ttl_seconds,
+        ),
     )
     app.register_blueprint(webhooks)
     app.register_blueprint(health)

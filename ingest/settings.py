@@ -20,6 +20,9 @@ class WebSettings(CommonSettings):
     webhook_max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = (
         DEFAULT_MAX_BODY_BYTES
     )
+    # How long a delivered event id is remembered, so a redelivery is not queued again.
+    # Telnyx redelivers within minutes; two days is far beyond that.
+    webhook_dedupe_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
     # How long a request may wait on Redis before answering 503.
     redis_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0
 

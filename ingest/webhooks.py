@@ -33,14 +33,16 @@ def receive() -> tuple[Response, int]:
     try:
         # The body is queued as received: one JSON parse here, one in the worker, and the
         # worker sees every field Telnyx sent, known to this version or not.
-        ingest.publisher.publish(
+        queued = ingest.publisher.publish(
             body.decode("utf-8"), event.id, event.event_type, event.conference_id
         )
     except QueueUnavailable as exc:
         log.error("queue unavailable; answering 503 so Telnyx redelivers event %s", event.id)
         raise Rejection(503, "queue_unavailable", "the event could not be queued") from exc
-    log.info("queued %s %s", event.event_type, event.id)
-    return jsonify(status="queued", event_id=event.id), 200
+    # A redelivery of an event already queued is acknowledged, so Telnyx stops sending it.
+    status = "queued" if queued else "duplicate"
+    log.info("%s %s %s", status, event.event_type, event.id)
+    return jsonify(status=status, event_id=event.id), 200
 
 
 def _parse(body: bytes) -> Envelope:

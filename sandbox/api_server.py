@@ -62,7 +62,10 @@ class RecordedRequest:
     body: Any
     status: int
     received_at: float
-    duplicate: bool = False  # a command_id already accepted for this target
+    # A command_id already accepted for this target, and how long after the first: Telnyx
+    # ignores a repeat within 60 s.
+    duplicate: bool = False
+    repeat_after: float | None = None
 
     @property
     def action(self) -> str | None:
@@ -114,7 +117,7 @@ class FakeTelnyx:
         self._ended: set[str] = set()
         self._conferences: dict[str, dict[str, Any]] = {}
         self._participants: dict[str, list[dict[str, Any]]] = {}
-        self._command_ids: set[tuple[str, str]] = set()
+        self._command_ids: dict[tuple[str, str], float] = {}
 
     # --- what tests and tools use -------------------------------------------------------
     def requests(self) -> list[RecordedRequest]:
@@ -187,11 +190,22 @@ class FakeTelnyx:
         if self.latency:
             time.sleep(self.latency)
         with self._changed:
-            status, extra_headers, answer, duplicate = self._answer(
+            status, extra_headers, answer, first_seen = self._answer(
                 method, path, query, headers, body, parse_error
             )
+            now = time.time()
             self._requests.append(
-                RecordedRequest(method, path, query, headers, body, status, time.time(), duplicate)
+                RecordedRequest(
+                    method,
+                    path,
+                    query,
+                    headers,
+                    body,
+                    status,
+                    now,
+                    duplicate=first_seen is not None,
+                    repeat_after=None if first_seen is None else now - first_seen,
+                )
             )
             self._changed.notify_all()
         return status, extra_headers, answer
@@ -204,16 +218,16 @@ class FakeTelnyx:
         headers: dict[str, str],
         body: Any,
         parse_error: str,
-    ) -> tuple[int, dict[str, str], Any, bool]:
+    ) -> tuple[int, dict[str, str], Any, float | None]:
         if headers.get("authorization") != f"Bearer {self.api_key}":
-            return 401, {}, _error("10009", "Authentication failed"), False
+            return 401, {}, _error("10009", "Authentication failed"), None
         fault = self._take_fault(path)
         if fault is not None:
-            return fault.status, fault.headers, _fault_body(fault), False
+            return fault.status, fault.headers, _fault_body(fault), None
         if parse_error:
-            return 400, {}, _error("10015", "Bad Request", parse_error), False
+            return 400, {}, _error("10015", "Bad Request", parse_error), None
         if not path.startswith(API_PREFIX + "/"):
-            return 404, {}, _error("10005", "Resource not found"), False
+            return 404, {}, _error("10005", "Resource not found"), None
         parts = [unquote(p) for p in path[len(API_PREFIX) + 1 :].split("/")]
         return self._route(method, parts, query, body)
 
@@ -236,7 +250,7 @@ class FakeTelnyx:
 
     def _route(
         self, method: str, parts: list[str], query: dict[str, list[str]], body: Any
-    ) -> tuple[int, dict[str, str], Any, bool]:
+    ) -> tuple[int, dict[str, str], Any, float | None]:
         match method, parts:
             case "POST", ["calls", call_id, "actions", action] if action in CALL_ACTION_RULES:
                 return self._command(call_id, action, CALL_ACTION_RULES[action], body)
@@ -245,21 +259,21 @@ class FakeTelnyx:
             ):
                 if conf_id in self._ended:
                     error = _error("90019", "Conference has already ended")
-                    return 422, {}, error, False
+                    return 422, {}, error, None
                 return self._command(conf_id, action, CONFERENCE_ACTION_RULES[action], body)
             case "POST", ["conferences"]:
                 return self._create(body)
             case "GET", ["conferences"]:
                 rows = [c for c in self._conferences.values() if _matches(c, query)]
-                return (200, {}, _page(rows, query), False)
+                return (200, {}, _page(rows, query), None)
             case "GET", ["conferences", conf_id]:
                 if conf_id not in self._conferences:
-                    return 404, {}, _error("10005", "Resource not found"), False
-                return 200, {}, {"data": self._conferences[conf_id]}, False
+                    return 404, {}, _error("10005", "Resource not found"), None
+                return 200, {}, {"data": self._conferences[conf_id]}, None
             case "GET", ["conferences", conf_id, "participants"]:
                 rows = [p for p in self._participants.get(conf_id, []) if _matches(p, query)]
-                return 200, {}, _page(rows, query), False
-        return 404, {}, _error("10005", "Resource not found"), False
+                return 200, {}, _page(rows, query), None
+        return 404, {}, _error("10005", "Resource not found"), None
 
     def _command(
         self,
@@ -267,32 +281,32 @@ class FakeTelnyx:
         action: str,
         rules: tuple[tuple[str, ...], dict[str, tuple[str, ...]]],
         body: Any,
-    ) -> tuple[int, dict[str, str], Any, bool]:
+    ) -> tuple[int, dict[str, str], Any, float | None]:
         problem = _check(body, *rules)
         if problem is not None:
-            return 422, {}, problem, False
+            return 422, {}, problem, None
         command_id = body.get("command_id")
-        duplicate = False
+        first_seen = None
         if isinstance(command_id, str):
-            duplicate = (target, command_id) in self._command_ids
-            self._command_ids.add((target, command_id))
-        return 200, {}, {"data": {"result": "ok"}}, duplicate
+            first_seen = self._command_ids.get((target, command_id))
+            self._command_ids.setdefault((target, command_id), time.time())
+        return 200, {}, {"data": {"result": "ok"}}, first_seen
 
-    def _create(self, body: Any) -> tuple[int, dict[str, str], Any, bool]:
+    def _create(self, body: Any) -> tuple[int, dict[str, str], Any, float | None]:
         problem = _check(body, ("call_control_id", "name"), {"beep_enabled": _BEEP})
         if problem is not None:
-            return 422, {}, problem, False
+            return 422, {}, problem, None
         active = any(
             c["name"] == body["name"] and c["status"] != "completed"
             for c in self._conferences.values()
         )
         if active:
-            return 422, {}, _error("90033", "Conference name already active", "", "/name"), False
+            return 422, {}, _error("90033", "Conference name already active", "", "/name"), None
         conference = self._new_conference(body["name"], "in_progress")
         self._participants[conference["id"]] = [
             _participant(conference["id"], body["call_control_id"])
         ]
-        return 200, {}, {"data": conference}, False
+        return 200, {}, {"data": conference}, None
 
     def _new_conference(self, name: str, status: str, **fields: Any) -> dict[str, Any]:
         now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -434,6 +448,10 @@ class _Server(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: FakeTelnyx) -> None:
         self.state = state
         super().__init__(address, _Handler)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hung up (a killed worker, a timed-out request) is part of the tests.
+        pass
 
 
 class FakeTelnyxServer:

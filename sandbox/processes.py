@@ -39,7 +39,7 @@ class ManagedProcess:
         path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.environ['PATH'])}"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
-                ["bash", "-c", f"exec {command}"],
+                ["bash", "-c", command],
                 cwd=ROOT,
                 env={**env, "PATH": path},
                 stdout=out,

@@ -1,30 +1,70 @@
 """The Celery tasks: thin wrappers that validate, plan and call the Telnyx client.
 
 `telnyx.handle_event` turns one webhook into its follow-ups, each queued as its own task
-(`conference.record_start`, `conference.speak`, ...) so each is retried on its own.
+(`conference.record_start`, `conference.speak`, ...) with a task id derived from the event, so
+each is retried on its own and recorded in the ledger under a stable name.
+
+What happens to a follow-up:
+- sent and accepted -> recorded done; a later copy of the task stops at the ledger;
+- transient failure (timeout, 408, 409, 429, 5xx) -> retried with capped, jittered backoff,
+  honouring Retry-After / x-ratelimit-reset, then dead-lettered when retries run out;
+- Telnyx says the call or conference is over (422 90018/90019, ...) -> logged, dropped;
+- any other refusal -> dead-lettered at once, for an operator to look at and replay;
+- the event is older than EVENT_MAX_AGE_SECONDS -> not acted on;
+- Redis unreachable mid-task -> the task waits for it (up to half the visibility timeout) and
+  carries on where it was; past that it is rejected back to the queue. It never fails into an
+  acknowledgement, which would drop the message.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
 
+import redis
 from celery import Task, shared_task
+from celery.exceptions import Reject, Retry
 from celery.utils.log import get_task_logger
+from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
 from tasks import runtime
-from tasks.naming import HANDLE_EVENT, QUEUE, call_task, conference_task, followup_task_id
+from tasks.deadletters import DeadLetter
+from tasks.ledger import Begin
+from tasks.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
 from tasks.policy import FollowUp, plan
+from tasks.publisher import celery_message
 from tasks.retry import backoff_seconds
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import APIError, TelnyxError
 from telnyx_api.events import Envelope
+from telnyx_api.resources import CommandResult
 
 log = get_task_logger(__name__)
+T = TypeVar("T")
+
+# 422 codes that say the moment has passed: nothing to fix, nothing to replay.
+MOOT_CODES = frozenset({"90018", "90019", "90033", "90038"})
+# Infrastructure failures that must leave the message unacknowledged for redelivery.
+BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
 
-@shared_task(name=HANDLE_EVENT, bind=True)
+@shared_task(name=HANDLE_EVENT, bind=True, max_retries=None)
 def handle_event(self: Task[Any, Any], body: str) -> dict[str, Any]:
+    # Planning is idempotent (follow-ups are queued under fixed task ids), so after a Redis
+    # outage it simply runs again.
+    task_id = str(self.request.id)
+    where = f"event task {task_id}"
+    outcome = through_redis_outage(lambda: _handle_event(body), where)
+    through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
+    return outcome
+
+
+def _handle_event(body: str) -> dict[str, Any]:
     try:
         event = Envelope.model_validate_json(body).data
     except ValidationError as exc:
@@ -32,86 +72,206 @@ def handle_event(self: Task[Any, Any], body: str) -> dict[str, Any]:
         log.error("dropping an invalid event body: %s", exc.errors(include_input=False)[:3])
         return {"status": "invalid"}
     followups = plan(event, runtime.current().policy)
+    context = {
+        "event_id": event.id,
+        "event_type": event.event_type,
+        "occurred_at": event.when.isoformat() if event.when else None,
+    }
     for followup in followups:
-        _queue_followup(followup, event.id, event.event_type)
-    if followups:
-        log.info(
-            "event %s %s: queued %s", event.event_type, event.id, [f.action for f in followups]
-        )
-    else:
-        log.info("event %s %s: no follow-up", event.event_type, event.id)
+        _queue_followup(followup, context)
+    names = [f.action for f in followups] or "no follow-up"
+    log.info("event %s %s: %s", event.event_type, event.id, names)
     return {"status": "planned", "followups": [f.key for f in followups]}
 
 
-def _queue_followup(followup: FollowUp, event_id: str, event_type: str) -> None:
-    name = (
-        conference_task(followup.action)
-        if followup.kind == "conference"
-        else call_task(followup.action)
-    )
-    context = {"event_id": event_id, "event_type": event_type}
-    handle_event.app.send_task(
+def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> None:
+    if followup.kind == "conference":
+        name = conference_task(followup.action)
+    else:
+        name = call_task(followup.action)
+    task_id = followup_task_id(context["event_id"], followup.key)
+    message = celery_message(
         name,
-        args=[followup.target, followup.params, context],
-        task_id=followup_task_id(event_id, followup.key),
-        queue=QUEUE,
+        task_id,
+        [followup.target, followup.params, context],
         # Flower shows this instead of the arguments: ids, never spoken text or caller data.
-        argsrepr=f"{followup.kind}={followup.target} event={event_id}",
-        kwargsrepr="{}",
+        f"{followup.kind}={followup.target} event={context['event_id']}",
     )
+    runtime.current().journal.publish(task_id, message)
 
 
-def _perform(
-    self: Task[Any, Any],
+def perform(
+    task: Task[Any, Any],
     kind: str,
     action: str,
     target: str,
     params: dict[str, Any],
     context: dict[str, Any],
 ) -> dict[str, Any]:
-    rt = runtime.current()
-    client = rt.client
+    """Run one follow-up exactly once; see the module docstring for every outcome."""
     where = f"{kind}.{action} {target} (event {context.get('event_id')})"
+    attempt = _Attempt(task, kind, action, target, params, context, where)
     try:
-        if kind == "conference":
-            result = client.conferences.actions.perform(action, target, params)
-        else:
-            result = client.calls.actions.perform(action, target, params)
-    except TelnyxError as exc:
-        return _on_error(self, exc, where)
-    log.info("%s: %s", where, result.result or "ok")
-    return {"status": "sent", "result": result.result}
+        outcome = through_redis_outage(attempt.run, where)
+    except (Retry, Reject):
+        raise
+    except Exception as exc:  # the task boundary: a bug must not loop for ever
+        log.exception("%s: unexpected error", where)
+        error = f"{type(exc).__name__}: {exc}"
+        through_redis_outage(lambda: _dead_letter(task, "error", error, context), where)
+        outcome = {"status": "dead_lettered"}
+    # Every outcome above is final for this task: nothing left for the journal to recover.
+    through_redis_outage(lambda: runtime.current().journal.complete(attempt.action_id), where)
+    return outcome
 
 
-def _on_error(self: Task[Any, Any], exc: TelnyxError, where: str) -> dict[str, Any]:
+@dataclass
+class _Attempt:
+    """One execution of a follow-up task. `run` may be called again after a Redis outage and
+    picks up where it stopped: a command Telnyx accepted is never sent a second time."""
+
+    task: Task[Any, Any]
+    kind: str
+    action: str
+    target: str
+    params: dict[str, Any]
+    context: dict[str, Any]
+    where: str
+    result: CommandResult | None = None
+
+    def __post_init__(self) -> None:
+        self.owner = uuid.uuid4().hex
+        # Derived from the event and the follow-up, and kept across retries and redeliveries.
+        self.action_id = str(self.task.request.id)
+
+    def run(self) -> dict[str, Any]:
+        rt = runtime.current()
+        if self.result is None:
+            early = self._send(rt)
+            if early is not None:
+                return early
+        rt.ledger.finish(self.action_id)
+        log.info("%s: %s", self.where, self.result.result if self.result else "ok")
+        return {"status": "sent", "result": self.result.result if self.result else ""}
+
+    def _send(self, rt: runtime.Runtime) -> dict[str, Any] | None:
+        age = _age_seconds(self.context.get("occurred_at"))
+        if age is not None and age > rt.settings.event_max_age_seconds:
+            log.warning("%s: event is %.0fs old; not acted on", self.where, age)
+            return {"status": "expired"}
+        state, wait = rt.ledger.begin(self.action_id, self.owner)
+        if state is Begin.DONE:
+            log.info("%s: already done; not sent again", self.where)
+            return {"status": "duplicate"}
+        if state is Begin.BUSY:
+            # Another copy of this task is sending it now; look again when its claim lapses.
+            rt.journal.touch(self.action_id, wait + 0.5)
+            raise self.task.retry(countdown=wait + 0.5)
+        try:
+            if self.kind == "conference":
+                actions = rt.client.conferences.actions
+                self.result = actions.perform(self.action, self.target, self.params)
+            else:
+                calls = rt.client.calls.actions
+                self.result = calls.perform(self.action, self.target, self.params)
+        except TelnyxError as exc:
+            rt.ledger.release(self.action_id, self.owner)
+            return _on_error(self.task, exc, self.where, self.context)
+        return None
+
+
+def through_redis_outage(step: Callable[[], T], where: str) -> T:
+    """Run `step`, waiting out a Redis outage of up to half the visibility timeout and then
+    running it again; past that, reject the message back to the queue (Redis keeps it
+    unacknowledged if even that fails, and hands it out again once it is back)."""
+    grace = runtime.current().settings.broker_visibility_timeout_seconds / 2
+    deadline = time.monotonic() + grace
+    delay = 0.1
+    while True:
+        try:
+            return step()
+        except BROKER_ERRORS as exc:
+            if time.monotonic() + delay > deadline:
+                log.error("%s: Redis unavailable for %.0fs; requeueing", where, grace)
+                raise Reject(str(exc), requeue=True) from exc
+            log.warning("%s: Redis unavailable (%s); waiting %.1fs", where, exc, delay)
+            time.sleep(delay)  # backing off a reconnect, not synchronising
+            delay = min(delay * 2, 2.0)
+
+
+def _on_error(
+    task: Task[Any, Any], exc: TelnyxError, where: str, context: dict[str, Any]
+) -> dict[str, Any]:
     settings = runtime.current().settings
-    codes = ",".join(exc.codes) if isinstance(exc, APIError) else ""
-    retries = self.request.retries
+    codes = list(exc.codes) if isinstance(exc, APIError) else []
+    retries = task.request.retries
     if exc.retryable and retries < settings.task_max_retries:
-        hint = exc.retry_delay if isinstance(exc, APIError) else None
         delay = backoff_seconds(
             retries,
             base=settings.retry_backoff_base_seconds,
             cap=settings.retry_backoff_max_seconds,
-            hint=hint,
+            hint=exc.retry_delay if isinstance(exc, APIError) else None,
         )
         log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, delay)
-        raise self.retry(exc=exc, countdown=delay, max_retries=settings.task_max_retries)
+        runtime.current().journal.touch(str(task.request.id), delay)
+        raise task.retry(countdown=delay)
     if exc.retryable:
         log.error("%s: giving up after %d retries: %s", where, retries, exc)
-        return {"status": "gave_up", "codes": codes}
-    log.error("%s: not retried (codes %s): %s", where, codes or "-", exc)
-    return {"status": "failed", "codes": codes}
+        _dead_letter(task, "retries_exhausted", str(exc), context, exc)
+        return {"status": "dead_lettered", "codes": codes}
+    if MOOT_CODES.intersection(codes):
+        log.warning("%s: not retried (codes %s): %s", where, ",".join(codes), exc)
+        return {"status": "moot", "codes": codes}
+    log.error("%s: not retried (codes %s): %s", where, ",".join(codes) or "-", exc)
+    _dead_letter(task, "rejected", str(exc), context, exc)
+    return {"status": "dead_lettered", "codes": codes}
+
+
+def _dead_letter(
+    task: Task[Any, Any],
+    reason: str,
+    error: str,
+    context: dict[str, Any],
+    exc: TelnyxError | None = None,
+) -> None:
+    request = task.request
+    runtime.current().dead_letters.add(
+        DeadLetter(
+            task_id=str(request.id),
+            task=task.name,
+            args=list(request.args or []),
+            reason=reason,
+            error=error[:1000],
+            status=exc.status_code if isinstance(exc, APIError) else None,
+            codes=list(exc.codes) if isinstance(exc, APIError) else [],
+            retries=request.retries,
+            event_id=context.get("event_id"),
+        )
+    )
+
+
+def _age_seconds(occurred_at: str | None) -> float | None:
+    if not occurred_at:
+        return None
+    try:
+        when = datetime.fromisoformat(occurred_at)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds()
 
 
 def _register(kind: str, action: str) -> Task[Any, Any]:
     name = conference_task(action) if kind == "conference" else call_task(action)
 
-    @shared_task(name=name, bind=True)
+    # max_retries=None: the retry budget is ours (TASK_MAX_RETRIES), checked in _on_error,
+    # so waiting on another worker's claim does not use it up.
+    @shared_task(name=name, bind=True, max_retries=None)
     def run(
         self: Task[Any, Any], target: str, params: dict[str, Any], context: dict[str, Any]
     ) -> dict[str, Any]:
-        return _perform(self, kind, action, target, params, context)
+        return perform(self, kind, action, target, params, context)
 
     return run
 

@@ -39,3 +39,12 @@ def command_id(event_id: str, action_key: str) -> str:
 def followup_task_id(event_id: str, key: str) -> str:
     """The Celery task id of one follow-up of one event."""
     return str(uuid.uuid5(_NAMESPACE, f"followup:{event_id}:{key}"))
+
+
+# Every key of ours in Redis starts with this, apart from Celery's own queue and kombu's keys.
+KEY_PREFIX = "tcw:"
+
+
+def seen_key(event_id: str) -> str:
+    """Marks a Telnyx event as queued, so a redelivery is acknowledged but not queued again."""
+    return f"{KEY_PREFIX}seen:{event_id}"

@@ -1,10 +1,15 @@
 """Publishing events to the workers' queue, straight to Redis, in Celery's message format.
 
 The web process does not need a Celery app: it writes the same message Celery's own producer
-would (task protocol 2, as kombu's Redis transport stores it) with a single LPUSH on a
-long-lived connection pool. That keeps the acknowledgement path short and makes its failure
-modes plain: when LPUSH returns, Redis has the event; when Redis cannot be reached within the
-socket timeouts, the caller gets `QueueUnavailable` and answers 503.
+would (task protocol 2, as kombu's Redis transport stores it) on a long-lived connection pool.
+That keeps the acknowledgement path short and makes its failure modes plain: when the call
+returns, Redis has the event; when Redis cannot be reached within the socket timeouts, the
+caller gets `QueueUnavailable` and answers 503.
+
+Deduplication on the Telnyx event id happens in the same Lua script as the LPUSH, so it is
+atomic: of several concurrent deliveries of one event exactly one is queued, and an event is
+never marked seen without being queued. The same script journals the message
+(`tasks.journal`), so it can be recovered if a worker loses it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import base64
 import json
 import os
 import socket
+import time
 import uuid
 from typing import Any
 
@@ -20,9 +26,13 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from tasks.naming import HANDLE_EVENT, QUEUE, event_task_id
+from tasks.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
+from tasks.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 
 _ORIGIN = f"ingest@{socket.gethostname()}:{os.getpid()}"
+
+
+DEFAULT_DEDUPE_TTL_SECONDS = 48 * 3600
 
 
 class QueueUnavailable(Exception):
@@ -87,12 +97,24 @@ def event_argsrepr(event_type: str, event_id: str, conference_id: str | None) ->
 class EventPublisher:
     """Queues verified webhook bodies for the `telnyx.handle_event` task."""
 
-    def __init__(self, client: redis.Redis, queue: str = QUEUE) -> None:
+    def __init__(
+        self,
+        client: redis.Redis,
+        queue: str = QUEUE,
+        dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
+    ) -> None:
         self._redis = client
         self._queue = queue
+        self._dedupe_ttl = dedupe_ttl_seconds
+        self._queue_once = client.register_script(QUEUE_ONCE_SCRIPT)
 
     @classmethod
-    def from_url(cls, url: str, timeout_seconds: float = 1.0) -> EventPublisher:
+    def from_url(
+        cls,
+        url: str,
+        timeout_seconds: float = 1.0,
+        dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
+    ) -> EventPublisher:
         client = redis.Redis.from_url(
             url,
             socket_timeout=timeout_seconds,
@@ -102,19 +124,25 @@ class EventPublisher:
             retry=Retry(NoBackoff(), 1),
             health_check_interval=30,
         )
-        return cls(client)
+        return cls(client, dedupe_ttl_seconds=dedupe_ttl_seconds)
 
-    def publish(self, body: str, event_id: str, event_type: str, conference_id: str | None) -> str:
-        """Queue one event body; return its task id. Raises QueueUnavailable."""
+    def publish(self, body: str, event_id: str, event_type: str, conference_id: str | None) -> bool:
+        """Queue one event body unless it was queued before; True when queued now.
+
+        Raises QueueUnavailable when Redis did not take it.
+        """
         task_id = event_task_id(event_id)
         message = celery_message(
             HANDLE_EVENT, task_id, [body], event_argsrepr(event_type, event_id, conference_id)
         )
         try:
-            self._redis.lpush(self._queue, message)
+            queued = self._queue_once(
+                keys=[self._queue, JOURNAL, SINCE, seen_key(event_id)],
+                args=[task_id, message, time.time(), self._dedupe_ttl],
+            )
         except redis.RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
-        return task_id
+        return bool(queued)
 
     def ping(self) -> bool:
         try:

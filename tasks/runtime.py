@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import threading
 
+import redis
+
+from tasks.deadletters import DeadLetters
+from tasks.journal import Journal
+from tasks.ledger import Ledger
 from tasks.policy import Policy
 from tasks.settings import WorkerSettings
 from telnyx_api.client import TelnyxClient
 
 
 class Runtime:
-    """Settings, policy and one Telnyx client per process (built lazily: safe across fork)."""
+    """Settings, policy, and per process one Telnyx client and one Redis pool (built lazily,
+    so a forked pool process builds its own)."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self.settings = settings
@@ -23,6 +29,10 @@ class Runtime:
             announce_fallback=settings.announce_fallback,
         )
         self._client: TelnyxClient | None = None
+        self._redis: redis.Redis | None = None
+        self._ledger: Ledger | None = None
+        self._dead_letters: DeadLetters | None = None
+        self._journal: Journal | None = None
         self._lock = threading.Lock()
 
     @property
@@ -35,6 +45,40 @@ class Runtime:
                     timeout=self.settings.telnyx_api_timeout_seconds,
                 )
             return self._client
+
+    @property
+    def redis(self) -> redis.Redis:
+        with self._lock:
+            if self._redis is None:
+                self._redis = redis.Redis.from_url(
+                    self.settings.redis_url,
+                    socket_timeout=5,
+                    socket_connect_timeout=5,
+                    health_check_interval=30,
+                )
+            return self._redis
+
+    @property
+    def ledger(self) -> Ledger:
+        if self._ledger is None:
+            self._ledger = Ledger(
+                self.redis,
+                lease_seconds=self.settings.action_lease_seconds,
+                done_ttl_seconds=self.settings.action_done_ttl_seconds,
+            )
+        return self._ledger
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        if self._dead_letters is None:
+            self._dead_letters = DeadLetters(self.redis)
+        return self._dead_letters
+
+    @property
+    def journal(self) -> Journal:
+        if self._journal is None:
+            self._journal = Journal(self.redis)
+        return self._journal
 
     def close(self) -> None:
         with self._lock:

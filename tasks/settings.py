@@ -9,7 +9,7 @@ from __future__ import annotations
 from string import Formatter
 from typing import Annotated, TypeVar
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from telnyx_api.params import Language, RecordingChannels, RecordingFormat
@@ -55,7 +55,37 @@ class WorkerSettings(CommonSettings):
 
     task_max_retries: Annotated[int, Field(ge=0, le=100)] = 10
     retry_backoff_base_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
-    retry_backoff_max_seconds: Annotated[float, Field(gt=0, le=600)] = 120.0
+    retry_backoff_max_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
+    # An event older than this when its action would run is not acted on: no announcement
+    # for a participant who joined an hour ago.
+    event_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 900
+    action_done_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
+
+    # How long a message may stay unacknowledged before Redis hands it to another worker.
+    # It must exceed any retry countdown plus an API call, or a waiting retry would run twice;
+    # and it bounds how soon a dead worker's actions are redone: 50 s plus the 5 s sweep keeps
+    # even a resend of a command cut off mid-flight inside Telnyx's 60 s command_id window.
+    broker_visibility_timeout_seconds: Annotated[int, Field(ge=5, le=3600)] = 50
+    broker_restore_interval_seconds: Annotated[int, Field(ge=1, le=60)] = 5
+    # On SIGTERM, how long running actions get to finish before they are requeued; under the
+    # 30 s a PaaS waits before SIGKILL.
+    worker_soft_shutdown_seconds: Annotated[float, Field(ge=0, le=25)] = 20.0
+
+    @property
+    def action_lease_seconds(self) -> float:
+        """How long a claim on an action lasts: longer than one API call can take."""
+        return 2 * self.telnyx_api_timeout_seconds + 2
+
+    @model_validator(mode="after")
+    def _visibility_covers_retries(self) -> WorkerSettings:
+        needed = self.retry_backoff_max_seconds + self.action_lease_seconds
+        if self.broker_visibility_timeout_seconds <= needed:
+            raise ValueError(
+                f"BROKER_VISIBILITY_TIMEOUT_SECONDS must exceed {needed:.0f} "
+                "(RETRY_BACKOFF_MAX_SECONDS plus two API timeouts and 2 s), "
+                "or a waiting retry would be handed to a second worker"
+            )
+        return self
 
     @field_validator("telnyx_api_key")
     @classmethod
@@ -92,7 +122,7 @@ def load_settings(cls: type[S]) -> S:
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
-            name = str(error["loc"][0]).upper() if error["loc"] else "?"
+            name = str(error["loc"][0]).upper() if error["loc"] else "CONFIGURATION"
             message = (
                 "is required"
                 if error["type"] == "missing"

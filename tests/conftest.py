@@ -29,7 +29,7 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="session")
-def redis_url() -> Iterator[str]:
+def redis_server_url() -> Iterator[str]:
     """A private Redis on a free port; REDIS_URL in the environment points elsewhere instead."""
     if _REDIS_URL_OVERRIDE:
         yield _REDIS_URL_OVERRIDE
@@ -38,10 +38,33 @@ def redis_url() -> Iterator[str]:
         yield server.url
 
 
+def _database(url: str, db: int) -> str:
+    return url.rsplit("/", 1)[0] + f"/{db}"
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server_url: str) -> str:
+    """Database 0: for tests that look at the queue themselves, with no worker consuming it."""
+    return _database(redis_server_url, 0)
+
+
+@pytest.fixture(scope="session")
+def pipeline_redis_url(redis_server_url: str) -> str:
+    """Database 1: the session's worker process consumes from it."""
+    return _database(redis_server_url, 1)
+
+
 @pytest.fixture
 def redis_client(redis_url: str) -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(redis_url)
     client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def pipeline_redis(pipeline_redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(pipeline_redis_url)
     yield client
     client.close()
 
@@ -84,14 +107,15 @@ def service_env(redis_url: str, api: FakeTelnyxServer, signer: WebhookSigner) ->
         "WEB_CONCURRENCY": "1",
         "RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "RETRY_BACKOFF_MAX_SECONDS": "0.5",
+        "WORKER_SOFT_SHUTDOWN_SECONDS": "1",
     }
 
 
 @pytest.fixture(scope="session")
 def worker(
-    redis_url: str, api_server: FakeTelnyxServer, signer: WebhookSigner
+    pipeline_redis_url: str, api_server: FakeTelnyxServer, signer: WebhookSigner
 ) -> Iterator[ManagedProcess]:
     """One real Celery worker process, started from the Procfile's command line."""
-    process = start_worker(service_env(redis_url, api_server, signer))
+    process = start_worker(service_env(pipeline_redis_url, api_server, signer))
     yield process
     process.stop()

@@ -3,19 +3,40 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from celery import Celery
+from celery.signals import worker_ready, worker_shutting_down
 
 from tasks import handlers, runtime
 from tasks.settings import WorkerSettings, load_settings
-from workers.config import celery_config
+from workers.config import worker_celery_config
+from workers.sweeper import Sweeper
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 settings = load_settings(WorkerSettings)
-runtime.configure(runtime.Runtime(settings))
+RUNTIME = runtime.Runtime(settings)
+runtime.configure(RUNTIME)
 
 app = Celery("telnyx_conference_worker")
-app.conf.update(celery_config(settings.redis_url))
+app.conf.update(worker_celery_config(settings))
 # Importing the handlers registers every task with this app.
 TASKS = handlers.ACTION_TASKS | {handlers.handle_event.name: handlers.handle_event}
+
+_sweeper = Sweeper(
+    RUNTIME.journal,
+    # Presumed lost once pending longer than a redelivery by kombu would take.
+    grace=settings.broker_visibility_timeout_seconds + 2 * settings.broker_restore_interval_seconds,
+    interval=settings.broker_restore_interval_seconds,
+)
+
+
+@worker_ready.connect
+def _start_sweeper(**_: Any) -> None:
+    _sweeper.start()
+
+
+@worker_shutting_down.connect
+def _stop_sweeper(**_: Any) -> None:
+    _sweeper.stop()

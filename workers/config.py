@@ -5,13 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from tasks.naming import QUEUE
-
-# Longer than any retry countdown (tasks.settings caps it at 600 s) plus the longest API call,
-# so kombu never hands a message still being waited on to a second worker.
-VISIBILITY_TIMEOUT_SECONDS = 900
+from tasks.settings import WorkerSettings
 
 
-def celery_config(redis_url: str) -> dict[str, Any]:
+def celery_config(
+    redis_url: str,
+    *,
+    visibility_timeout: int = 50,
+    restore_interval: int = 5,
+    soft_shutdown_seconds: float = 20.0,
+) -> dict[str, Any]:
     return {
         "broker_url": redis_url,
         # JSON only: a pickled message from anyone who can reach Redis would run code.
@@ -26,13 +29,47 @@ def celery_config(redis_url: str) -> dict[str, Any]:
         "task_acks_late": True,
         # ...and when a pool process is killed (prefork), requeue rather than drop.
         "task_reject_on_worker_lost": True,
+        # A task that raised (Redis unreachable mid-task) stays unacknowledged and comes back
+        # after the visibility timeout; the tasks catch every error they can handle themselves.
+        "task_acks_on_failure_or_timeout": False,
         # One message per pool slot at a time: late acks with a deep prefetch would strand
         # messages on a busy worker.
         "worker_prefetch_multiplier": 1,
-        "broker_transport_options": {"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        "broker_transport_options": {
+            # An unacknowledged message goes back to the queue this long after delivery: that
+            # is how a killed worker's actions reach another worker. It must exceed the longest
+            # retry countdown plus an API call (WorkerSettings checks it).
+            "visibility_timeout": visibility_timeout,
+            # Sweep for such messages every few seconds instead of kombu's default of about
+            # 100 s, so recovery takes the visibility timeout plus a few seconds.
+            "unacked_restore_interval": restore_interval,
+            "unacked_restore_throttle": 1,
+            # A publish on a dead connection must fail, not hang.
+            "socket_timeout": 10,
+            "socket_connect_timeout": 5,
+        },
+        # With REMAP_SIGTERM=SIGQUIT (set in the Procfile), SIGTERM starts a cold shutdown that
+        # first lets running actions finish for this long, then requeues what is left: the
+        # platform's SIGKILL comes 30 s after its SIGTERM.
+        "worker_soft_shutdown_timeout": soft_shutdown_seconds,
+        # An idle worker (at most holding retries that wait for their countdown) stops at once:
+        # closing its channel gives those messages back to the queue, and the journal covers
+        # them if it cannot.
+        "worker_enable_soft_shutdown_on_idle": False,
+        # Keep reconnecting to Redis for ever: a restart of Redis must not stop the workers.
+        "broker_connection_max_retries": None,
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         # Flower and `celery events` need these.
         "worker_send_task_events": True,
         "task_send_sent_event": True,
     }
+
+
+def worker_celery_config(settings: WorkerSettings) -> dict[str, Any]:
+    return celery_config(
+        settings.redis_url,
+        visibility_timeout=settings.broker_visibility_timeout_seconds,
+        restore_interval=settings.broker_restore_interval_seconds,
+        soft_shutdown_seconds=settings.worker_soft_shutdown_seconds,
+    )

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+import threading
 import time
 from collections.abc import Callable
 
@@ -63,6 +64,47 @@ def test_a_signed_event_is_queued_as_a_celery_task(
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))  # type: ignore[arg-type]
     assert args == [body.decode()]
     assert kwargs == {}
+
+
+def test_a_redelivery_is_acknowledged_but_not_queued_again(
+    client: FlaskClient, sign: Sign, redis_client: redis.Redis
+) -> None:
+    event = make_event("conference.created", conference_id="conf-1")
+    first = client.post("/webhooks/telnyx", data=encode(event), headers=sign(encode(event)))
+    event["meta"] = {"attempt": 2, "delivered_to": "https://example.com"}
+    body = encode(event)
+    again = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert first.json is not None
+    assert first.json["status"] == "queued"
+    assert again.status_code == 200
+    assert again.json == {"status": "duplicate", "event_id": event["data"]["id"]}
+    assert len(_queued(redis_client)) == 1
+
+
+def test_concurrent_deliveries_of_one_event_queue_it_once(
+    app: Flask, sign: Sign, redis_client: redis.Redis
+) -> None:
+    # Given one event delivered 20 times at once
+    event = make_event("conference.participant.joined", conference_id="conf-1")
+    body = encode(event)
+    barrier = threading.Barrier(20)
+    statuses: list[str] = []
+
+    def deliver() -> None:
+        client = app.test_client()
+        barrier.wait()
+        response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+        assert response.json is not None
+        statuses.append(response.json["status"])
+
+    threads = [threading.Thread(target=deliver) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then every delivery is acknowledged, and exactly one is queued
+    assert sorted(statuses) == ["duplicate"] * 19 + ["queued"]
+    assert len(_queued(redis_client)) == 1
 
 
 def test_an_unknown_event_type_is_acknowledged_and_queued(

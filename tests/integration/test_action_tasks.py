@@ -19,9 +19,9 @@ ACTION_OPS = [op for op in OPERATIONS if op.name.startswith(("actions.", "calls.
 
 
 @pytest.fixture(scope="module")
-def producer(redis_url: str) -> Iterator[Celery]:
+def producer(pipeline_redis_url: str) -> Iterator[Celery]:
     app = Celery("test-producer")
-    app.conf.update(celery_config(redis_url))
+    app.conf.update(celery_config(pipeline_redis_url))
     yield app
     app.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -13,8 +14,10 @@ from ingest.app import create_app
 from ingest.settings import WebSettings
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import client_state, encode, make_event
+from sandbox.harness import wait
 from sandbox.processes import ManagedProcess
 from sandbox.signer import WebhookSigner
+from tasks.deadletters import DeadLetters
 from tasks.naming import command_id
 
 Sign = Callable[..., dict[str, str]]
@@ -22,9 +25,18 @@ pytestmark = pytest.mark.usefixtures("worker")
 
 
 @pytest.fixture
-def client(signer: WebhookSigner, redis_url: str, redis_client: redis.Redis) -> FlaskClient:
-    settings = WebSettings(telnyx_public_key=signer.public_key, redis_url=redis_url)
+def client(
+    signer: WebhookSigner, pipeline_redis_url: str, pipeline_redis: redis.Redis
+) -> FlaskClient:
+    settings = WebSettings(telnyx_public_key=signer.public_key, redis_url=pipeline_redis_url)
     return create_app(settings).test_client()
+
+
+@pytest.fixture
+def dead_letters(pipeline_redis: redis.Redis) -> DeadLetters:
+    store = DeadLetters(pipeline_redis)
+    store.purge()
+    return store
 
 
 @pytest.fixture
@@ -129,17 +141,66 @@ def test_a_terminal_error_is_not_retried(
     assert [r.status for r in _for(conference_id)(api.state.requests())] == [422]
 
 
-def test_a_redelivered_webhook_carries_the_same_command_id(
-    client: FlaskClient, sign: Sign, api: FakeTelnyxServer, conference_id: str
+def test_an_old_event_is_not_acted_on(
+    client: FlaskClient,
+    sign: Sign,
+    api: FakeTelnyxServer,
+    worker: ManagedProcess,
+    conference_id: str,
 ) -> None:
+    # Given a join that happened an hour ago (the queue was backed up, say)
+    an_hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    event = make_event(
+        "conference.participant.joined", conference_id=conference_id, occurred_at=an_hour_ago
+    )
+    _post(client, sign, event)
+    # Then nobody is told about it now
+    _wait_for_log(worker, f"(event {event['data']['id']}): event is 3600s old; not acted on")  # type: ignore[index]
+    assert _for(conference_id)(api.state.requests()) == []
+
+
+def test_exhausted_retries_dead_letter_and_replay_lands_once(
+    client: FlaskClient,
+    sign: Sign,
+    api: FakeTelnyxServer,
+    worker: ManagedProcess,
+    dead_letters: DeadLetters,
+    conference_id: str,
+) -> None:
+    # Given an API that fails every attempt the worker makes (1 + TASK_MAX_RETRIES = 11)
+    api.state.fail_next(11, 503, path_contains=conference_id)
     event = make_event("conference.created", conference_id=conference_id)
     _post(client, sign, event)
-    event["meta"] = {"attempt": 2}
-    _post(client, sign, event)
+    # Then the action is dead-lettered with its error
+    store = dead_letters
+    assert wait(lambda: store.count() == 1, timeout=30)
+    [letter] = store.list()
+    assert letter.reason == "retries_exhausted"
+    assert letter.status == 503
+    assert letter.retries == 10
+    assert letter.event_id == event["data"]["id"]  # type: ignore[index]
+    # When an operator replays it, the API is back
+    assert store.replay(letter.task_id)
     mine = _for(conference_id)
-    assert api.state.wait_for(lambda rs: len(mine(rs)) >= 1, timeout=20)
-    ids = {r.body["command_id"] for r in mine(api.state.requests())}
-    assert len(ids) == 1
+    assert api.state.wait_for(lambda rs: any(r.status == 200 for r in mine(rs)), timeout=20)
+    assert [r.status for r in mine(api.state.requests())] == [503] * 11 + [200]
+    assert store.count() == 0
+
+
+def test_a_refused_command_is_dead_lettered_at_once(
+    client: FlaskClient,
+    sign: Sign,
+    api: FakeTelnyxServer,
+    dead_letters: DeadLetters,
+    conference_id: str,
+) -> None:
+    api.state.fail_next(1, 403, code="10010", path_contains=conference_id)
+    _post(client, sign, make_event("conference.created", conference_id=conference_id))
+    store = dead_letters
+    assert wait(lambda: store.count() == 1, timeout=20)
+    assert store.list()[0].reason == "rejected"
+    assert store.list()[0].codes == ["10010"]
+    assert [r.status for r in _for(conference_id)(api.state.requests())] == [403]
 
 
 def _wait_for_log(worker: ManagedProcess, text: str, timeout: float = 20) -> None:

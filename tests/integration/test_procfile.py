@@ -18,9 +18,9 @@ from tests.conftest import service_env
 
 
 @pytest.fixture
-def web(redis_url: str, api: FakeTelnyxServer, signer: WebhookSigner) -> Iterator[str]:
+def web(pipeline_redis_url: str, api: FakeTelnyxServer, signer: WebhookSigner) -> Iterator[str]:
     port = free_port()
-    process = start_web(service_env(redis_url, api, signer), port)
+    process = start_web(service_env(pipeline_redis_url, api, signer), port)
     yield f"http://127.0.0.1:{port}"
     assert process.stop() == 0
 
@@ -58,7 +58,11 @@ def test_procfile_declares_web_and_worker() -> None:
     entries = procfile()
     assert "$PORT" in entries["web"] or "${PORT" in entries["web"]
     assert entries["web"].startswith("gunicorn ")
-    assert entries["worker"].startswith("celery -A workers.app worker")
+    worker = entries["worker"]
+    assert "celery -A workers.app worker" in worker
+    # SIGTERM from the platform must start the soft shutdown, and the pool suits I/O.
+    assert worker.startswith("REMAP_SIGTERM=SIGQUIT ")
+    assert "--pool threads" in worker
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,172 @@
+"""A whole deployment on loopback: private Redis, the local Telnyx API, the Procfile's web
+process and any number of worker processes. For fault tests, the reliability report and
+benchmarks."""
+
+from __future__ import annotations
+
+import os
+import random
+import secrets
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import redis
+
+from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.processes import ManagedProcess, start_web, start_worker
+from sandbox.redis_server import RedisServer, free_port
+from sandbox.signer import WebhookSigner
+from tasks.journal import SINCE
+from tasks.naming import QUEUE
+from tasks.policy import Policy, plan
+from telnyx_api.events import Envelope
+
+# Short timings, so that recovery happens in seconds rather than a minute; the relations
+# between them are the production ones (WorkerSettings checks them).
+FAST_RECOVERY = {
+    "BROKER_VISIBILITY_TIMEOUT_SECONDS": "6",
+    "BROKER_RESTORE_INTERVAL_SECONDS": "1",
+    "TELNYX_API_TIMEOUT_SECONDS": "1",
+    "RETRY_BACKOFF_BASE_SECONDS": "0.05",
+    "RETRY_BACKOFF_MAX_SECONDS": "0.5",
+    "WORKER_SOFT_SHUTDOWN_SECONDS": "3",
+    "TASK_MAX_RETRIES": "40",
+    "WORKER_CONCURRENCY": "8",
+    "WEB_CONCURRENCY": "2",
+}
+
+
+class Cluster:
+    def __init__(
+        self,
+        *,
+        persistent_redis: bool = False,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.redis_server = RedisServer(persistent=persistent_redis)
+        self.api_key = "KEY-" + secrets.token_hex(8)
+        self.api = FakeTelnyxServer(self.api_key)
+        self.signer = WebhookSigner()
+        self.overrides = dict(FAST_RECOVERY, **(env or {}))
+        self.workers: list[ManagedProcess] = []
+        self.web: ManagedProcess | None = None
+        self.web_url = ""
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "REDIS_URL": self.redis_server.url,
+            "TELNYX_API_KEY": self.api_key,
+            "TELNYX_API_BASE_URL": self.api.base_url,
+            "TELNYX_PUBLIC_KEY": self.signer.public_key,
+            **self.overrides,
+        }
+
+    def __enter__(self) -> Cluster:
+        self.redis_server.start()
+        self.api.start()
+        self.api.state.hang_seconds = 2.0
+        port = free_port()
+        self.web = start_web(self.env, port)
+        self.web_url = f"http://127.0.0.1:{port}"
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        for process in [*self.workers, *([self.web] if self.web else [])]:
+            process.stop(timeout=10)
+        self.api.stop()
+        self.redis_server.close()
+
+    def add_worker(self) -> ManagedProcess:
+        worker = start_worker(self.env)
+        self.workers.append(worker)
+        return worker
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.redis_server.url, socket_timeout=2)
+
+    # --- delivering webhooks, as Telnyx does -------------------------------------------------
+    def deliver(
+        self, bodies: Iterable[bytes], *, concurrency: int = 16, deadline: float = 120.0
+    ) -> list[bool]:
+        """POST each body until it gets a 200 (Telnyx redelivers on anything else)."""
+        with httpx.Client(timeout=5, limits=httpx.Limits(max_connections=concurrency)) as http:
+            stop_at = time.monotonic() + deadline
+            with ThreadPoolExecutor(concurrency) as pool:
+                return list(pool.map(lambda b: self._deliver_one(http, b, stop_at), bodies))
+
+    def deliver_in_background(self, bodies: list[bytes], **kwargs: Any) -> Future[list[bool]]:
+        pool = ThreadPoolExecutor(1)
+        future = pool.submit(self.deliver, bodies, **kwargs)
+        pool.shutdown(wait=False)
+        return future
+
+    def _deliver_one(self, http: httpx.Client, body: bytes, stop_at: float) -> bool:
+        url = f"{self.web_url}/webhooks/telnyx"
+        while time.monotonic() < stop_at:
+            try:
+                # Signed afresh on each attempt, as Telnyx does on redelivery.
+                if (
+                    http.post(url, content=body, headers=self.signer.headers(body)).status_code
+                    == 200
+                ):
+                    return True
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2 + random.random() * 0.2)  # redelivery back-off, as Telnyx's
+        return False
+
+    # --- waiting on conditions ---------------------------------------------------------------
+    def wait_for_commands(self, count: int, timeout: float) -> bool:
+        return self.api.state.wait_for(
+            lambda rs: sum(1 for r in rs if r.action and 200 <= r.status < 300) >= count, timeout
+        )
+
+    def wait_until_quiet(self, timeout: float = 60.0) -> bool:
+        """Until nothing is queued, held (waiting retries), unacknowledged or pending."""
+        client = self.redis()
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                try:
+                    busy = client.llen(QUEUE) + client.hlen("unacked") + client.zcard(SINCE)
+                except redis.ConnectionError:
+                    busy = 1
+                if busy == 0:
+                    return True
+                time.sleep(0.1)  # polling a condition under a deadline
+            return False
+        finally:
+            client.close()
+
+
+def expected_commands(events: Iterable[Mapping[str, Any]]) -> dict[str, tuple[str, str]]:
+    """command_id -> (action, target) of every follow-up the default policy plans."""
+    expected: dict[str, tuple[str, str]] = {}
+    for event in events:
+        for followup in plan(Envelope.model_validate(event).data, Policy()):
+            expected[str(followup.params["command_id"])] = (followup.action, followup.target)
+    return expected
+
+
+def accepted_by_command(requests: list[RecordedRequest]) -> dict[str, list[RecordedRequest]]:
+    accepted: dict[str, list[RecordedRequest]] = {}
+    for request in requests:
+        if request.action and 200 <= request.status < 300 and isinstance(request.body, dict):
+            command_id = request.body.get("command_id")
+            if isinstance(command_id, str):
+                accepted.setdefault(command_id, []).append(request)
+    return accepted
+
+
+def wait(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)  # polling a condition under a deadline
+    return True

@@ -1,0 +1,229 @@
+"""Fault scenarios: a burst of conference webhooks while something breaks, and what the
+Telnyx API received. Run small by the test suite and large by bench/reliability.py."""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sandbox.api_server import FaultRates
+from sandbox.events import client_state, encode, make_event
+from sandbox.harness import Cluster, accepted_by_command, expected_commands, wait
+from tasks.deadletters import DeadLetters
+
+TELNYX_WINDOW_SECONDS = 60.0
+
+
+@dataclass
+class Outcome:
+    scenario: str
+    sent: int = 0
+    acknowledged: int = 0
+    expected: int = 0
+    delivered: int = 0
+    duplicated: int = 0
+    lost: int = 0
+    dead_lettered: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0 and self.acknowledged == self.sent
+
+
+def conference_burst(conferences: int, joins: int) -> list[dict[str, Any]]:
+    """Each conference is created and then joined `joins` times, by named participants."""
+    events: list[dict[str, Any]] = []
+    for c in range(conferences):
+        conference_id = str(uuid.uuid4())
+        events.append(make_event("conference.created", conference_id=conference_id))
+        events += [
+            make_event(
+                "conference.participant.joined",
+                conference_id=conference_id,
+                client_state=client_state({"name": f"Caller {c}-{j}"}),
+            )
+            for j in range(joins)
+        ]
+    return events
+
+
+def measure(
+    name: str, cluster: Cluster, events: list[dict[str, Any]], acked: list[bool], started: float
+) -> Outcome:
+    """Compare what the API accepted with what the acknowledged events call for."""
+    acknowledged = [e for e, ok in zip(events, acked, strict=True) if ok]
+    expected = expected_commands(acknowledged)
+    accepted = accepted_by_command(cluster.api.state.requests())
+    delivered = sum(1 for command_id in expected if command_id in accepted)
+    # A repeat Telnyx would act on again: accepted twice, the second time past its window.
+    duplicated = sum(
+        1
+        for requests in accepted.values()
+        for r in requests[1:]
+        if r.repeat_after is None or r.repeat_after > TELNYX_WINDOW_SECONDS
+    )
+    resent = sum(len(requests) - 1 for requests in accepted.values())
+    client = cluster.redis()
+    outcome = Outcome(
+        scenario=name,
+        sent=len(events),
+        acknowledged=len(acknowledged),
+        expected=len(expected),
+        delivered=delivered,
+        duplicated=duplicated,
+        lost=len(expected) - delivered,
+        dead_lettered=DeadLetters(client).count(),
+        seconds=time.monotonic() - started,
+    )
+    client.close()
+    if resent:
+        outcome.notes.append(
+            f"{resent} command(s) resent with the same command_id inside Telnyx's 60 s window "
+            "(in flight when their worker died; Telnyx ignores the repeat)"
+        )
+    return outcome
+
+
+def _run(
+    name: str,
+    cluster: Cluster,
+    events: list[dict[str, Any]],
+    fault: Callable[[], None] | None,
+    *,
+    trigger_fraction: float = 0.25,
+    bodies: list[bytes] | None = None,
+    timeout: float = 120.0,
+) -> Outcome:
+    started = time.monotonic()
+    expected = len(expected_commands(events))
+    sending = cluster.deliver_in_background(bodies or [encode(e) for e in events])
+    if fault is not None:
+        cluster.wait_for_commands(max(1, int(expected * trigger_fraction)), timeout)
+        fault()
+    acked = sending.result(timeout=timeout)
+    if bodies is not None:  # several deliveries per event: acknowledged if any was
+        acked = [True] * len(events)
+    cluster.wait_for_commands(expected, timeout)
+    cluster.wait_until_quiet(timeout)
+    return measure(name, cluster, events, acked, started)
+
+
+def sigkill_worker(conferences: int = 20, joins: int = 4) -> Outcome:
+    """SIGKILL one of two workers mid-burst; the other finishes its work."""
+    with Cluster(env={}) as cluster:
+        cluster.api.state.latency = 0.05
+        victim, _ = cluster.add_worker(), cluster.add_worker()
+        events = conference_burst(conferences, joins)
+        return _run(
+            "SIGKILL a worker", cluster, events, lambda: victim.signal_group(signal.SIGKILL)
+        )
+
+
+def sigterm_worker_group(conferences: int = 20, joins: int = 4) -> Outcome:
+    """SIGTERM a worker's whole process group mid-burst, as a PaaS does; a new one starts."""
+    with Cluster() as cluster:
+        cluster.api.state.latency = 0.05
+        victim = cluster.add_worker()
+        events = conference_burst(conferences, joins)
+
+        def restart() -> None:
+            victim.signal_group(signal.SIGTERM)
+            # The platform waits 30 s for the process to go before it SIGKILLs it.
+            if not wait(lambda: victim.process.poll() is not None, 30):
+                victim.signal_group(signal.SIGKILL)
+            cluster.add_worker()
+
+        outcome = _run("SIGTERM the worker group", cluster, events, restart)
+        if victim.process.returncode not in (0, None):
+            outcome.notes.append(f"terminated worker exit status {victim.process.returncode}")
+        return outcome
+
+
+def restart_redis(conferences: int = 20, joins: int = 4) -> Outcome:
+    """Restart Redis (with AOF persistence) mid-burst; ingest answers 503 meanwhile."""
+    with Cluster(persistent_redis=True) as cluster:
+        cluster.api.state.latency = 0.02
+        cluster.add_worker()
+        events = conference_burst(conferences, joins)
+        return _run(
+            "restart Redis", cluster, events, cluster.redis_server.restart, trigger_fraction=0.3
+        )
+
+
+def failing_api(conferences: int = 20, joins: int = 4, ended: int = 3) -> Outcome:
+    """30 % of API calls fail with 5xx, 10 % with 429, 5 % time out; some conferences have
+    ended (422 90019): those are not retried."""
+    with Cluster() as cluster:
+        cluster.add_worker()
+        cluster.add_worker()
+        cluster.api.state.set_rates(
+            FaultRates(server_error=0.30, rate_limited=0.10, timeout=0.05, seed=7)
+        )
+        events = conference_burst(conferences, joins)
+        gone = {e["data"]["payload"]["conference_id"] for e in events[: ended * (joins + 1)]}
+        for conference_id in gone:
+            cluster.api.state.end_conference(conference_id)
+        live = [e for e in events if e["data"]["payload"]["conference_id"] not in gone]
+        started = time.monotonic()
+        acked = cluster.deliver([encode(e) for e in events])
+        cluster.wait_for_commands(len(expected_commands(live)), 120)
+        cluster.wait_until_quiet(120)
+        outcome = measure(
+            "API failing 30% 5xx, 10% 429, 5% timeouts",
+            cluster,
+            live,
+            acked[len(events) - len(live) :],
+            started,
+        )
+        outcome.sent = len(events)
+        outcome.acknowledged = sum(acked)
+        refused = [r for r in cluster.api.state.requests() if r.target in gone]
+        after_422 = _requests_after_a_422(refused)
+        outcome.notes.append(
+            f"{sum(r.status == 422 for r in refused)} command(s) for ended conferences answered "
+            f"422; {after_422} sent again after the 422"
+        )
+        outcome.lost += after_422  # a 422 retried is a failure of the policy: surface it
+        return outcome
+
+
+def _requests_after_a_422(requests: list[Any]) -> int:
+    refused: set[Any] = set()
+    again = 0
+    for request in sorted(requests, key=lambda r: r.received_at):
+        command_id = (request.body or {}).get("command_id")
+        if command_id in refused:
+            again += 1
+        if request.status == 422:
+            refused.add(command_id)
+    return again
+
+
+def redelivered_webhooks(conferences: int = 20, joins: int = 4, copies: int = 3) -> Outcome:
+    """Every webhook delivered three times, concurrently and out of order."""
+    with Cluster() as cluster:
+        cluster.add_worker()
+        cluster.add_worker()
+        events = conference_burst(conferences, joins)
+        bodies = []
+        for event in events:
+            for attempt in range(1, copies + 1):
+                bodies.append(encode({**event, "meta": {"attempt": attempt}}))
+        random.Random(3).shuffle(bodies)
+        return _run("every webhook delivered 3 times", cluster, events, None, bodies=bodies)
+
+
+SCENARIOS: dict[str, Callable[..., Outcome]] = {
+    "sigkill": sigkill_worker,
+    "sigterm": sigterm_worker_group,
+    "redis-restart": restart_redis,
+    "api-faults": failing_api,
+    "redelivery": redelivered_webhooks,
+}

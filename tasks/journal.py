@@ -1,0 +1,131 @@
+"""A journal of every task message we queue, kept until the task is finished with it.
+
+Celery on Redis acknowledges late, and kombu hands an unacknowledged message to another
+worker after the visibility timeout, which covers a worker that dies mid-task. It does not
+cover a message that a worker has popped off the queue but not yet recorded as unacknowledged
+when Redis goes away: that message exists nowhere any more. So each message is also written,
+in the same Redis script that queues it, to this journal, and removed only when its task has
+reached an outcome. A sweeper in the workers queues again any entry that has been pending
+longer than a redelivery would take and is neither in the queue nor held by a worker. A message
+queued twice this way is harmless: the ledger lets each action happen once.
+
+Keys: `tcw:journal` (hash: task id -> message), `tcw:journal:since` (sorted set: task id ->
+when it was queued, or when its next retry is due).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import redis
+
+from tasks.naming import KEY_PREFIX, QUEUE
+
+JOURNAL = f"{KEY_PREFIX}journal"
+SINCE = f"{KEY_PREFIX}journal:since"
+SWEEP_LOCK = f"{KEY_PREFIX}journal:sweeping"
+UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages
+# The sweeper stays out of the way of a backlog: entries then are most likely still queued.
+MAX_QUEUE_SCAN = 2000
+
+# KEYS[1] queue, KEYS[2] journal, KEYS[3] since; ARGV[1] task id, ARGV[2] message, ARGV[3] now.
+QUEUE_SCRIPT = """
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('LPUSH', KEYS[1], ARGV[2])
+return 1
+"""
+
+# The same, only once per event: KEYS[4] seen marker; ARGV[4] its TTL. 1 queued, 0 seen before.
+QUEUE_ONCE_SCRIPT = """
+if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+redis.call('LPUSH', KEYS[1], ARGV[2])
+return 1
+"""
+
+# KEYS[1] queue, KEYS[2] journal, KEYS[3] since; ARGV[1] task id, ARGV[2] now.
+_REQUEUE = """
+local message = redis.call('HGET', KEYS[2], ARGV[1])
+if not message then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+redis.call('LPUSH', KEYS[1], message)
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Sweep:
+    overdue: int = 0
+    requeued: int = 0
+    skipped_backlog: bool = False
+
+
+class Journal:
+    def __init__(self, client: redis.Redis, queue: str = QUEUE) -> None:
+        self._redis = client
+        self._queue = queue
+        self._queue_script = client.register_script(QUEUE_SCRIPT)
+        self._requeue = client.register_script(_REQUEUE)
+
+    def publish(self, task_id: str, message: bytes) -> None:
+        """Queue a message and journal it, atomically."""
+        self._queue_script(keys=[self._queue, JOURNAL, SINCE], args=[task_id, message, time.time()])
+
+    def touch(self, task_id: str, delay: float = 0.0) -> None:
+        """The task is alive and will next run in `delay` seconds: not lost before then."""
+        self._redis.zadd(SINCE, {task_id: time.time() + delay}, xx=True)
+
+    def complete(self, task_id: str) -> None:
+        """The task reached its outcome; nothing left to recover."""
+        with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hdel(JOURNAL, task_id)
+            pipe.zrem(SINCE, task_id)
+            pipe.execute()
+
+    def pending(self) -> int:
+        return int(self._redis.zcard(SINCE))
+
+    def sweep(self, grace_seconds: float, lock_seconds: float) -> Sweep:
+        """Queue again what has been pending longer than `grace_seconds` and is nowhere else.
+
+        Only one worker sweeps at a time (a lock with an expiry)."""
+        if not self._redis.set(SWEEP_LOCK, "1", nx=True, px=int(lock_seconds * 1000)):
+            return Sweep()
+        now = time.time()
+        overdue = [
+            i.decode() if isinstance(i, bytes) else str(i)
+            for i in self._redis.zrangebyscore(SINCE, "-inf", now - grace_seconds, 0, 200)
+        ]
+        if not overdue:
+            return Sweep()
+        if self._redis.llen(self._queue) > MAX_QUEUE_SCAN:
+            return Sweep(overdue=len(overdue), skipped_backlog=True)
+        present = _task_ids(self._redis.lrange(self._queue, 0, -1))
+        present |= _task_ids(self._redis.hvals(UNACKED))
+        requeued = 0
+        for task_id in overdue:
+            if task_id in present:
+                self._redis.zadd(SINCE, {task_id: now}, xx=True)
+            else:
+                keys = [self._queue, JOURNAL, SINCE]
+                requeued += int(self._requeue(keys=keys, args=[task_id, now]))
+        return Sweep(overdue=len(overdue), requeued=requeued)
+
+
+def _task_ids(raw_messages: Iterable[bytes | str]) -> set[str]:
+    """Task ids of queued messages, or of kombu's unacked entries ([message, exchange, key])."""
+    ids = set()
+    for raw in raw_messages:
+        try:
+            message = json.loads(raw)
+            if isinstance(message, list):
+                message = message[0]
+            ids.add(str(message["headers"]["id"]))
+        except (ValueError, KeyError, TypeError, IndexError):
+            continue
+    return ids

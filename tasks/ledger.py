@@ -1,0 +1,100 @@
+"""Our own record of which follow-up actions are done, so none is performed twice.
+
+Telnyx ignores a repeated command_id for 60 seconds; redeliveries after a crash, a Redis
+restart or a replay can come much later. Before sending, a task claims its action (a lease
+with an expiry, so a crashed holder cannot block it for ever); after Telnyx accepted the
+command, it records the action as done. A second copy of the same task finds it done and
+stops, or finds it claimed and comes back later.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+
+import redis
+
+from tasks.naming import KEY_PREFIX
+
+DEFAULT_DONE_TTL_SECONDS = 48 * 3600
+
+# KEYS[1] done, KEYS[2] claim; ARGV[1] owner, ARGV[2] lease in ms.
+# Returns 'done', 'claimed' or the remaining lease in ms of another owner's claim.
+_BEGIN = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'claimed' end
+if redis.call('GET', KEYS[2]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+  return 'claimed'
+end
+return tostring(redis.call('PTTL', KEYS[2]))
+"""
+
+# KEYS[1] done, KEYS[2] claim; ARGV[1] TTL in seconds.
+_FINISH = """
+redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS[1] claim; ARGV[1] owner. Only the owner releases its claim.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+class Begin(enum.Enum):
+    CLAIMED = "claimed"  # ours to perform
+    DONE = "done"  # already performed
+    BUSY = "busy"  # another worker holds the claim
+
+
+class Ledger:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        lease_seconds: float = 60.0,
+        done_ttl_seconds: int = DEFAULT_DONE_TTL_SECONDS,
+    ) -> None:
+        self._redis = client
+        self._lease_ms = int(lease_seconds * 1000)
+        self._done_ttl = done_ttl_seconds
+        self._begin = client.register_script(_BEGIN)
+        self._finish = client.register_script(_FINISH)
+        self._release = client.register_script(_RELEASE)
+
+    def begin(self, action_id: str, owner: str) -> tuple[Begin, float]:
+        """Claim an action; also returns the seconds left on a BUSY claim."""
+        answer = self._begin(keys=self._keys(action_id), args=[owner, self._lease_ms])
+        answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+        if answer in ("done", "claimed"):
+            return Begin(answer), 0.0
+        return Begin.BUSY, max(int(answer), 0) / 1000
+
+    def finish(self, action_id: str, *, deadline_seconds: float = 20.0) -> None:
+        """Record the action as done. Retries through a short Redis outage: an action sent but
+        not recorded would be sent again after the next redelivery."""
+        deadline = time.monotonic() + deadline_seconds
+        delay = 0.1
+        while True:
+            try:
+                self._finish(keys=self._keys(action_id), args=[self._done_ttl])
+                return
+            except redis.ConnectionError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)  # backing off a reconnect, not synchronising
+                delay = min(delay * 2, 2.0)
+
+    def release(self, action_id: str, owner: str) -> None:
+        """Give up a claim after a failure, so a retry (of any worker) can take it at once."""
+        self._release(keys=[self._keys(action_id)[1]], args=[owner])
+
+    def is_done(self, action_id: str) -> bool:
+        return bool(self._redis.exists(self._keys(action_id)[0]))
+
+    @staticmethod
+    def _keys(action_id: str) -> list[str]:
+        return [f"{KEY_PREFIX}done:{action_id}", f"{KEY_PREFIX}claim:{action_id}"]

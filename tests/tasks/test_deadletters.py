@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+import redis
+
+from tasks.deadletters import DeadLetter, DeadLetters
+from tasks.journal import Journal
+from tasks.naming import QUEUE
+from workers.cli import main
+
+
+def _letter(task_id: str, failed_at: float = 1.0) -> DeadLetter:
+    return DeadLetter(
+        task_id=task_id,
+        task="conference.speak",
+        args=["conf", {"payload": "hi", "voice": "female"}, {"event_id": "e"}],
+        reason="retries_exhausted",
+        error="HTTP 503",
+        status=503,
+        codes=["503"],
+        retries=10,
+        event_id="e",
+        failed_at=failed_at,
+    )
+
+
+def test_add_list_show(redis_client: redis.Redis) -> None:
+    store = DeadLetters(redis_client)
+    store.add(_letter("b", 2.0))
+    store.add(_letter("a", 1.0))
+    assert [d.task_id for d in store.list()] == ["a", "b"]
+    assert store.get("a") == _letter("a", 1.0)
+    assert store.get("missing") is None
+
+
+def test_replay_queues_the_task_again_and_removes_the_letter(redis_client: redis.Redis) -> None:
+    store = DeadLetters(redis_client)
+    store.add(_letter("a"))
+    assert store.replay("a")
+    assert store.count() == 0
+    assert not store.replay("a")
+    [raw] = redis_client.lrange(QUEUE, 0, -1)
+    message = json.loads(raw)
+    assert message["headers"]["task"] == "conference.speak"
+    assert message["headers"]["id"] == "a"
+    args, _, _ = json.loads(base64.b64decode(message["body"]))
+    assert args == _letter("a").args
+    assert Journal(redis_client).pending() == 1
+
+
+def test_purge(redis_client: redis.Redis) -> None:
+    store = DeadLetters(redis_client)
+    for task_id in "abc":
+        store.add(_letter(task_id))
+    assert store.purge("a") == 1
+    assert store.purge("a") == 0
+    assert store.purge() == 2
+    assert store.count() == 0
+
+
+@pytest.fixture
+def cli_env(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis
+) -> DeadLetters:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    return DeadLetters(redis_client)
+
+
+def test_cli_lists_shows_replays_purges(
+    cli_env: DeadLetters, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for task_id in ("a", "b", "c"):
+        cli_env.add(_letter(task_id))
+    assert main(["dead-letters", "list"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["task_id"] for d in listed] == ["a", "b", "c"]
+    assert listed[0]["reason"] == "retries_exhausted"
+    assert main(["dead-letters", "show", "a"]) == 0
+    assert json.loads(capsys.readouterr().out)["args"][0] == "conf"
+    assert main(["dead-letters", "replay", "a"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"replayed": ["a"], "not_found": []}
+    assert main(["dead-letters", "replay", "nope"]) == 1
+    capsys.readouterr()
+    assert main(["dead-letters", "purge", "--all"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"purged": 2}
+
+
+def test_cli_says_when_redis_is_unreachable(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sandbox.redis_server import free_port
+
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
+    assert main(["dead-letters", "list"]) == 1
+    assert "Redis unavailable" in capsys.readouterr().err

@@ -1,0 +1,95 @@
+"""`conference-worker`: operator commands for a running deployment.
+
+    conference-worker dead-letters list
+    conference-worker dead-letters show TASK_ID
+    conference-worker dead-letters replay TASK_ID | --all
+    conference-worker dead-letters purge TASK_ID | --all
+
+REDIS_URL comes from the environment. Output is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+import redis
+
+from tasks.deadletters import DeadLetters
+from tasks.settings import CommonSettings, ConfigError, load_settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="conference-worker",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    dead = commands.add_parser("dead-letters", help="actions that failed for good")
+    verbs = dead.add_subparsers(dest="verb", required=True)
+    listing = verbs.add_parser("list", help="list dead letters, oldest first")
+    listing.add_argument("--limit", type=int, default=100)
+    show = verbs.add_parser("show", help="show one dead letter in full")
+    show.add_argument("task_id")
+    for verb, text in (("replay", "queue again for the workers"), ("purge", "delete")):
+        sub = verbs.add_parser(verb, help=f"{text}: one dead letter, or --all")
+        which = sub.add_mutually_exclusive_group(required=True)
+        which.add_argument("task_id", nargs="?")
+        which.add_argument("--all", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(CommonSettings)
+    except ConfigError as exc:
+        print(f"conference-worker: {exc}", file=sys.stderr)
+        return 2
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        code, result = _dead_letters(DeadLetters(client), args)
+    except redis.RedisError as exc:
+        print(f"conference-worker: Redis unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        client.close()
+    print(json.dumps(result, indent=2))
+    return code
+
+
+def _dead_letters(store: DeadLetters, args: argparse.Namespace) -> tuple[int, Any]:
+    if args.verb == "list":
+        return 0, [_summary(letter) for letter in store.list(args.limit)]
+    if args.verb == "show":
+        letter = store.get(args.task_id)
+        return (0, asdict(letter)) if letter else (1, {"error": "not_found"})
+    ids = [letter.task_id for letter in store.list(100_000)] if args.all else [args.task_id]
+    if args.verb == "replay":
+        replayed = [task_id for task_id in ids if store.replay(task_id)]
+        missing = sorted(set(ids) - set(replayed))
+        return (1 if missing else 0), {"replayed": replayed, "not_found": missing}
+    purged = store.purge(None if args.all else args.task_id)
+    return (0 if purged or args.all else 1), {"purged": purged}
+
+
+def _summary(letter: Any) -> dict[str, Any]:
+    return {
+        "task_id": letter.task_id,
+        "task": letter.task,
+        "reason": letter.reason,
+        "status": letter.status,
+        "codes": letter.codes,
+        "event_id": letter.event_id,
+        "failed_at": letter.failed_at,
+        "error": letter.error[:200],
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
