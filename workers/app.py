@@ -10,11 +10,13 @@ from celery.signals import worker_ready, worker_shutting_down
 
 from tasks import handlers, runtime
 from tasks.settings import WorkerSettings, load_settings
+from workers import kombu_compat
 from workers.config import worker_celery_config
 from workers.sweeper import Sweeper
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
+kombu_compat.install()
 settings = load_settings(WorkerSettings)
 RUNTIME = runtime.Runtime(settings)
 runtime.configure(RUNTIME)

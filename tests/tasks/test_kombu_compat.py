@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import redis
+from kombu.transport import redis as kombu_redis
+
+from workers import kombu_compat
+
+
+@pytest.mark.parametrize(
+    "connection", [None, SimpleNamespace(client=None)], ids=["no connection", "no client"]
+)
+def test_a_channel_whose_connection_is_gone_raises_a_connection_error(connection: object) -> None:
+    kombu_compat.install()
+    kombu_compat.install()  # idempotent
+    channel = SimpleNamespace(connection=connection)
+    with pytest.raises(redis.ConnectionError, match="closed"):
+        kombu_redis.Channel._connparams(channel)  # type: ignore[arg-type]
+
+
+def test_a_live_channel_is_untouched(redis_url: str) -> None:
+    from kombu import Connection
+
+    kombu_compat.install()
+    with Connection(redis_url) as connection:
+        channel = connection.channel()
+        params = channel._connparams()
+        assert params["port"] == int(redis_url.rsplit(":", 1)[1].split("/")[0])
+        channel.close()
