@@ -52,7 +52,8 @@ class WebhookVerifier:
         if not timestamp:
             raise SignatureError("missing_timestamp")
         sent_at = self._parse_timestamp(timestamp)
-        if abs(self._clock() - sent_at) > self._tolerance:
+        # Whole seconds, as every official SDK compares: exactly the tolerance still passes.
+        if abs(int(self._clock()) - sent_at) > self._tolerance:
             raise SignatureError("timestamp_out_of_tolerance")
         raw_signature = self._decode_signature(signature)
         message = timestamp.encode("ascii") + b"|" + body

@@ -19,6 +19,7 @@ webhooks = Blueprint("webhooks", __name__)
 @webhooks.post("/webhooks/telnyx")
 def receive() -> tuple[Response, int]:
     ingest = current_app.extensions["ingest"]
+    _require_json_content_type()
     # Raw bytes, bounded by MAX_CONTENT_LENGTH (413 past it); never request.json before
     # the signature is checked.
     body = request.get_data(cache=False)
@@ -43,6 +44,13 @@ def receive() -> tuple[Response, int]:
     status = "queued" if queued else "duplicate"
     log.info("%s %s %s", status, event.event_type, event.id)
     return jsonify(status=status, event_id=event.id), 200
+
+
+def _require_json_content_type() -> None:
+    """Telnyx sends application/json; anything declared otherwise is not a Telnyx webhook."""
+    mimetype = request.mimetype
+    if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
+        raise Rejection(415, "unsupported_media_type", "the body must be application/json")
 
 
 def _parse(body: bytes) -> Envelope:

@@ -94,10 +94,14 @@ def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> None:
         name,
         task_id,
         [followup.target, followup.params, context],
-        # Flower shows this instead of the arguments: ids, never spoken text or caller data.
-        f"{followup.kind}={followup.target} event={context['event_id']}",
+        followup_argsrepr(followup.kind, followup.target, context),
     )
     runtime.current().journal.publish(task_id, message)
+
+
+def followup_argsrepr(kind: str, target: str, context: dict[str, Any]) -> str:
+    """What Flower shows instead of the arguments: ids, never spoken text or caller data."""
+    return f"{kind}={target} event={context.get('event_id')}"[:300]
 
 
 def perform(
@@ -166,7 +170,12 @@ class _Attempt:
         if state is Begin.BUSY:
             # Another copy of this task is sending it now; look again when its claim lapses.
             rt.journal.touch(self.action_id, wait + 0.5)
-            raise self.task.retry(countdown=wait + 0.5)
+            # (celery-types does not list retry's **options, which go to apply_async.)
+            raise self.task.retry(  # type: ignore[call-arg]
+                countdown=wait + 0.5,
+                argsrepr=followup_argsrepr(self.kind, self.target, self.context),
+                kwargsrepr="{}",
+            )
         try:
             if self.kind == "conference":
                 actions = rt.client.conferences.actions
@@ -176,7 +185,13 @@ class _Attempt:
                 self.result = calls.perform(self.action, self.target, self.params)
         except TelnyxError as exc:
             rt.ledger.release(self.action_id, self.owner)
-            return _on_error(self.task, exc, self.where, self.context)
+            return _on_error(
+                self.task,
+                exc,
+                self.where,
+                self.context,
+                followup_argsrepr(self.kind, self.target, self.context),
+            )
         return None
 
 
@@ -200,7 +215,11 @@ def through_redis_outage(step: Callable[[], T], where: str) -> T:
 
 
 def _on_error(
-    task: Task[Any, Any], exc: TelnyxError, where: str, context: dict[str, Any]
+    task: Task[Any, Any],
+    exc: TelnyxError,
+    where: str,
+    context: dict[str, Any],
+    argsrepr: str,
 ) -> dict[str, Any]:
     settings = runtime.current().settings
     codes = list(exc.codes) if isinstance(exc, APIError) else []
@@ -214,7 +233,8 @@ def _on_error(
         )
         log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, delay)
         runtime.current().journal.touch(str(task.request.id), delay)
-        raise task.retry(countdown=delay)
+        # argsrepr: Celery would otherwise show the full arguments of the retry in Flower.
+        raise task.retry(countdown=delay, argsrepr=argsrepr, kwargsrepr="{}")  # type: ignore[call-arg]
     if exc.retryable:
         log.error("%s: giving up after %d retries: %s", where, retries, exc)
         _dead_letter(task, "retries_exhausted", str(exc), context, exc)

@@ -203,6 +203,9 @@ def _event_tag(value: Any) -> str:
     event_type = (
         value.get("event_type") if isinstance(value, dict) else getattr(value, "event_type", None)
     )
+    if not isinstance(event_type, str):
+        # Not a string at all: UnknownEvent's own validation rejects it with a clear error.
+        return "unknown"
     if event_type == "call.left_queue":
         return "call.dequeued"
     return event_type if event_type in KNOWN_EVENTS else "unknown"

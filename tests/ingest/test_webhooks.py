@@ -159,9 +159,14 @@ def test_a_stale_signature_gets_401(
         b'{"data": {"event_type": "call.enqueued", "id": "e", "payload": {"queue": ""}}}',
         b'{"data": {"event_type": "conference.created", "id": "e", "payload": {"conference_id": "c"}, "record_type": "call"}}',
         b'{"data": {"event_type": "conference.created", "id": "' + b"x" * 300 + b'", "payload": {"conference_id": "c"}}}',
+        b'{"data": {"event_type": [], "id": "e", "payload": {}}}',
+        b'{"data": {"event_type": "conference.created", "id": "e", "payload": {"conference_id": "c", "x": ' + b"[" * 5000 + b"]" * 5000 + b"}}}",
+        b'{"data": {"event_type": "call.enqueued", "id": "e", "payload": {"queue": "q", "current_position": ' + b"9" * 5000 + b"}}}",
+        b'\xff\xfe{"data": 1}',
     ],
     ids=["not json", "array", "empty object", "empty data", "no id", "no conference id",
-         "empty queue", "wrong record type", "id too long"],
+         "empty queue", "wrong record type", "id too long", "event type not a string",
+         "nested too deep", "number too long", "not utf-8"],
 )  # fmt: skip
 def test_a_signed_body_that_is_not_a_valid_envelope_gets_400(
     client: FlaskClient, sign: Sign, redis_client: redis.Redis, body: bytes
@@ -192,6 +197,24 @@ def test_a_body_over_the_limit_gets_413_before_verification(
     assert response.status_code == 413
     assert response.json is not None
     assert response.json["error"] == "request_entity_too_large"
+    assert _queued(redis_client) == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
+def test_a_body_declared_as_something_else_gets_415(
+    client: FlaskClient, sign: Sign, redis_client: redis.Redis, content_type: str
+) -> None:
+    body = encode(make_event("conference.created"))
+    response = client.post(
+        "/webhooks/telnyx", data=body, headers={**sign(body), "content-type": content_type}
+    )
+    assert response.status_code == 415
+    assert response.json == {
+        "error": "unsupported_media_type",
+        "detail": "the body must be application/json",
+    }
     assert _queued(redis_client) == []
 
 
