@@ -18,12 +18,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 API_PREFIX = "/v2"
+ADMIN_PREFIX = "/_sandbox/"
 MAX_BODY = 1024 * 1024
 
 _REGIONS = ("Australia", "Europe", "Middle East", "US")
@@ -118,6 +119,8 @@ class FakeTelnyx:
         self._conferences: dict[str, dict[str, Any]] = {}
         self._participants: dict[str, list[dict[str, Any]]] = {}
         self._command_ids: dict[tuple[str, str], float] = {}
+        self.accepted_commands = 0
+        self.on_request: Any = None  # called with each RecordedRequest, outside the lock
 
     # --- what tests and tools use -------------------------------------------------------
     def requests(self) -> list[RecordedRequest]:
@@ -147,6 +150,7 @@ class FakeTelnyx:
         """Forget every request, fault, conference and participant."""
         with self._lock:
             self._requests.clear()
+            self.accepted_commands = 0
             self._faults.clear()
             self._command_ids.clear()
             self._ended.clear()
@@ -186,6 +190,8 @@ class FakeTelnyx:
         """Answer one request: (status, headers, JSON body); status 0 means hang up."""
         split = urlsplit(raw_path)
         path, query = split.path, parse_qs(split.query)
+        if path.startswith(ADMIN_PREFIX):
+            return self._admin(method, path[len(ADMIN_PREFIX) :], query, raw_body)
         body, parse_error = _parse_body(raw_body) if method == "POST" else (None, "")
         if self.latency:
             time.sleep(self.latency)
@@ -194,21 +200,54 @@ class FakeTelnyx:
                 method, path, query, headers, body, parse_error
             )
             now = time.time()
-            self._requests.append(
-                RecordedRequest(
-                    method,
-                    path,
-                    query,
-                    headers,
-                    body,
-                    status,
-                    now,
-                    duplicate=first_seen is not None,
-                    repeat_after=None if first_seen is None else now - first_seen,
-                )
+            recorded = RecordedRequest(
+                method,
+                path,
+                query,
+                headers,
+                body,
+                status,
+                now,
+                duplicate=first_seen is not None,
+                repeat_after=None if first_seen is None else now - first_seen,
             )
+            self._requests.append(recorded)
+            if recorded.action and 200 <= status < 300:
+                self.accepted_commands += 1
             self._changed.notify_all()
+        if self.on_request is not None:
+            self.on_request(recorded)
         return status, extra_headers, answer
+
+    def _admin(
+        self, method: str, path: str, query: dict[str, list[str]], raw_body: bytes
+    ) -> tuple[int, dict[str, str], Any]:
+        """Loopback-only controls for tools that run the server in another process."""
+        match method, path:
+            case "GET", "stats":
+                with self._lock:
+                    stats = {
+                        "requests": len(self._requests),
+                        "accepted_commands": self.accepted_commands,
+                    }
+                return 200, {}, stats
+            case "GET", "requests":
+                since = int(query.get("since", ["0"])[-1])
+                return 200, {}, {"data": [asdict(r) for r in self.requests()[since:]]}
+            case "POST", "reset":
+                self.clear()
+                return 200, {}, {"result": "ok"}
+            case "POST", "faults":
+                body, error = _parse_body(raw_body)
+                if error:
+                    return 400, {}, _error("10015", "Bad Request", error)
+                self.latency = float(body.get("latency", self.latency))
+                if "rates" in body:
+                    self.set_rates(FaultRates(**body["rates"]))
+                for fault in body.get("fail_next", []):
+                    self.fail_next(int(fault.pop("count", 1)), **fault)
+                return 200, {}, {"result": "ok"}
+        return 404, {}, _error("10005", "Resource not found")
 
     def _answer(
         self,
@@ -409,6 +448,9 @@ def _fault_body(fault: Fault) -> Any:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the real API offers
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the client's
+    # delayed ACK would hold every answer back by about 40 ms.
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_GET(self) -> None:
@@ -486,3 +528,47 @@ class FakeTelnyxServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the server on its own and print each command it receives."""
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(
+        prog="python -m sandbox.api_server",
+        description="A local Telnyx-compatible API for trying the worker without an account.",
+    )
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8090)
+    parser.add_argument("--api-key", default=os.environ.get("TELNYX_API_KEY", "KEY-local"))
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--quiet", action="store_true", help="do not print each request")
+    args = parser.parse_args(argv)
+    server = FakeTelnyxServer(args.api_key, args.host, args.port)
+    server.state.latency = args.latency
+    if not args.quiet:
+        server.state.on_request = _print_request
+    print(f"Telnyx-compatible API on {server.base_url} (API key {args.api_key!r})", flush=True)
+    print(
+        f"controls: {server.base_url.rsplit('/', 1)[0]}{ADMIN_PREFIX}stats|requests|reset|faults",
+        flush=True,
+    )
+    server.start()
+    try:
+        server._thread.join()
+    except KeyboardInterrupt:
+        server.stop()
+    return 0
+
+
+def _print_request(request: RecordedRequest) -> None:
+    body = {k: v for k, v in (request.body or {}).items() if k != "command_id"}
+    repeat = " (repeat of a command_id)" if request.duplicate else ""
+    print(
+        f"{request.status} {request.method} {request.path} {json.dumps(body)}{repeat}", flush=True
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

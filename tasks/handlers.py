@@ -125,7 +125,9 @@ def perform(
         through_redis_outage(lambda: _dead_letter(task, "error", error, context), where)
         outcome = {"status": "dead_lettered"}
     # Every outcome above is final for this task: nothing left for the journal to recover.
-    through_redis_outage(lambda: runtime.current().journal.complete(attempt.action_id), where)
+    # (A sent action's finish() has already done it, in the same Redis step as its record.)
+    if outcome.get("status") != "sent":
+        through_redis_outage(lambda: runtime.current().journal.complete(attempt.action_id), where)
     return outcome
 
 

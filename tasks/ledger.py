@@ -14,6 +14,7 @@ import time
 
 import redis
 
+from tasks.journal import JOURNAL, SINCE
 from tasks.naming import KEY_PREFIX
 
 DEFAULT_DONE_TTL_SECONDS = 48 * 3600
@@ -30,10 +31,13 @@ end
 return tostring(redis.call('PTTL', KEYS[2]))
 """
 
-# KEYS[1] done, KEYS[2] claim; ARGV[1] TTL in seconds.
+# KEYS[1] done, KEYS[2] claim, KEYS[3] journal, KEYS[4] journal times; ARGV[1] TTL in
+# seconds, ARGV[2] the task id. Done, and (in the same step) nothing left to recover.
 _FINISH = """
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 redis.call('DEL', KEYS[2])
+redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('ZREM', KEYS[4], ARGV[2])
 return 1
 """
 
@@ -74,13 +78,15 @@ class Ledger:
         return Begin.BUSY, max(int(answer), 0) / 1000
 
     def finish(self, action_id: str, *, deadline_seconds: float = 20.0) -> None:
-        """Record the action as done. Retries through a short Redis outage: an action sent but
-        not recorded would be sent again after the next redelivery."""
+        """Record the action as done, and its task as complete in the journal. Retries through
+        a short Redis outage: an action sent but not recorded would be sent again after the
+        next redelivery."""
         deadline = time.monotonic() + deadline_seconds
         delay = 0.1
         while True:
             try:
-                self._finish(keys=self._keys(action_id), args=[self._done_ttl])
+                keys = [*self._keys(action_id), JOURNAL, SINCE]
+                self._finish(keys=keys, args=[self._done_ttl, action_id])
                 return
             except redis.ConnectionError:
                 if time.monotonic() + delay > deadline:

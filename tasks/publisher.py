@@ -15,15 +15,19 @@ never marked seen without being queued. The same script journals the message
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import socket
+import threading
 import time
-import uuid
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from tasks.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
@@ -43,50 +47,59 @@ def celery_message(
     task: str, task_id: str, args: list[Any], argsrepr: str, queue: str = QUEUE
 ) -> bytes:
     """One Celery protocol-2 task message, encoded as kombu's Redis transport stores it."""
-    body = json.dumps(
-        [args, {}, {"callbacks": None, "errbacks": None, "chain": None, "chord": None}],
-        separators=(",", ":"),
-    ).encode()
-    headers: dict[str, Any] = {
-        "lang": "py",
+    body = _dumps([args, {}, _EMBED]).encode()
+    headers = {
+        **_HEADERS,
         "task": task,
         "id": task_id,
-        "shadow": None,
-        "eta": None,
-        "expires": None,
-        "group": None,
-        "group_index": None,
-        "retries": 0,
-        "timelimit": [None, None],
         "root_id": task_id,
-        "parent_id": None,
         # Shown by Flower instead of the arguments: ids only, never caller data.
         "argsrepr": argsrepr,
-        "kwargsrepr": "{}",
-        "origin": _ORIGIN,
-        "ignore_result": True,
-        "replaced_task_nesting": 0,
-        "stamped_headers": None,
-        "stamps": {},
+    }
+    properties = {
+        **_PROPERTIES,
+        "correlation_id": task_id,
+        # The anonymous exchange routes on the queue name, which is also how kombu restores
+        # an unacknowledged message to its queue.
+        "delivery_info": {"exchange": "", "routing_key": queue},
+        "delivery_tag": os.urandom(16).hex(),
     }
     message = {
         "body": base64.b64encode(body).decode(),
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": headers,
-        "properties": {
-            "correlation_id": task_id,
-            "reply_to": "",
-            "delivery_mode": 2,
-            # The anonymous exchange routes on the queue name, which is also how kombu
-            # restores an unacknowledged message to its queue.
-            "delivery_info": {"exchange": "", "routing_key": queue},
-            "priority": 0,
-            "body_encoding": "base64",
-            "delivery_tag": str(uuid.uuid4()),
-        },
+        "properties": properties,
     }
-    return json.dumps(message, separators=(",", ":")).encode()
+    return _dumps(message).encode()
+
+
+# The parts of every message that never change (this runs on every webhook).
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+_HEADERS: dict[str, Any] = {
+    "lang": "py",
+    "shadow": None,
+    "eta": None,
+    "expires": None,
+    "group": None,
+    "group_index": None,
+    "retries": 0,
+    "timelimit": [None, None],
+    "parent_id": None,
+    "kwargsrepr": "{}",
+    "origin": _ORIGIN,
+    "ignore_result": True,
+    "replaced_task_nesting": 0,
+    "stamped_headers": None,
+    "stamps": {},
+}
+_PROPERTIES: dict[str, Any] = {
+    "reply_to": "",
+    "delivery_mode": 2,
+    "priority": 0,
+    "body_encoding": "base64",
+}
 
 
 def event_argsrepr(event_type: str, event_id: str, conference_id: str | None) -> str:
@@ -95,18 +108,27 @@ def event_argsrepr(event_type: str, event_id: str, conference_id: str | None) ->
 
 
 class EventPublisher:
-    """Queues verified webhook bodies for the `telnyx.handle_event` task."""
+    """Queues verified webhook bodies for the `telnyx.handle_event` task.
+
+    Each thread keeps one connection of its own (a web worker serves one request per thread
+    at a time), which costs far less per call than checking a connection out of a pool, and
+    the script is called by its SHA: this is the acknowledgement path.
+    """
 
     def __init__(
         self,
-        client: redis.Redis,
+        connect: Callable[[], redis.Redis],
         queue: str = QUEUE,
         dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
     ) -> None:
-        self._redis = client
+        self._connect = connect
+        self._local = threading.local()
+        self._clients: list[redis.Redis] = []
+        # Close every thread's connection when the publisher goes away.
+        weakref.finalize(self, _close_all, self._clients)
         self._queue = queue
         self._dedupe_ttl = dedupe_ttl_seconds
-        self._queue_once = client.register_script(QUEUE_ONCE_SCRIPT)
+        self._sha = hashlib.sha1(QUEUE_ONCE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
     @classmethod
     def from_url(
@@ -115,16 +137,26 @@ class EventPublisher:
         timeout_seconds: float = 1.0,
         dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
     ) -> EventPublisher:
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=timeout_seconds,
-            socket_connect_timeout=timeout_seconds,
-            # One immediate retry covers a pooled connection that a Redis restart closed;
-            # more would only make Telnyx wait longer for the 503 it needs to redeliver.
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=30,
-        )
-        return cls(client, dedupe_ttl_seconds=dedupe_ttl_seconds)
+        def connect() -> redis.Redis:
+            return redis.Redis.from_url(
+                url,
+                socket_timeout=timeout_seconds,
+                socket_connect_timeout=timeout_seconds,
+                single_connection_client=True,
+                # One immediate retry covers a connection that a Redis restart closed; more
+                # would only make Telnyx wait longer for the 503 it needs to redeliver.
+                retry=Retry(NoBackoff(), 1),
+            )
+
+        return cls(connect, dedupe_ttl_seconds=dedupe_ttl_seconds)
+
+    @property
+    def _redis(self) -> redis.Redis:
+        client: redis.Redis | None = getattr(self._local, "client", None)
+        if client is None:
+            client = self._local.client = self._connect()
+            self._clients.append(client)
+        return client
 
     def publish(self, body: str, event_id: str, event_type: str, conference_id: str | None) -> bool:
         """Queue one event body unless it was queued before; True when queued now.
@@ -135,11 +167,14 @@ class EventPublisher:
         message = celery_message(
             HANDLE_EVENT, task_id, [body], event_argsrepr(event_type, event_id, conference_id)
         )
+        keys = (self._queue, JOURNAL, SINCE, seen_key(event_id))
+        args = (task_id, message, time.time(), self._dedupe_ttl)
         try:
-            queued = self._queue_once(
-                keys=[self._queue, JOURNAL, SINCE, seen_key(event_id)],
-                args=[task_id, message, time.time(), self._dedupe_ttl],
-            )
+            try:
+                queued = self._call("EVALSHA", self._sha, 4, *keys, *args)
+            except NoScriptError:
+                # A restarted Redis has forgotten its scripts: send the script itself, once.
+                queued = self._call("EVAL", QUEUE_ONCE_SCRIPT, 4, *keys, *args)
         except redis.RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
         return bool(queued)
@@ -149,3 +184,15 @@ class EventPublisher:
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
+
+    def close(self) -> None:
+        _close_all(self._clients)
+
+    def _call(self, *command: Any) -> Any:
+        return self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
+
+
+def _close_all(clients: list[redis.Redis]) -> None:
+    for client in clients:
+        client.close()
+    clients.clear()

@@ -70,6 +70,8 @@ class WorkerSettings(CommonSettings):
     # On SIGTERM, how long running actions get to finish before they are requeued; under the
     # 30 s a PaaS waits before SIGKILL.
     worker_soft_shutdown_seconds: Annotated[float, Field(ge=0, le=25)] = 20.0
+    worker_prefetch_multiplier: Annotated[int, Field(ge=1, le=16)] = 2
+    worker_send_task_events: bool = False
 
     @property
     def action_lease_seconds(self) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import Celery
@@ -15,8 +16,14 @@ from workers.config import worker_celery_config
 from workers.sweeper import Sweeper
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+# Every action logs its own outcome line; httpx's line per request would only repeat it.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 kombu_compat.install()
+# The work is waiting on the network in many threads at once. A thread whose answer has
+# arrived waits for the GIL for up to the switch interval (5 ms by default) each time, several
+# times a task; a shorter interval hands it over sooner.
+sys.setswitchinterval(0.0005)
 settings = load_settings(WorkerSettings)
 RUNTIME = runtime.Runtime(settings)
 runtime.configure(RUNTIME)

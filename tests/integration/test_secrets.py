@@ -102,7 +102,9 @@ def test_flower_sees_ids_not_arguments_even_on_retries(
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
-    # (the worker's heartbeats show the listener is subscribed)
+    # (as Flower does on connecting: switch the workers' task events on; the worker's
+    # heartbeats then show the listener is subscribed)
+    app.control.enable_events()
     assert wait(lambda: any(e["type"] == "worker-heartbeat" for e in events), 20)
     # When a join is announced after one retry
     conference_id = str(uuid.uuid4())
