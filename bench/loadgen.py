@@ -50,68 +50,65 @@ class Shared:
             self.latencies.append(seconds * 1000)
 
 
-def _send(conn: http.client.HTTPConnection, path: str, body: bytes, headers: dict[str, str]) -> int:
-    conn.request("POST", path, body=body, headers=headers)
-    response = conn.getresponse()
-    response.read()
-    return response.status
+class Client:
+    """One keep-alive connection that reconnects after an error and records every request."""
+
+    def __init__(self, url: str, shared: Shared) -> None:
+        parts = urlsplit(url)
+        self._host, self._port, self._path = parts.hostname or "127.0.0.1", parts.port, parts.path
+        self._shared = shared
+        self._conn = self._connect()
+
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self._host, self._port, timeout=10)
+
+    def send_next(self) -> None:
+        body, headers = self._shared.take()
+        started = time.perf_counter()
+        try:
+            self._conn.request("POST", self._path, body=body, headers=headers)
+            response = self._conn.getresponse()
+            response.read()
+            status = response.status
+        except (OSError, http.client.HTTPException):
+            self._conn.close()
+            self._conn = self._connect()
+            status = 0
+        self._shared.record(status, time.perf_counter() - started)
+
+
+def _run_threads(targets: list[threading.Thread]) -> None:
+    for t in targets:
+        t.start()
+    for t in targets:
+        t.join()
 
 
 def closed_loop(url: str, shared: Shared, seconds: float, connections: int) -> None:
-    parts = urlsplit(url)
     stop_at = time.monotonic() + seconds
 
     def run() -> None:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+        client = Client(url, shared)
         while time.monotonic() < stop_at:
-            body, headers = shared.take()
-            started = time.perf_counter()
-            try:
-                status = _send(conn, parts.path, body, headers)
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(
-                    parts.hostname or "127.0.0.1", parts.port, timeout=10
-                )
-                status = 0
-            shared.record(status, time.perf_counter() - started)
+            client.send_next()
 
-    threads = [threading.Thread(target=run) for _ in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads([threading.Thread(target=run) for _ in range(connections)])
 
 
 def open_loop(url: str, shared: Shared, seconds: float, rate: float, connections: int) -> None:
     """Send at a fixed rate whatever the answers take: latency as a client at that rate sees it."""
-    parts = urlsplit(url)
     started = time.monotonic()
     interval = connections / rate
 
     def run(offset: float) -> None:
-        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=10)
+        client = Client(url, shared)
         due = started + offset
         while due < started + seconds:
             time.sleep(max(0.0, due - time.monotonic()))  # pacing to the rate, not synchronising
-            body, headers = shared.take()
-            t0 = time.perf_counter()
-            try:
-                status = _send(conn, parts.path, body, headers)
-            except (OSError, http.client.HTTPException):
-                conn.close()
-                conn = http.client.HTTPConnection(
-                    parts.hostname or "127.0.0.1", parts.port, timeout=10
-                )
-                status = 0
-            shared.record(status, time.perf_counter() - t0)
+            client.send_next()
             due += interval
 
-    threads = [threading.Thread(target=run, args=(i / rate,)) for i in range(connections)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    _run_threads([threading.Thread(target=run, args=(i / rate,)) for i in range(connections)])
 
 
 def main() -> int:
