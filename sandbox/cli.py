@@ -1,0 +1,127 @@
+"""`telnyx-sandbox`: try the service without a Telnyx account.
+
+    telnyx-sandbox keygen                                  # a local key pair for TELNYX_PUBLIC_KEY
+    telnyx-sandbox send conference.created --url http://127.0.0.1:8000/webhooks/telnyx \\
+        --conference-id CONF --name "Alice Martin"
+    telnyx-sandbox scenario --url http://127.0.0.1:8000/webhooks/telnyx
+    telnyx-sandbox api --port 8090                         # the local Telnyx-compatible API
+
+Deliveries are signed with the seed in TELNYX_SANDBOX_SEED (base64, from `keygen`), so the
+web process must run with the matching TELNYX_PUBLIC_KEY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import json
+import os
+import secrets
+import sys
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from sandbox import api_server
+from sandbox.demo import scenario
+from sandbox.events import client_state, encode, make_event
+from sandbox.signer import WebhookSigner
+from telnyx_api.events import EVENT_TYPES
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="telnyx-sandbox",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("keygen", help="print a new seed and its public key")
+    send = commands.add_parser("send", help="sign and send one event")
+    send.add_argument("event_type", choices=[*EVENT_TYPES, "call.left_queue"])
+    send.add_argument(
+        "--url", required=True, help="the webhook URL, e.g. http://127.0.0.1:8000/webhooks/telnyx"
+    )
+    send.add_argument("--conference-id", help="default: a new id")
+    send.add_argument("--event-id", help="default: a new id (reuse one to send a redelivery)")
+    send.add_argument("--name", help="a participant name, put in client_state as JSON")
+    send.add_argument("--queue", help="queue name for call.* events")
+    send.add_argument("--payload", type=json.loads, default={}, help="extra payload fields as JSON")
+    send.add_argument("--print-body", action="store_true", help="also print the body sent")
+    run = commands.add_parser("scenario", help="send the demo's conference scenario")
+    run.add_argument("--url", required=True)
+    run.add_argument("--conference-id", help="default: a new id")
+    api = commands.add_parser("api", help="run the local Telnyx-compatible API")
+    api.add_argument(
+        "rest", nargs=argparse.REMAINDER, help="options of python -m sandbox.api_server"
+    )
+    args = parser.parse_args(argv)
+    if args.command == "api":
+        return api_server.main(args.rest)
+    if args.command == "keygen":
+        return _keygen()
+    try:
+        signer = _signer()
+    except ValueError as exc:
+        print(f"telnyx-sandbox: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "send":
+        return _send(args, signer)
+    events, _ = scenario(args.conference_id or str(uuid.uuid4()))
+    return max(_deliver(args.url, event, signer) for event in events)
+
+
+def _keygen() -> int:
+    seed = secrets.token_bytes(32)
+    signer = WebhookSigner(seed)
+    print(f"TELNYX_SANDBOX_SEED={base64.b64encode(seed).decode()}   # for telnyx-sandbox")
+    print(f"TELNYX_PUBLIC_KEY={signer.public_key}   # for the web process")
+    return 0
+
+
+def _signer() -> WebhookSigner:
+    raw = os.environ.get("TELNYX_SANDBOX_SEED")
+    if not raw:
+        raise ValueError("set TELNYX_SANDBOX_SEED (run `telnyx-sandbox keygen`)")
+    try:
+        seed = base64.b64decode(raw, validate=True)
+    except binascii.Error:
+        raise ValueError("TELNYX_SANDBOX_SEED is not base64") from None
+    if len(seed) != 32:
+        raise ValueError("TELNYX_SANDBOX_SEED must be 32 bytes")
+    return WebhookSigner(seed)
+
+
+def _send(args: argparse.Namespace, signer: WebhookSigner) -> int:
+    payload: dict[str, Any] = dict(args.payload)
+    if args.name:
+        payload["client_state"] = client_state({"name": args.name})
+    if args.queue:
+        payload["queue"] = args.queue
+    event = make_event(
+        args.event_type, conference_id=args.conference_id, event_id=args.event_id, **payload
+    )
+    if args.print_body:
+        print(json.dumps(event, indent=2))
+    return _deliver(args.url, event, signer)
+
+
+def _deliver(url: str, event: dict[str, Any], signer: WebhookSigner) -> int:
+    body = encode(event)
+    data = event["data"]
+    try:
+        response = httpx.post(url, content=body, headers=signer.headers(body), timeout=10)
+    except httpx.HTTPError as exc:
+        print(f"{data['event_type']} {data['id']}: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"{data['event_type']:<40} {data['id']}  -> {response.status_code} {response.text.strip()}"
+    )
+    return 0 if response.is_success else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

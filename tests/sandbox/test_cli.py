@@ -1,0 +1,91 @@
+"""telnyx-sandbox against the Procfile's web process."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import pytest
+
+from sandbox.api_server import FakeTelnyxServer
+from sandbox.cli import main
+from sandbox.processes import start_web
+from sandbox.redis_server import free_port
+from sandbox.signer import WebhookSigner
+from tests.conftest import service_env
+
+SEED = bytes(range(7, 39))
+
+
+@pytest.fixture(scope="module")
+def url(redis_url: str, api_server: FakeTelnyxServer) -> Iterator[str]:
+    signer = WebhookSigner(SEED)
+    port = free_port()
+    process = start_web(service_env(redis_url, api_server, signer), port)
+    yield f"http://127.0.0.1:{port}/webhooks/telnyx"
+    process.stop()
+
+
+@pytest.fixture
+def seeded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELNYX_SANDBOX_SEED", base64.b64encode(SEED).decode())
+
+
+def test_keygen_prints_a_matching_pair(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["keygen"]) == 0
+    lines = dict(
+        line.split("   #")[0].split("=", 1) for line in capsys.readouterr().out.splitlines()
+    )
+    seed = base64.b64decode(lines["TELNYX_SANDBOX_SEED"])
+    assert WebhookSigner(seed).public_key == lines["TELNYX_PUBLIC_KEY"]
+
+
+@pytest.mark.usefixtures("seeded")
+def test_send_signs_and_delivers_any_event_type(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for event_type in ("conference.created", "call.enqueued", "conference.recording.saved"):
+        assert main(["send", event_type, "--url", url]) == 0
+        assert '"status":"queued"' in capsys.readouterr().out
+
+
+@pytest.mark.usefixtures("seeded")
+def test_a_reused_event_id_is_a_redelivery(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "send",
+        "conference.participant.joined",
+        "--url",
+        url,
+        "--event-id",
+        "sandbox-e1",
+        "--name",
+        "Ann",
+    ]
+    assert main(args) == 0
+    assert main(args) == 0
+    output = capsys.readouterr().out
+    assert '"status":"queued"' in output
+    assert '"status":"duplicate"' in output
+
+
+@pytest.mark.usefixtures("seeded")
+def test_scenario_sends_the_whole_conference(url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["scenario", "--url", url]) == 0
+    assert capsys.readouterr().out.count("-> 200") == 7
+
+
+def test_a_wrong_key_is_refused_by_the_service(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("TELNYX_SANDBOX_SEED", base64.b64encode(bytes(32)).decode())
+    assert main(["send", "conference.created", "--url", url]) == 1
+    assert "401" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("seed", [None, "not base64!", base64.b64encode(b"short").decode()])
+def test_a_missing_or_bad_seed_is_a_usage_error(
+    seed: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if seed is not None:
+        monkeypatch.setenv("TELNYX_SANDBOX_SEED", seed)
+    assert main(["send", "conference.created", "--url", "http://127.0.0.1:9/x"]) == 2
