@@ -47,6 +47,9 @@ def celery_config(
             # 100 s, so recovery takes the visibility timeout plus a few seconds.
             "unacked_restore_interval": restore_interval,
             "unacked_restore_throttle": 1,
+            # The sweep holds a lock in Redis; a worker killed mid-sweep would leave it for
+            # kombu's default of 300 s, and nobody would restore anything until then.
+            "unacked_mutex_expire": max(5, 2 * restore_interval),
             # A publish on a dead connection must fail, not hang.
             "socket_timeout": 10,
             "socket_connect_timeout": 5,
