@@ -1,0 +1,72 @@
+"""docker-compose.yml: valid for `docker compose` where the plugin is installed, and the
+structure this project relies on in any case."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
+ENV = {"TELNYX_API_KEY": "k", "TELNYX_PUBLIC_KEY": "p", "FLOWER_BASIC_AUTH": "ops:longenough"}
+
+
+def _compose_plugin() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return (
+        subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, Any]:
+    return dict(yaml.safe_load(COMPOSE.read_text())["services"])
+
+
+@pytest.mark.skipif(not _compose_plugin(), reason="the docker compose plugin is not installed")
+def test_docker_compose_accepts_the_file() -> None:
+    result = subprocess.run(
+        ["docker", "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        env={**os.environ, **ENV}, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+def test_every_process_and_a_persistent_redis(services: dict[str, Any]) -> None:
+    assert set(services) == {"redis", "web", "worker", "flower", "api"}
+    redis_command = " ".join(services["redis"]["command"])
+    assert "--appendonly yes" in redis_command
+    assert "--maxmemory-policy noeviction" in redis_command
+    assert services["redis"]["volumes"]
+
+
+def test_one_image_for_all_our_processes(services: dict[str, Any]) -> None:
+    ours = [s for name, s in services.items() if name != "redis"]
+    assert {s["image"] for s in ours} == {"telnyx-conference-worker"}
+
+
+def test_health_checks_everywhere(services: dict[str, Any]) -> None:
+    for name, service in services.items():
+        assert service.get("healthcheck", {}).get("test"), name
+
+
+def test_the_worker_shuts_down_softly(services: dict[str, Any]) -> None:
+    worker = services["worker"]
+    assert "REMAP_SIGTERM=SIGQUIT" in " ".join(worker["command"])
+    assert worker["stop_grace_period"] == "30s"
+
+
+def test_secrets_come_from_the_environment(services: dict[str, Any]) -> None:
+    text = COMPOSE.read_text()
+    assert "${TELNYX_API_KEY:?" in text
+    assert "${FLOWER_BASIC_AUTH:?" in text
+    assert "TELNYX_API_KEY" not in services["flower"]["environment"]
