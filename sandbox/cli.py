@@ -33,6 +33,10 @@ from telnyx_api.events import EVENT_TYPES
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    if args_list[:1] == ["api"]:
+        # Everything after `api` belongs to the server's own options.
+        return api_server.main(args_list[1:])
     parser = argparse.ArgumentParser(
         prog="telnyx-sandbox",
         description=__doc__,

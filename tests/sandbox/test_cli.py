@@ -89,3 +89,12 @@ def test_a_missing_or_bad_seed_is_a_usage_error(
     if seed is not None:
         monkeypatch.setenv("TELNYX_SANDBOX_SEED", seed)
     assert main(["send", "conference.created", "--url", "http://127.0.0.1:9/x"]) == 2
+
+
+def test_api_passes_its_options_to_the_server(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        main(["api", "--help"])
+    assert caught.value.code == 0
+    out = capsys.readouterr().out
+    assert "--port" in out
+    assert "--latency" in out
