@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -27,12 +27,15 @@ def error_response(status: int, code: str, detail: str) -> tuple[Response, int]:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Rejection)
     def _api_error(exc: Rejection) -> tuple[Response, int]:
+        _count(exc.code)
         return error_response(exc.status, exc.code, exc.detail)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
         status = exc.code or 500
         code = (exc.name or "error").lower().replace(" ", "_")
+        if status == 413:
+            _count(code)
         detail = {413: "the request body is too large"}.get(status, exc.description or "")
         return error_response(status, code, detail)
 
@@ -41,3 +44,8 @@ def register_error_handlers(app: Flask) -> None:
         # The traceback goes to our log, never to the caller.
         log.exception("unhandled error")
         return error_response(500, "internal_error", "the request could not be processed")
+
+
+def _count(reason: str) -> None:
+    if request.path == "/webhooks/telnyx":
+        current_app.extensions["ingest"].publisher.count_rejection(reason)

@@ -1,8 +1,11 @@
-"""Liveness and readiness for the platform's health checks."""
+"""Liveness, readiness and metrics: what the platform and the operators look at."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify
+import hmac
+
+import redis
+from flask import Blueprint, Response, current_app, jsonify, request
 
 health = Blueprint("health", __name__)
 
@@ -19,3 +22,19 @@ def readyz() -> tuple[Response, int]:
     if current_app.extensions["ingest"].publisher.ping():
         return jsonify(status="ready"), 200
     return jsonify(error="queue_unavailable", detail="Redis is not reachable"), 503
+
+
+@health.get("/metrics")
+def metrics() -> tuple[Response, int]:
+    """Prometheus text format; behind a bearer token when METRICS_TOKEN is set."""
+    ingest = current_app.extensions["ingest"]
+    token = ingest.settings.metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            return jsonify(error="unauthorized", detail="a bearer token is required"), 401
+    try:
+        page = ingest.publisher.metrics()
+    except redis.RedisError:
+        return jsonify(error="queue_unavailable", detail="Redis is not reachable"), 503
+    return Response(page, mimetype="text/plain; version=0.0.4"), 200

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 
 from tasks.settings import CommonSettings
 
@@ -23,6 +23,8 @@ class WebSettings(CommonSettings):
     # How long a delivered event id is remembered, so a redelivery is not queued again.
     # Telnyx redelivers within minutes; two days is far beyond that.
     webhook_dedupe_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
+    # When set, GET /metrics wants "Authorization: Bearer <this>".
+    metrics_token: SecretStr | None = None
     # How long a request may wait on Redis before answering 503.
     redis_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0
 

@@ -35,6 +35,7 @@ from pydantic import ValidationError
 from tasks import runtime
 from tasks.deadletters import DeadLetter
 from tasks.ledger import Begin
+from tasks.metrics import field
 from tasks.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
 from tasks.policy import FollowUp, plan
 from tasks.publisher import celery_message
@@ -125,10 +126,16 @@ def perform(
         through_redis_outage(lambda: _dead_letter(task, "error", error, context), where)
         outcome = {"status": "dead_lettered"}
     # Every outcome above is final for this task: nothing left for the journal to recover.
-    # (A sent action's finish() has already done it, in the same Redis step as its record.)
+    # (A sent action's finish() has already done it, and counted it, in one Redis step.)
     if outcome.get("status") != "sent":
-        through_redis_outage(lambda: runtime.current().journal.complete(attempt.action_id), where)
+        through_redis_outage(lambda: _complete(attempt, str(outcome.get("status"))), where)
     return outcome
+
+
+def _complete(attempt: _Attempt, outcome: str) -> None:
+    rt = runtime.current()
+    rt.journal.complete(attempt.action_id)
+    rt.metrics.incr("telnyx_actions_total", {"action": attempt.name, "outcome": outcome})
 
 
 @dataclass
@@ -146,6 +153,7 @@ class _Attempt:
     result: CommandResult | None = None
 
     def __post_init__(self) -> None:
+        self.name = f"{self.kind}.{self.action}"
         self.owner = uuid.uuid4().hex
         # Derived from the event and the follow-up, and kept across retries and redeliveries.
         self.action_id = str(self.task.request.id)
@@ -156,7 +164,10 @@ class _Attempt:
             early = self._send(rt)
             if early is not None:
                 return early
-        rt.ledger.finish(self.action_id)
+        sent = field("telnyx_actions_total", {"action": self.name, "outcome": "sent"})
+        rt.ledger.finish(
+            self.action_id, counters=[sent], latency=_age_seconds(self.context.get("occurred_at"))
+        )
         log.info("%s: %s", self.where, self.result.result if self.result else "ok")
         return {"status": "sent", "result": self.result.result if self.result else ""}
 
@@ -235,6 +246,9 @@ def _on_error(
         )
         log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, delay)
         runtime.current().journal.touch(str(task.request.id), delay)
+        runtime.current().metrics.incr(
+            "telnyx_actions_total", {"action": task.name, "outcome": "retried"}
+        )
         # argsrepr: Celery would otherwise show the full arguments of the retry in Flower.
         raise task.retry(countdown=delay, argsrepr=argsrepr, kwargsrepr="{}")  # type: ignore[call-arg]
     if exc.retryable:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import enum
 import time
+from collections.abc import Sequence
 
 import redis
 
 from tasks.journal import JOURNAL, SINCE
+from tasks.metrics import LATENCY, METRICS, latency_fields
 from tasks.naming import KEY_PREFIX
 
 DEFAULT_DONE_TTL_SECONDS = 48 * 3600
@@ -31,13 +33,16 @@ end
 return tostring(redis.call('PTTL', KEYS[2]))
 """
 
-# KEYS[1] done, KEYS[2] claim, KEYS[3] journal, KEYS[4] journal times; ARGV[1] TTL in
-# seconds, ARGV[2] the task id. Done, and (in the same step) nothing left to recover.
+# KEYS[1] done, KEYS[2] claim, KEYS[3] journal, KEYS[4] journal times, KEYS[5] metrics;
+# ARGV[1] TTL in seconds, ARGV[2] the task id, ARGV[3] latency sum field, ARGV[4] latency,
+# ARGV[5...] counters to increment. Done, nothing left to recover, and counted: one step.
 _FINISH = """
 redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
 redis.call('DEL', KEYS[2])
 redis.call('HDEL', KEYS[3], ARGV[2])
 redis.call('ZREM', KEYS[4], ARGV[2])
+if ARGV[3] ~= '' then redis.call('HINCRBYFLOAT', KEYS[5], ARGV[3], ARGV[4]) end
+for i = 5, #ARGV do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
 return 1
 """
 
@@ -77,7 +82,14 @@ class Ledger:
             return Begin(answer), 0.0
         return Begin.BUSY, max(int(answer), 0) / 1000
 
-    def finish(self, action_id: str, *, deadline_seconds: float = 20.0) -> None:
+    def finish(
+        self,
+        action_id: str,
+        *,
+        counters: Sequence[str] = (),
+        latency: float | None = None,
+        deadline_seconds: float = 20.0,
+    ) -> None:
         """Record the action as done, and its task as complete in the journal. Retries through
         a short Redis outage: an action sent but not recorded would be sent again after the
         next redelivery."""
@@ -85,8 +97,14 @@ class Ledger:
         delay = 0.1
         while True:
             try:
-                keys = [*self._keys(action_id), JOURNAL, SINCE]
-                self._finish(keys=keys, args=[self._done_ttl, action_id])
+                keys = [*self._keys(action_id), JOURNAL, SINCE, METRICS]
+                observed: list[str | float] = (
+                    [f"{LATENCY}_sum", latency] if latency is not None else ["", 0]
+                )
+                args: list[str | float] = [self._done_ttl, action_id, *observed, *counters]
+                if latency is not None:
+                    args += latency_fields(latency)
+                self._finish(keys=keys, args=args)
                 return
             except redis.ConnectionError:
                 if time.monotonic() + delay > deadline:

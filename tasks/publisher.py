@@ -15,6 +15,7 @@ never marked seen without being queued. The same script journals the message
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -31,6 +32,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from tasks.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
+from tasks.metrics import METRICS, Metrics
 from tasks.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 
 _ORIGIN = f"ingest@{socket.gethostname()}:{os.getpid()}"
@@ -167,14 +169,14 @@ class EventPublisher:
         message = celery_message(
             HANDLE_EVENT, task_id, [body], event_argsrepr(event_type, event_id, conference_id)
         )
-        keys = (self._queue, JOURNAL, SINCE, seen_key(event_id))
+        keys = (self._queue, JOURNAL, SINCE, seen_key(event_id), METRICS)
         args = (task_id, message, time.time(), self._dedupe_ttl)
         try:
             try:
-                queued = self._call("EVALSHA", self._sha, 4, *keys, *args)
+                queued = self._call("EVALSHA", self._sha, len(keys), *keys, *args)
             except NoScriptError:
                 # A restarted Redis has forgotten its scripts: send the script itself, once.
-                queued = self._call("EVAL", QUEUE_ONCE_SCRIPT, 4, *keys, *args)
+                queued = self._call("EVAL", QUEUE_ONCE_SCRIPT, len(keys), *keys, *args)
         except redis.RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
         return bool(queued)
@@ -184,6 +186,15 @@ class EventPublisher:
             return bool(self._redis.ping())
         except redis.RedisError:
             return False
+
+    def count_rejection(self, reason: str) -> None:
+        """Best effort: a refusal is counted when Redis is there to count it."""
+        with contextlib.suppress(redis.RedisError):
+            Metrics(self._redis).incr("telnyx_webhooks_rejected_total", {"reason": reason})
+
+    def metrics(self) -> str:
+        """The Prometheus page: every process's counters, and the queue's depth now."""
+        return Metrics(self._redis).render(queue_depth=int(self._redis.llen(self._queue)))
 
     def close(self) -> None:
         _close_all(self._clients)

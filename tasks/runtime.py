@@ -9,6 +9,7 @@ import redis
 from tasks.deadletters import DeadLetters
 from tasks.journal import Journal
 from tasks.ledger import Ledger
+from tasks.metrics import Metrics
 from tasks.policy import Policy
 from tasks.settings import WorkerSettings
 from telnyx_api.client import TelnyxClient
@@ -79,6 +80,10 @@ class Runtime:
         if self._journal is None:
             self._journal = Journal(self.redis)
         return self._journal
+
+    @property
+    def metrics(self) -> Metrics:
+        return Metrics(self.redis)
 
     def close(self) -> None:
         with self._lock:

@@ -205,3 +205,29 @@ def test_a_refused_command_is_dead_lettered_at_once(
 
 def _wait_for_log(worker: ManagedProcess, text: str, timeout: float = 20) -> None:
     worker.wait_until(lambda: text in worker.output(), timeout)
+
+
+def test_metrics_count_the_workers_actions(
+    client: FlaskClient, sign: Sign, api: FakeTelnyxServer, conference_id: str
+) -> None:
+    # Given an announcement that needs one retry
+    api.state.fail_next(1, 503, path_contains=conference_id)
+    _post(client, sign, make_event("conference.participant.joined", conference_id=conference_id))
+    assert api.state.wait_for(
+        lambda rs: any(r.status == 200 and r.target == conference_id for r in rs), timeout=20
+    )
+
+    # Then /metrics (on the web process) shows what the worker did
+    def count(series: str) -> float:
+        page = client.get("/metrics").get_data(as_text=True)
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in page.splitlines()
+            if line.startswith(series + " ")
+        )
+
+    assert wait(
+        lambda: count('telnyx_actions_total{action="conference.speak",outcome="sent"}') >= 1, 10
+    )
+    assert count('telnyx_actions_total{action="conference.speak",outcome="retried"}') >= 1
+    assert count("telnyx_action_latency_seconds_count") >= 1

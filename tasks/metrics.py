@@ -1,0 +1,120 @@
+"""Counters shared by every process, kept in Redis, rendered for Prometheus by the web process.
+
+Web and worker processes come and go and scale out; a counter in one process's memory would
+be lost at each restart and hidden from the process serving /metrics. So counters live in one
+Redis hash, incremented in the same Redis step as the work they count where possible (queueing
+a webhook, recording an action done), and `render` turns them into the Prometheus text format.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+import redis
+
+from tasks.naming import KEY_PREFIX
+
+METRICS = f"{KEY_PREFIX}metrics"
+# End-to-end latency buckets (seconds): from Telnyx's occurred_at to the command accepted.
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+LATENCY = "telnyx_action_latency_seconds"
+
+HELP = {
+    "telnyx_webhooks_received_total": ("counter", "Webhook deliveries received."),
+    "telnyx_webhooks_enqueued_total": ("counter", "Webhook deliveries queued for the workers."),
+    "telnyx_webhooks_duplicate_total": ("counter", "Redeliveries of events already queued."),
+    "telnyx_webhooks_rejected_total": ("counter", "Webhook deliveries refused, by reason."),
+    "telnyx_actions_total": ("counter", "Follow-up actions by action and outcome."),
+    LATENCY: ("histogram", "From the event's occurred_at to Telnyx accepting the command."),
+    "telnyx_queue_depth": ("gauge", "Task messages waiting in the queue."),
+}
+
+
+def field(name: str, labels: Mapping[str, str] | None = None) -> str:
+    """The hash field of one series: name{label="value",...}."""
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{_escape(v)}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+def latency_fields(seconds: float) -> list[str]:
+    """The fields one observation increments (cumulative buckets, count); sum is separate."""
+    buckets = [field(f"{LATENCY}_bucket", {"le": str(b)}) for b in LATENCY_BUCKETS if seconds <= b]
+    return [*buckets, field(f"{LATENCY}_bucket", {"le": "+Inf"}), f"{LATENCY}_count"]
+
+
+class Metrics:
+    def __init__(self, client: redis.Redis) -> None:
+        self._redis = client
+
+    def incr(self, name: str, labels: Mapping[str, str] | None = None, amount: int = 1) -> None:
+        self._redis.hincrby(METRICS, field(name, labels), amount)
+
+    def observe_latency(self, seconds: float) -> None:
+        with self._redis.pipeline(transaction=False) as pipe:
+            for name in latency_fields(seconds):
+                pipe.hincrby(METRICS, name, 1)
+            pipe.hincrbyfloat(METRICS, f"{LATENCY}_sum", seconds)
+            pipe.execute()
+
+    def snapshot(self) -> dict[str, float]:
+        raw = self._redis.hgetall(METRICS)
+        return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
+
+    def render(self, queue_depth: int) -> str:
+        values = self.snapshot()
+        values["telnyx_queue_depth"] = float(queue_depth)
+        # Every bucket is always shown, as Prometheus histograms expect.
+        for bound in [*map(str, LATENCY_BUCKETS), "+Inf"]:
+            values.setdefault(field(f"{LATENCY}_bucket", {"le": bound}), 0.0)
+        values.setdefault(f"{LATENCY}_sum", 0.0)
+        values.setdefault(f"{LATENCY}_count", 0.0)
+        received = sum(
+            v
+            for k, v in values.items()
+            if _base(k)
+            in (
+                "telnyx_webhooks_enqueued_total",
+                "telnyx_webhooks_duplicate_total",
+                "telnyx_webhooks_rejected_total",
+            )
+        )
+        values["telnyx_webhooks_received_total"] = received
+        return "".join(_family(name, kind, text, values) for name, (kind, text) in HELP.items())
+
+
+def _family(name: str, kind: str, text: str, values: Mapping[str, float]) -> str:
+    lines = [f"# HELP {name} {text}", f"# TYPE {name} {kind}"]
+    series = sorted(
+        (k, v) for k, v in values.items() if _base(k) == name or _base(k).startswith(f"{name}_")
+    )
+    if kind == "histogram":
+        series = _histogram_order(series)
+    lines += [f"{k} {_number(v)}" for k, v in series]
+    if len(lines) == 2 and kind != "histogram":
+        lines.append(f"{name} 0")
+    return "\n".join(lines) + "\n"
+
+
+def _histogram_order(series: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    def key(item: tuple[str, float]) -> tuple[int, float]:
+        match = re.search(r'le="([^"]+)"', item[0])
+        if match:
+            return 0, float("inf") if match.group(1) == "+Inf" else float(match.group(1))
+        return (1, 0.0) if item[0].endswith("_sum") else (2, 0.0)
+
+    return sorted(series, key=key)
+
+
+def _base(series: str) -> str:
+    return series.split("{", 1)[0]
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
