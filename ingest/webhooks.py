@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 
 from ingest.errors import Rejection
 from ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
+from tasks.logs import log_context
 from tasks.publisher import QueueUnavailable
 from telnyx_api.events import Envelope, Event
 
@@ -32,6 +34,13 @@ def receive() -> tuple[Response, int]:
         log.warning("webhook rejected: %s", exc.reason)
         raise Rejection(401, "invalid_signature", exc.reason) from exc
     event, text = _parse(body)
+    with log_context(
+        event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
+    ):
+        return _queue(ingest, event, text)
+
+
+def _queue(ingest: Any, event: Event, text: str) -> tuple[Response, int]:
     try:
         # The body is queued as received: one JSON parse here, one in the worker, and the
         # worker sees every field Telnyx sent, known to this version or not.

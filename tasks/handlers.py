@@ -18,6 +18,7 @@ What happens to a follow-up:
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Callable
@@ -28,13 +29,13 @@ from typing import Any, TypeVar
 import redis
 from celery import Task, shared_task
 from celery.exceptions import Reject, Retry
-from celery.utils.log import get_task_logger
 from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
 from tasks import runtime
 from tasks.deadletters import DeadLetter
 from tasks.ledger import Begin
+from tasks.logs import add_to_context, log_context
 from tasks.metrics import field
 from tasks.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
 from tasks.policy import FollowUp, plan
@@ -45,7 +46,9 @@ from telnyx_api.errors import APIError, TelnyxError
 from telnyx_api.events import Envelope
 from telnyx_api.resources import CommandResult
 
-log = get_task_logger(__name__)
+# A plain logger (not Celery's task logger, which has handlers of its own): its lines go
+# through the process's formatter, with the ids of the work in the context.
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 # 422 codes that say the moment has passed: nothing to fix, nothing to replay.
@@ -60,7 +63,8 @@ def handle_event(self: Task[Any, Any], body: str) -> dict[str, Any]:
     # outage it simply runs again.
     task_id = str(self.request.id)
     where = f"event task {task_id}"
-    outcome = through_redis_outage(lambda: _handle_event(body), where)
+    with log_context(task_id=task_id):
+        outcome = through_redis_outage(lambda: _handle_event(body), where)
     through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
     return outcome
 
@@ -72,6 +76,9 @@ def _handle_event(body: str) -> dict[str, Any]:
         # Ingest validated it; a body that fails here came from elsewhere or an older version.
         log.error("dropping an invalid event body: %s", exc.errors(include_input=False)[:3])
         return {"status": "invalid"}
+    add_to_context(
+        event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
+    )
     followups = plan(event, runtime.current().policy)
     context = {
         "event_id": event.id,
@@ -116,6 +123,20 @@ def perform(
     """Run one follow-up exactly once; see the module docstring for every outcome."""
     where = f"{kind}.{action} {target} (event {context.get('event_id')})"
     attempt = _Attempt(task, kind, action, target, params, context, where)
+    ids = {"conference_id" if kind == "conference" else "call_control_id": target}
+    with log_context(
+        task_id=str(task.request.id),
+        action=f"{kind}.{action}",
+        event_id=context.get("event_id"),
+        event_type=context.get("event_type"),
+        **ids,
+    ):
+        return _perform_logged(task, attempt, context, where)
+
+
+def _perform_logged(
+    task: Task[Any, Any], attempt: _Attempt, context: dict[str, Any], where: str
+) -> dict[str, Any]:
     try:
         outcome = through_redis_outage(attempt.run, where)
     except (Retry, Reject):

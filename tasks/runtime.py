@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import redis
 
 from tasks.deadletters import DeadLetters
 from tasks.journal import Journal
 from tasks.ledger import Ledger
+from tasks.logs import add_to_context
 from tasks.metrics import Metrics
 from tasks.policy import Policy
 from tasks.settings import WorkerSettings
@@ -44,6 +46,7 @@ class Runtime:
                     self.settings.telnyx_api_key.get_secret_value(),
                     base_url=self.settings.telnyx_api_base_url,
                     timeout=self.settings.telnyx_api_timeout_seconds,
+                    on_response=_note_request_id,
                 )
             return self._client
 
@@ -104,3 +107,8 @@ def current() -> Runtime:
     if _current is None:
         raise RuntimeError("tasks.runtime.configure() was not called (see workers.app)")
     return _current
+
+
+def _note_request_id(response: httpx.Response) -> None:
+    """Put Telnyx's request id on the log lines of the work that made the request."""
+    add_to_context(telnyx_request_id=response.headers.get("x-request-id"))

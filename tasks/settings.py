@@ -7,7 +7,7 @@ everything below them takes explicit arguments.
 from __future__ import annotations
 
 from string import Formatter
-from typing import Annotated, TypeVar
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +28,8 @@ class CommonSettings(BaseSettings):
     )
 
     redis_url: Annotated[str, Field(min_length=1)] = "redis://localhost:6379/0"
+    # json: one object a line with the ids of the work (for log platforms); text: for people.
+    log_format: Literal["json", "text"] = "json"
 
     @field_validator("redis_url")
     @classmethod

@@ -11,7 +11,7 @@ Every body is validated against `telnyx_api.params` before it is sent; every fai
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 import httpx
@@ -248,13 +248,16 @@ class TelnyxClient:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 100,
+        on_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
+        """`on_response` sees every HTTP response (e.g. to log Telnyx's request id)."""
         self._transport = Transport(
             api_key,
             base_url=base_url,
             timeout=timeout,
             transport=transport,
             max_connections=max_connections,
+            on_response=on_response,
         )
         self.calls = Calls(self._transport)
         self.conferences = Conferences(self._transport)

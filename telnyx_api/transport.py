@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -60,7 +60,9 @@ class Transport:
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 100,
+        on_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
+        self._on_response = on_response
         if not api_key:
             raise ValueError("api_key must not be empty")
         self._http = httpx.Client(
@@ -93,6 +95,8 @@ class Transport:
             response = self._http.request(method, path, json=json, params=query)
         except httpx.TransportError as exc:
             raise map_transport_error(exc) from exc
+        if self._on_response is not None:
+            self._on_response(response)
         if response.is_success:
             return _decode(response)
         raise error_for_response(response)

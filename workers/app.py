@@ -9,13 +9,14 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 
-from tasks import handlers, runtime
+from tasks import handlers, logs, runtime
 from tasks.settings import WorkerSettings, load_settings
 from workers import kombu_compat
 from workers.config import worker_celery_config
 from workers.sweeper import Sweeper
 
-logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+settings = load_settings(WorkerSettings)
+logs.configure(settings.log_format)
 # Every action logs its own outcome line; httpx's line per request would only repeat it.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -231,3 +233,40 @@ def test_metrics_count_the_workers_actions(
     )
     assert count('telnyx_actions_total{action="conference.speak",outcome="retried"}') >= 1
     assert count("telnyx_action_latency_seconds_count") >= 1
+
+
+def test_every_line_of_work_carries_its_ids(
+    client: FlaskClient,
+    sign: Sign,
+    api: FakeTelnyxServer,
+    worker: ManagedProcess,
+    conference_id: str,
+) -> None:
+    event = make_event("conference.created", conference_id=conference_id)
+    _post(client, sign, event)
+    assert api.state.wait_for(
+        lambda rs: any(r.status == 200 and r.target == conference_id for r in rs), timeout=20
+    )
+
+    def sent_line() -> dict[str, Any] | None:
+        for line in worker.output().splitlines():
+            if (
+                line.startswith("{")
+                and conference_id in line
+                and "record_start" in line
+                and line.rstrip().endswith("}")
+            ):
+                record = json.loads(line)
+                if record.get("logger") == "tasks.handlers" and record["message"].endswith(": ok"):
+                    return dict(record)
+        return None
+
+    assert wait(lambda: sent_line() is not None, 10)
+    record = sent_line()
+    assert record is not None
+    assert record["event_id"] == event["data"]["id"]  # type: ignore[index]
+    assert record["event_type"] == "conference.created"
+    assert record["conference_id"] == conference_id
+    assert record["action"] == "conference.record_start"
+    assert record["task_id"]
+    assert record["telnyx_request_id"]
