@@ -38,7 +38,7 @@ from tasks.ledger import Begin
 from tasks.logs import add_to_context, log_context
 from tasks.metrics import field
 from tasks.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
-from tasks.policy import FollowUp, plan
+from tasks.policy import FollowUp
 from tasks.publisher import celery_message
 from tasks.retry import backoff_seconds
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
@@ -79,7 +79,7 @@ def _handle_event(body: str) -> dict[str, Any]:
     add_to_context(
         event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
     )
-    followups = plan(event, runtime.current().policy)
+    followups = runtime.current().plan(event)
     context = {
         "event_id": event.id,
         "event_type": event.event_type,

@@ -12,9 +12,11 @@ from tasks.journal import Journal
 from tasks.ledger import Ledger
 from tasks.logs import add_to_context
 from tasks.metrics import Metrics
-from tasks.policy import Policy
-from tasks.settings import WorkerSettings
+from tasks.policy import FollowUp, Policy, plan
+from tasks.rules import Rule, RulesError, load_rules, plan_by_rules
+from tasks.settings import ConfigError, WorkerSettings
 from telnyx_api.client import TelnyxClient
+from telnyx_api.events import Event
 
 
 class Runtime:
@@ -31,12 +33,25 @@ class Runtime:
             announce_template=settings.announce_template,
             announce_fallback=settings.announce_fallback,
         )
+        # Read and checked here, at start-up: a bad file stops the worker with line and reason.
+        self.rules: list[Rule] | None = None
+        if settings.rules_file:
+            try:
+                self.rules = load_rules(settings.rules_file)
+            except RulesError as exc:
+                raise ConfigError(f"RULES_FILE {exc}") from None
         self._client: TelnyxClient | None = None
         self._redis: redis.Redis | None = None
         self._ledger: Ledger | None = None
         self._dead_letters: DeadLetters | None = None
         self._journal: Journal | None = None
         self._lock = threading.Lock()
+
+    def plan(self, event: Event) -> list[FollowUp]:
+        """The follow-ups of an event: by the rules file when there is one, else the defaults."""
+        if self.rules is not None:
+            return plan_by_rules(event, self.rules)
+        return plan(event, self.policy)
 
     @property
     def client(self) -> TelnyxClient:

@@ -74,6 +74,8 @@ class WorkerSettings(CommonSettings):
     worker_soft_shutdown_seconds: Annotated[float, Field(ge=0, le=25)] = 20.0
     worker_prefetch_multiplier: Annotated[int, Field(ge=1, le=16)] = 2
     worker_send_task_events: bool = False
+    # A TOML file of follow-up rules (tasks/rules.py); unset: record on create, announce joins.
+    rules_file: str | None = None
 
     @property
     def action_lease_seconds(self) -> float:

@@ -1,0 +1,82 @@
+"""A worker started with RULES_FILE does what the file says; a bad file stops it at start."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from ingest.app import create_app
+from ingest.settings import WebSettings
+from sandbox.api_server import FakeTelnyxServer
+from sandbox.events import client_state, encode, make_event
+from sandbox.processes import ManagedProcess, procfile, start_worker
+from sandbox.redis_server import RedisServer
+from sandbox.signer import WebhookSigner
+from tests.conftest import service_env
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rules.toml"
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def rules_worker(
+    redis_server: RedisServer, api_server: FakeTelnyxServer, signer: WebhookSigner
+) -> Iterator[ManagedProcess]:
+    process = start_worker(
+        {**service_env(redis_server.url, api_server, signer), "RULES_FILE": str(EXAMPLE)}
+    )
+    yield process
+    process.stop()
+
+
+@pytest.fixture
+def client(redis_server: RedisServer, signer: WebhookSigner) -> FlaskClient:
+    return create_app(
+        WebSettings(telnyx_public_key=signer.public_key, redis_url=redis_server.url)
+    ).test_client()
+
+
+@pytest.mark.usefixtures("rules_worker")
+def test_the_rules_file_decides_the_followups(
+    client: FlaskClient, sign: Callable[..., dict[str, str]], api: FakeTelnyxServer
+) -> None:
+    # Given a conference where Ann joins and leaves, and which then ends by time limit
+    conference_id = str(uuid.uuid4())
+    state = client_state({"name": "Ann"})
+    for event in (
+        make_event(
+            "conference.participant.joined", conference_id=conference_id, client_state=state
+        ),
+        make_event("conference.participant.left", conference_id=conference_id, client_state=state),
+        make_event("conference.ended", conference_id=conference_id, reason="time_exceeded"),
+    ):
+        body = encode(event)
+        assert client.post("/webhooks/telnyx", data=body, headers=sign(body)).status_code == 200
+    # Then the API gets the join and leave announcements and the stop of the recording
+    mine = lambda rs: [r for r in rs if r.target == conference_id and r.status == 200]  # noqa: E731
+    assert api.state.wait_for(lambda rs: len(mine(rs)) >= 3, timeout=20)
+    got = sorted((r.action, (r.body or {}).get("payload", "")) for r in mine(api.state.requests()))
+    assert got == [
+        ("record_stop", ""),
+        ("speak", "Ann has joined the conference."),
+        ("speak", "Ann has left the conference."),
+    ]
+
+
+def test_a_bad_rules_file_stops_the_worker_with_line_and_reason(tmp_path: Path) -> None:
+    bad = tmp_path / "rules.toml"
+    bad.write_text('# comment\n[[rule]]\non = "conference.created"\naction = "conference.fly"\n')
+    env = {"PATH": os.environ["PATH"], "TELNYX_API_KEY": "k", "RULES_FILE": str(bad)}
+    process = ManagedProcess("worker", procfile()["worker"], env)
+    assert process.process.wait(timeout=60) != 0
+    assert f"RULES_FILE {bad}:2: rule 1: unknown action 'conference.fly'" in process.output()

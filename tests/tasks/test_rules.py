@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import TypeAdapter
+
+from sandbox.events import client_state, make_event
+from tasks.rules import RulesError, load_rules, plan_by_rules
+from telnyx_api.events import Event
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rules.toml"
+EVENT = TypeAdapter(Event)
+
+
+def _event(event_type: str, **payload: object) -> Event:
+    return EVENT.validate_python(make_event(event_type, **payload)["data"])
+
+
+def test_the_example_file_loads() -> None:
+    assert len(load_rules(EXAMPLE)) == 6
+
+
+def test_templates_conditions_and_fallbacks() -> None:
+    rules = load_rules(EXAMPLE)
+    named = _event(
+        "conference.participant.joined",
+        conference_id="c1",
+        client_state=client_state({"name": "Ann"}),
+    )
+    [speak] = plan_by_rules(named, rules)
+    assert (speak.action, speak.target, speak.params["payload"]) == (
+        "speak",
+        "c1",
+        "Ann has joined the conference.",
+    )
+    assert speak.params["command_id"]
+    anonymous = _event("conference.participant.left", conference_id="c1")
+    assert (
+        plan_by_rules(anonymous, rules)[0].params["payload"]
+        == "A participant has left the conference."
+    )
+    supervisor = _event(
+        "conference.participant.joined",
+        conference_id="c1",
+        call_control_id="v3:sup",
+        client_state=client_state({"name": "Sam", "role": "supervisor", "agent": "v3:agent"}),
+    )
+    update = next(f for f in plan_by_rules(supervisor, rules) if f.action == "update")
+    assert update.params["call_control_id"] == "v3:sup"
+    assert update.params["whisper_call_control_ids"] == ["v3:agent"]
+    assert "command_id" in update.params
+
+
+def test_when_must_match_every_field() -> None:
+    rules = load_rules(EXAMPLE)
+    assert plan_by_rules(_event("conference.ended", reason="all_left"), rules) == []
+    [stop] = plan_by_rules(
+        _event("conference.ended", conference_id="c9", reason="time_exceeded"), rules
+    )
+    assert (stop.action, stop.target) == ("record_stop", "c9")
+    timed_out = _event(
+        "call.dequeued", call_control_id="v3:caller", queue="support", reason="timeout"
+    )
+    [enqueue] = plan_by_rules(timed_out, rules)
+    assert (enqueue.kind, enqueue.action, enqueue.target) == ("call", "enqueue", "v3:caller")
+    assert plan_by_rules(_event("call.dequeued", queue="support", reason="bridged"), rules) == []
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "rules.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[rule]]\non = "conference.created"\naction = "conference.fly"\n', ":1: rule 1: unknown action 'conference.fly'"),
+        ('\n\n[[rule]]\non = "conference.nope"\naction = "conference.record_stop"\n', ":3: rule 1: on: Value error, unknown event type(s): conference.nope"),
+        ('[[rule]]\non = "conference.created"\naction = "conference.record_start"\nparams = { format = "ogg" }\n', ":1: rule 1: format"),
+        ('[[rule]]\non = "conference.created"\naction = "conference.record_start"\nparams = { format = "mp3", colour = "red" }\n', ":1: rule 1: colour"),
+        ('[[rule]]\non = "conference.created"\naction = "conference.speak"\nparams = { payload = "{nme}", voice = "f", call_control_ids = "everyone" }\n', "unknown placeholder {nme}"),
+        ('[[rule]]\non = "conference.created"\naction = "conference.mute"\n', "give call_control_ids"),
+        ('[[rule]]\non = "conference.created"\naction = "conference.record_stop"\nwhen = 3\n', ":1: rule 1: when"),
+        ('[[rules]]\non = "x"\n', "unknown table(s): rules"),
+        ('[[rule]\n', "rules.toml: "),
+    ],
+    ids=["unknown action", "unknown event", "bad enum", "unknown param", "unknown placeholder", "no participants", "bad when", "wrong table", "bad toml"],
+)  # fmt: skip
+def test_a_bad_file_is_refused_with_line_and_reason(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    with pytest.raises(RulesError) as caught:
+        load_rules(_write(tmp_path, text))
+    assert message in str(caught.value)
+
+
+def test_a_missing_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(RulesError, match="cannot read"):
+        load_rules(tmp_path / "missing.toml")
