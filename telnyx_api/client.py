@@ -12,7 +12,7 @@ Every body is validated against `telnyx_api.params` before it is sent; every fai
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import httpx
 from pydantic import ValidationError
@@ -290,7 +290,7 @@ def _page_params(page: Mapping[str, int] | None) -> dict[str, int]:
 
 
 def _region(region: str) -> str:
-    if region not in ("Australia", "Europe", "Middle East", "US"):
+    if region not in get_args(p.Region):
         raise InvalidRequestError(f"unknown region {region!r}")
     return region
 
