@@ -39,6 +39,7 @@ def create_app(
             settings.redis_url,
             settings.redis_timeout_seconds,
             settings.webhook_dedupe_ttl_seconds,
+            settings.redis_options,
         ),
     )
     app.register_blueprint(webhooks)

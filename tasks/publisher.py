@@ -23,7 +23,7 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import redis
@@ -138,10 +138,14 @@ class EventPublisher:
         url: str,
         timeout_seconds: float = 1.0,
         dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
+        redis_options: Mapping[str, Any] | None = None,
     ) -> EventPublisher:
+        """`redis_options`: more arguments for redis-py, e.g. CommonSettings.redis_options."""
+
         def connect() -> redis.Redis:
             return redis.Redis.from_url(
                 url,
+                **(redis_options or {}),
                 socket_timeout=timeout_seconds,
                 socket_connect_timeout=timeout_seconds,
                 single_connection_client=True,

@@ -74,6 +74,7 @@ class Runtime:
                     socket_timeout=5,
                     socket_connect_timeout=5,
                     health_check_interval=30,
+                    **self.settings.redis_options,
                 )
             return self._redis
 

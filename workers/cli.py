@@ -51,7 +51,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"conference-worker: {exc}", file=sys.stderr)
         return 2
-    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    client = redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=5, **settings.redis_options
+    )
     try:
         code, result = _dead_letters(DeadLetters(client), args)
     except redis.RedisError as exc:

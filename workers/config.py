@@ -16,9 +16,13 @@ def celery_config(
     soft_shutdown_seconds: float = 20.0,
     prefetch_multiplier: int = 2,
     send_task_events: bool = False,
+    redis_tls: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "broker_url": redis_url,
+        # For rediss://: the same verification for the broker (kombu) and Flower's broker view
+        # as for our own clients (CommonSettings.redis_tls). None for plain redis://.
+        "broker_use_ssl": redis_tls,
         # JSON only: a pickled message from anyone who can reach Redis would run code.
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -82,4 +86,5 @@ def worker_celery_config(settings: WorkerSettings) -> dict[str, Any]:
         soft_shutdown_seconds=settings.worker_soft_shutdown_seconds,
         prefetch_multiplier=settings.worker_prefetch_multiplier,
         send_task_events=settings.worker_send_task_events,
+        redis_tls=settings.redis_tls,
     )

@@ -12,4 +12,4 @@ from workers.config import celery_config
 
 settings = load_settings(CommonSettings)
 app = Celery("telnyx_conference_worker")
-app.conf.update(celery_config(settings.redis_url))
+app.conf.update(celery_config(settings.redis_url, redis_tls=settings.redis_tls))

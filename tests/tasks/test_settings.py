@@ -1,9 +1,13 @@
 from __future__ import annotations
 
+import ssl
+from pathlib import Path
+
 import pytest
 
 from ingest.settings import WebSettings
-from tasks.settings import ConfigError, WorkerSettings, load_settings
+from tasks.settings import CommonSettings, ConfigError, WorkerSettings, load_settings
+from workers.config import worker_celery_config
 
 KEY = "jrMBoswHlhhVx2W2Www72WU/xn4UMpjreslD0m2u0qs="
 
@@ -71,3 +75,64 @@ def test_bad_public_keys_fail_at_start(monkeypatch: pytest.MonkeyPatch, value: s
     monkeypatch.setenv("TELNYX_PUBLIC_KEY", value)
     with pytest.raises(ConfigError, match="TELNYX_PUBLIC_KEY"):
         load_settings(WebSettings)
+
+
+def test_a_rediss_url_verifies_by_default_for_every_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELNYX_API_KEY", "k")
+    monkeypatch.setenv("REDIS_URL", "rediss://:pw@redis.example:6380/0")
+    settings = load_settings(WorkerSettings)
+    # kombu alone would read an option-less rediss:// URL as "do not verify"
+    assert settings.redis_tls == {"ssl_cert_reqs": ssl.CERT_REQUIRED}
+    assert worker_celery_config(settings)["broker_use_ssl"] == settings.redis_tls
+    assert settings.redis_options == settings.redis_tls
+
+
+def test_tls_verification_off_and_a_private_ca(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    monkeypatch.setenv("REDIS_URL", "rediss://redis.example:6380")
+    monkeypatch.setenv("REDIS_TLS_VERIFY", "false")
+    monkeypatch.setenv("REDIS_TLS_CA_FILE", str(ca))
+    assert load_settings(CommonSettings).redis_tls == {
+        "ssl_cert_reqs": ssl.CERT_NONE,
+        "ssl_ca_certs": str(ca),
+    }
+
+
+def test_plain_redis_has_no_tls_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://localhost:6379/0")
+    settings = load_settings(CommonSettings)
+    assert settings.redis_tls is None
+    assert settings.redis_options == {}
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"REDIS_URL": "rediss://h:6380?ssl_cert_reqs=none"},
+            "REDIS_URL must not carry ssl_* options; set REDIS_TLS_VERIFY",
+        ),
+        (
+            {"REDIS_URL": "redis://h:6379", "REDIS_TLS_CA_FILE": "{ca}"},
+            "REDIS_TLS_CA_FILE is set but REDIS_URL does not use rediss://",
+        ),
+        (
+            {"REDIS_URL": "rediss://h:6380", "REDIS_TLS_CA_FILE": "/nonexistent/ca.pem"},
+            "REDIS_TLS_CA_FILE no such file: /nonexistent/ca.pem",
+        ),
+        ({"REDIS_TLS_VERIFY": "maybe"}, "REDIS_TLS_VERIFY"),
+    ],
+)
+def test_bad_tls_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, env: dict[str, str], message: str
+) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("")
+    for name, value in env.items():
+        monkeypatch.setenv(name, value.format(ca=ca))
+    with pytest.raises(ConfigError) as caught:
+        load_settings(CommonSettings)
+    assert message in str(caught.value)
