@@ -1,11 +1,13 @@
 """`conference-worker`: operator commands for a running deployment.
 
+    conference-worker check [--flower]
     conference-worker dead-letters list
     conference-worker dead-letters show TASK_ID
     conference-worker dead-letters replay TASK_ID | --all
     conference-worker dead-letters purge TASK_ID | --all
 
-REDIS_URL comes from the environment. Output is JSON.
+Configuration comes from the environment. `check` (the Procfile's release step) prints one
+line per finding and exits 1 on any error; the dead-letter commands print JSON.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from typing import Any
 import redis
 
 from tasks.deadletters import DeadLetters
+from tasks.preflight import report
 from tasks.settings import CommonSettings, ConfigError, load_settings
+from workers import preflight
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    check = commands.add_parser(
+        "check", help="validate the worker's configuration and reach Redis (release step)"
+    )
+    check.add_argument("--flower", action="store_true", help="also check Flower's basic auth")
     dead = commands.add_parser("dead-letters", help="actions that failed for good")
     verbs = dead.add_subparsers(dest="verb", required=True)
     listing = verbs.add_parser("list", help="list dead letters, oldest first")
@@ -46,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "check":
+        return report(preflight.check(flower=args.flower), sys.stdout)
     try:
         settings = load_settings(CommonSettings)
     except ConfigError as exc:

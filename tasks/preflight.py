@@ -1,0 +1,122 @@
+"""The release check's parts every process shares: findings, settings, Redis.
+
+The Procfile's `release` line runs the web's and the worker's checks (`python -m ingest.check`,
+`conference-worker check`) before a new version takes traffic, so a typo in a variable, a
+rules file that does not parse, or a Redis the app cannot reach stops the deploy instead of
+the processes failing one by one after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TextIO
+
+import redis
+
+from tasks.settings import CommonSettings, ConfigError, load_settings
+
+Level = Literal["ok", "warning", "error"]
+Connect = Callable[[CommonSettings], redis.Redis]
+
+
+@dataclass(frozen=True)
+class Finding:
+    level: Level
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.level:<8}{self.subject}: {self.detail}"
+
+
+def settings_finding(subject: str, cls: type[CommonSettings]) -> Finding:
+    """Whether `cls` loads from the environment, with every bad variable named."""
+    try:
+        load_settings(cls)
+    except ConfigError as exc:
+        return Finding("error", subject, str(exc))
+    return Finding("ok", subject, "valid")
+
+
+def redis_findings(connect: Connect | None = None, *, durability: bool = True) -> list[Finding]:
+    """Whether Redis answers (and, with `durability`, whether it keeps what it is given)."""
+    try:
+        settings = load_settings(CommonSettings)
+    except ConfigError as exc:
+        return [Finding("error", "redis", str(exc))]
+    return _redis(settings, connect or _connect, durability)
+
+
+def report(findings: list[Finding], out: TextIO) -> int:
+    """Print one line per finding; the exit status is 1 when any is an error."""
+    for finding in findings:
+        print(finding, file=out)
+    return 1 if any(finding.level == "error" for finding in findings) else 0
+
+
+def _connect(settings: CommonSettings) -> redis.Redis:
+    return redis.Redis.from_url(
+        settings.redis_url, socket_timeout=5, socket_connect_timeout=5, **settings.redis_options
+    )
+
+
+def _redis(settings: CommonSettings, connect: Connect, durability: bool) -> list[Finding]:
+    tls = "TLS" if settings.redis_tls else "no TLS"
+    client = connect(settings)
+    try:
+        info: dict[str, Any] = client.info("server")
+        findings = [Finding("ok", "redis", f"reachable, Redis {info.get('redis_version')}, {tls}")]
+        if durability:
+            findings.extend(_durability(client))
+    except redis.RedisError as exc:
+        # redis-py's messages name host and port, never the password.
+        return [Finding("error", "redis", f"not reachable ({tls}): {exc}")]
+    finally:
+        client.close()
+    return findings
+
+
+def _durability(client: redis.Redis) -> list[Finding]:
+    """Warnings only: hosted Redis often hides CONFIG, and its persistence is the host's."""
+    try:
+        # One name a call: CONFIG GET takes several only from Redis 7.
+        config = {
+            _text(key): _text(value)
+            for name in ("maxmemory-policy", "appendonly", "save")
+            for key, value in client.config_get(name).items()
+        }
+    except redis.ResponseError:
+        return [
+            Finding(
+                "warning",
+                "redis durability",
+                "CONFIG is not allowed here; make sure maxmemory-policy is noeviction",
+            )
+        ]
+    findings: list[Finding] = []
+    policy = config.get("maxmemory-policy", "")
+    if policy != "noeviction":
+        findings.append(
+            Finding(
+                "warning",
+                "redis durability",
+                f"maxmemory-policy is {policy}: under memory pressure Redis may evict queued "
+                "events; set it to noeviction",
+            )
+        )
+    if config.get("appendonly") == "no" and not config.get("save"):
+        findings.append(
+            Finding(
+                "warning",
+                "redis durability",
+                "neither AOF nor snapshots are on: a Redis restart loses the queue",
+            )
+        )
+    if not findings:
+        findings.append(Finding("ok", "redis durability", f"maxmemory-policy {policy}"))
+    return findings
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

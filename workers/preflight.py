@@ -1,0 +1,41 @@
+"""`conference-worker check`: the worker's part of the release check (see tasks/preflight.py)."""
+
+from __future__ import annotations
+
+import os
+
+from tasks.preflight import Connect, Finding, redis_findings, settings_finding
+from tasks.rules import RulesError, load_rules
+from tasks.settings import WorkerSettings
+from workers.flower import auth_problem
+
+
+def check(*, flower: bool = False, connect: Connect | None = None) -> list[Finding]:
+    """Worker settings, the rules file, Flower's auth if asked, then Redis and its durability."""
+    findings = [settings_finding("worker settings", WorkerSettings), _rules()]
+    if flower:
+        findings.append(_flower())
+    return [*findings, *redis_findings(connect)]
+
+
+def _rules() -> Finding:
+    # Read on its own: a rules file is worth checking even when another variable is wrong.
+    path = os.environ.get("RULES_FILE")
+    if not path:
+        return Finding("ok", "rules", "none set: record on create, announce joins")
+    try:
+        rules = load_rules(path)
+    except RulesError as exc:
+        return Finding("error", "rules", str(exc))
+    return Finding("ok", "rules", f"{len(rules)} rule(s) from {path}")
+
+
+def _flower() -> Finding:
+    if os.environ.get("FLOWER_UNAUTHENTICATED", "").lower() == "allow":
+        return Finding("warning", "flower", "runs without authentication (FLOWER_UNAUTHENTICATED)")
+    problem = auth_problem(os.environ.get("FLOWER_BASIC_AUTH", ""))
+    return (
+        Finding("error", "flower", problem)
+        if problem
+        else Finding("ok", "flower", "basic auth set")
+    )
