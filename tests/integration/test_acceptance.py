@@ -1,0 +1,247 @@
+"""The whole deployment as an operator runs it: `honcho start` on the Procfile with two worker
+processes, the example rules file, Flower and the metrics endpoint.
+
+A scenario of signed events must produce exactly the actions the rules describe (no more, none
+twice), Flower must list those tasks, and /metrics must count them.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.events import call_control_id, client_state, encode, make_event
+from sandbox.harness import wait
+from sandbox.processes import ROOT, ManagedProcess
+from sandbox.redis_server import RedisServer, free_port
+from sandbox.signer import WebhookSigner
+from tests.conftest import service_env
+
+RULES = ROOT / "examples" / "rules.toml"
+FLOWER_AUTH = ("ops", "acceptance-secret")
+METRICS_TOKEN = "metrics-token-for-the-test"
+
+
+@dataclass
+class Deployment:
+    web: str
+    flower: str
+    process: ManagedProcess
+
+    def post(self, event: dict[str, Any], signer: WebhookSigner) -> httpx.Response:
+        body = encode(event)
+        return httpx.post(
+            f"{self.web}/webhooks/telnyx", content=body, headers=signer.headers(body), timeout=10
+        )
+
+    def metrics(self) -> dict[str, float]:
+        response = httpx.get(
+            f"{self.web}/metrics",
+            headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+            timeout=5,
+        )
+        response.raise_for_status()
+        values = {}
+        for line in response.text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                values[name] = float(value)
+        return values
+
+    def flower_tasks(self) -> dict[str, Any]:
+        response = httpx.get(
+            f"{self.flower}/api/tasks", params={"limit": 1000}, auth=FLOWER_AUTH, timeout=5
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
+
+def _two_free_ports_200_apart() -> int:
+    """honcho gives the first process type PORT=base, the third base+200 (100 per type)."""
+    for _ in range(50):
+        base = free_port()
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", base + 200))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError("no pair of free ports found")
+
+
+@pytest.fixture(scope="module")
+def deployment(api_server: FakeTelnyxServer, signer: WebhookSigner) -> Iterator[Deployment]:
+    base = _two_free_ports_200_apart()
+    with RedisServer() as redis_server:
+        env = {
+            **service_env(redis_server.url, api_server, signer),
+            "RULES_FILE": str(RULES),
+            "FLOWER_BASIC_AUTH": ":".join(FLOWER_AUTH),
+            "METRICS_TOKEN": METRICS_TOKEN,
+        }
+        env.pop("PORT", None)
+        honcho = str(Path(sys.executable).parent / "honcho")
+        # web gets PORT=base, the two workers base+100 and base+101 (unused), flower base+200.
+        process = ManagedProcess(
+            "honcho",
+            f"{honcho} start --no-colour --port {base} --concurrency worker=2 web worker flower",
+            env,
+        )
+        deployment = Deployment(
+            f"http://127.0.0.1:{base}", f"http://127.0.0.1:{base + 200}", process
+        )
+        try:
+            process.wait_until(
+                lambda: process.output().count(" ready.") >= 2 and _up(deployment), 90
+            )
+            yield deployment
+        finally:
+            process.stop()
+
+
+def _up(deployment: Deployment) -> bool:
+    try:
+        web = httpx.get(f"{deployment.web}/readyz", timeout=1).status_code == 200
+        flower = httpx.get(f"{deployment.flower}/healthcheck", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+    return web and flower
+
+
+def _actions_sent(metrics: dict[str, float]) -> dict[str, float]:
+    found = {}
+    for name, value in metrics.items():
+        match = re.fullmatch(r'telnyx_actions_total\{action="([^"]+)",outcome="sent"\}', name)
+        if match:
+            found[match.group(1)] = value
+    return found
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0) for k, v in after.items() if v - before.get(k, 0)}
+
+
+def _summary(request: RecordedRequest) -> tuple[str, str, str]:
+    body = request.body or {}
+    detail = body.get("payload") or body.get("queue_name") or body.get("supervisor_role") or ""
+    return (request.action or "", request.target or "", str(detail))
+
+
+def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
+    deployment: Deployment, api: FakeTelnyxServer, signer: WebhookSigner
+) -> None:
+    # Given Flower's task events flowing from both workers (it switches them on when it
+    # connects, and again every few seconds); events no rule matches show that they do
+    def both_workers_report() -> bool:
+        assert deployment.post(make_event("conference.floor.changed"), signer).status_code == 200
+        workers = {t.get("worker") for t in deployment.flower_tasks().values()}
+        return len(workers - {None}) >= 2
+
+    assert wait(both_workers_report, 60), "Flower never saw both workers"
+    before = deployment.metrics()
+
+    # When a scenario of signed events arrives: a conference with a named participant, an
+    # unnamed one, a supervisor who whispers to an agent, a leave, a redelivery, an end by time
+    # limit, and two callers leaving the support queue (one timed out, one hung up)
+    conference = str(uuid.uuid4())
+    agent, supervisor, timed_out, hung_up = (call_control_id() for _ in range(4))
+    ann = client_state({"name": "Ann"})
+    joined_ann = make_event(
+        "conference.participant.joined", conference_id=conference, client_state=ann
+    )
+    scenario = [
+        make_event("conference.created", conference_id=conference),
+        joined_ann,
+        make_event(
+            "conference.participant.joined", conference_id=conference, call_control_id=agent
+        ),
+        make_event(
+            "conference.participant.joined",
+            conference_id=conference,
+            call_control_id=supervisor,
+            client_state=client_state({"name": "Sue", "role": "supervisor", "agent": agent}),
+        ),
+        make_event("conference.participant.left", conference_id=conference, client_state=ann),
+        joined_ann,  # a redelivery: same event id
+        make_event("conference.floor.changed", conference_id=conference),
+        make_event("conference.ended", conference_id=conference, reason="time_exceeded"),
+        make_event("call.left_queue", call_control_id=timed_out, queue="support", reason="timeout"),
+        make_event("call.left_queue", call_control_id=hung_up, queue="support", reason="hangup"),
+    ]
+    for event in scenario:
+        response = deployment.post(event, signer)
+        assert response.status_code == 200, response.text
+
+    # Then, once every task of the scenario has finished...
+    ids = {event["data"]["id"] for event in scenario}
+    targets = {conference, timed_out, hung_up}
+
+    def scenario_tasks() -> list[dict[str, Any]]:
+        return [
+            t
+            for t in deployment.flower_tasks().values()
+            if any(i in str(t.get("args")) for i in ids | targets)
+        ]
+
+    expected_actions = {
+        "conference.record_start": 1,
+        "conference.speak": 4,
+        "conference.update": 1,
+        "conference.record_stop": 1,
+        "call.enqueue": 1,
+    }
+
+    def finished() -> bool:
+        tasks = scenario_tasks()
+        actions = [t for t in tasks if t["name"] != "telnyx.handle_event"]
+        return (
+            len([t for t in tasks if t["name"] == "telnyx.handle_event"]) == len(ids)
+            and len(actions) == sum(expected_actions.values())
+            and all(t.get("state") == "SUCCESS" for t in tasks)
+        )
+
+    assert wait(finished, 60), sorted((t["name"], t.get("state")) for t in scenario_tasks())
+
+    # ...the API received exactly the rules' actions, each once
+    mine = sorted(_summary(r) for r in api.state.commands() if r.target in targets)
+    assert mine == sorted(
+        [
+            ("record_start", conference, ""),
+            ("speak", conference, "Ann has joined the conference."),
+            ("speak", conference, "A new participant has joined the conference."),
+            ("speak", conference, "Sue has joined the conference."),
+            ("update", conference, "whisper"),
+            ("speak", conference, "Ann has left the conference."),
+            ("record_stop", conference, ""),
+            ("enqueue", timed_out, "support-overflow"),
+        ]
+    )
+    [whisper] = [r for r in api.state.commands("update") if r.target == conference]
+    assert whisper.body["call_control_id"] == supervisor
+    assert whisper.body["whisper_call_control_ids"] == [agent]
+
+    # Flower lists every one of those tasks by name, with ids for arguments
+    names = sorted(t["name"] for t in scenario_tasks() if t["name"] != "telnyx.handle_event")
+    assert names == sorted(name for name, n in expected_actions.items() for _ in range(n))
+    assert not [t for t in scenario_tasks() if "Ann" in str(t) or "Sue" in str(t)]
+
+    # The metrics endpoint counts them: webhooks received, queued, the redelivery, and each
+    # action sent, with the latency histogram observing every one
+    after = deployment.metrics()
+    change = _delta(after, before)
+    assert change["telnyx_webhooks_received_total"] == len(scenario)
+    assert change["telnyx_webhooks_enqueued_total"] == len(ids)
+    assert change["telnyx_webhooks_duplicate_total"] == 1
+    assert _actions_sent(change) == expected_actions
+    assert change["telnyx_action_latency_seconds_count"] == sum(expected_actions.values())
+    assert after["telnyx_queue_depth"] == 0
