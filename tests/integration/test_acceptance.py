@@ -133,7 +133,13 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
 
 def _summary(request: RecordedRequest) -> tuple[str, str, str]:
     body = request.body or {}
-    detail = body.get("payload") or body.get("queue_name") or body.get("supervisor_role") or ""
+    detail = (
+        body.get("payload")
+        or body.get("queue_name")
+        or body.get("supervisor_role")
+        or body.get("audio_url")
+        or ""
+    )
     return (request.action or "", request.target or "", str(detail))
 
 
@@ -151,11 +157,12 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
     before = deployment.metrics()
 
     # When a scenario of signed events arrives: a conference with a named participant, an
-    # unnamed one, a supervisor who whispers to an agent, a leave, a redelivery, an end by time
-    # limit, and two callers leaving the support queue (one timed out, one hung up)
+    # unnamed one, a supervisor who whispers to an agent, a caller put on hold with music, a
+    # leave, a redelivery, an end by time limit, and two callers leaving the support queue (one
+    # timed out, one hung up)
     conference = str(uuid.uuid4())
-    agent, supervisor, timed_out, hung_up = (call_control_id() for _ in range(4))
-    ann = client_state({"name": "Ann"})
+    agent, supervisor, caller, timed_out, hung_up = (call_control_id() for _ in range(5))
+    ann = client_state({"name": "Ann Fairweather"})
     joined_ann = make_event(
         "conference.participant.joined", conference_id=conference, client_state=ann
     )
@@ -169,7 +176,15 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
             "conference.participant.joined",
             conference_id=conference,
             call_control_id=supervisor,
-            client_state=client_state({"name": "Sue", "role": "supervisor", "agent": agent}),
+            client_state=client_state(
+                {"name": "Sue Quartermain", "role": "supervisor", "agent": agent}
+            ),
+        ),
+        make_event(
+            "conference.participant.joined",
+            conference_id=conference,
+            call_control_id=caller,
+            client_state=client_state({"name": "Cal Ravensworth", "role": "caller"}),
         ),
         make_event("conference.participant.left", conference_id=conference, client_state=ann),
         joined_ann,  # a redelivery: same event id
@@ -195,8 +210,9 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
 
     expected_actions = {
         "conference.record_start": 1,
-        "conference.speak": 4,
+        "conference.speak": 5,
         "conference.update": 1,
+        "conference.hold": 1,
         "conference.record_stop": 1,
         "call.enqueue": 1,
     }
@@ -217,11 +233,13 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
     assert mine == sorted(
         [
             ("record_start", conference, ""),
-            ("speak", conference, "Ann has joined the conference."),
+            ("speak", conference, "Ann Fairweather has joined the conference."),
             ("speak", conference, "A new participant has joined the conference."),
-            ("speak", conference, "Sue has joined the conference."),
+            ("speak", conference, "Sue Quartermain has joined the conference."),
             ("update", conference, "whisper"),
-            ("speak", conference, "Ann has left the conference."),
+            ("speak", conference, "Cal Ravensworth has joined the conference."),
+            ("hold", conference, "https://example.com/hold-music.mp3"),
+            ("speak", conference, "Ann Fairweather has left the conference."),
             ("record_stop", conference, ""),
             ("enqueue", timed_out, "support-overflow"),
         ]
@@ -229,11 +247,14 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
     [whisper] = [r for r in api.state.commands("update") if r.target == conference]
     assert whisper.body["call_control_id"] == supervisor
     assert whisper.body["whisper_call_control_ids"] == [agent]
+    [hold] = [r for r in api.state.commands("hold") if r.target == conference]
+    assert hold.body["call_control_ids"] == [caller]
 
     # Flower lists every one of those tasks by name, with ids for arguments
     names = sorted(t["name"] for t in scenario_tasks() if t["name"] != "telnyx.handle_event")
     assert names == sorted(name for name, n in expected_actions.items() for _ in range(n))
-    assert not [t for t in scenario_tasks() if "Ann" in str(t) or "Sue" in str(t)]
+    names_said = ("Fairweather", "Quartermain", "Ravensworth")
+    assert not [t for t in scenario_tasks() if any(n in str(t) for n in names_said)]
 
     # The metrics endpoint counts them: webhooks received, queued, the redelivery, and each
     # action sent, with the latency histogram observing every one

@@ -42,7 +42,7 @@ def test_a_sound_configuration_passes_and_says_what_it_checked(env: dict[str, st
     result = _release({**env, "RULES_FILE": str(ROOT / "examples" / "rules.toml")})
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    for expected in ("ok      web settings", "ok      worker settings", "ok      rules: 6 rule(s)"):
+    for expected in ("ok      web settings", "ok      worker settings", "ok      rules: 7 rule(s)"):
         assert any(line.startswith(expected) for line in lines), result.stdout
     assert any(line.startswith("ok      redis: reachable") for line in lines)
 

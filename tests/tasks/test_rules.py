@@ -18,7 +18,7 @@ def _event(event_type: str, **payload: object) -> Event:
 
 
 def test_the_example_file_loads() -> None:
-    assert len(load_rules(EXAMPLE)) == 6
+    assert len(load_rules(EXAMPLE)) == 7
 
 
 def test_templates_conditions_and_fallbacks() -> None:
@@ -50,6 +50,25 @@ def test_templates_conditions_and_fallbacks() -> None:
     assert update.params["call_control_id"] == "v3:sup"
     assert update.params["whisper_call_control_ids"] == ["v3:agent"]
     assert "command_id" in update.params
+
+
+def test_callers_waiting_hear_hold_music_and_only_they_do() -> None:
+    rules = load_rules(EXAMPLE)
+    caller = _event(
+        "conference.participant.joined",
+        conference_id="c1",
+        call_control_id="v3:caller",
+        client_state=client_state({"role": "caller"}),
+    )
+    [hold] = [f for f in plan_by_rules(caller, rules) if f.action == "hold"]
+    assert hold.target == "c1"
+    # Only the caller: an empty list would put every participant on hold
+    assert hold.params == {
+        "call_control_ids": ["v3:caller"],
+        "audio_url": "https://example.com/hold-music.mp3",
+    }
+    agent = _event("conference.participant.joined", client_state=client_state({"role": "agent"}))
+    assert [f.action for f in plan_by_rules(agent, rules)] == ["speak"]
 
 
 def test_when_must_match_every_field() -> None:
