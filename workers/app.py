@@ -25,7 +25,6 @@ kombu_compat.install()
 # arrived waits for the GIL for up to the switch interval (5 ms by default) each time, several
 # times a task; a shorter interval hands it over sooner.
 sys.setswitchinterval(0.0005)
-settings = load_settings(WorkerSettings)
 RUNTIME = runtime.Runtime(settings)
 runtime.configure(RUNTIME)
 
