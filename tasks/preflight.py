@@ -8,16 +8,15 @@ the processes failing one by one after it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TextIO
 
 import redis
 
+from tasks.redis_client import redis_client
 from tasks.settings import CommonSettings, ConfigError, load_settings
 
 Level = Literal["ok", "warning", "error"]
-Connect = Callable[[CommonSettings], redis.Redis]
 
 
 @dataclass(frozen=True)
@@ -39,13 +38,13 @@ def settings_finding(subject: str, cls: type[CommonSettings]) -> Finding:
     return Finding("ok", subject, "valid")
 
 
-def redis_findings(connect: Connect | None = None, *, durability: bool = True) -> list[Finding]:
+def redis_findings(*, durability: bool = True) -> list[Finding]:
     """Whether Redis answers (and, with `durability`, whether it keeps what it is given)."""
     try:
         settings = load_settings(CommonSettings)
     except ConfigError as exc:
         return [Finding("error", "redis", str(exc))]
-    return _redis(settings, connect or _connect, durability)
+    return _redis(settings, durability)
 
 
 def report(findings: list[Finding], out: TextIO) -> int:
@@ -55,15 +54,9 @@ def report(findings: list[Finding], out: TextIO) -> int:
     return 1 if any(finding.level == "error" for finding in findings) else 0
 
 
-def _connect(settings: CommonSettings) -> redis.Redis:
-    return redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=5, **settings.redis_options
-    )
-
-
-def _redis(settings: CommonSettings, connect: Connect, durability: bool) -> list[Finding]:
+def _redis(settings: CommonSettings, durability: bool) -> list[Finding]:
     tls = "TLS" if settings.redis_tls else "no TLS"
-    client = connect(settings)
+    client = redis_client(settings)
     try:
         info: dict[str, Any] = client.info("server")
         findings = [Finding("ok", "redis", f"reachable, Redis {info.get('redis_version')}, {tls}")]

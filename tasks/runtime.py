@@ -13,6 +13,7 @@ from tasks.ledger import Ledger
 from tasks.logs import add_to_context
 from tasks.metrics import Metrics
 from tasks.policy import FollowUp, Policy, plan
+from tasks.redis_client import redis_client
 from tasks.rules import Rule, RulesError, load_rules, plan_by_rules
 from tasks.settings import ConfigError, WorkerSettings
 from telnyx_api.client import TelnyxClient
@@ -69,13 +70,7 @@ class Runtime:
     def redis(self) -> redis.Redis:
         with self._lock:
             if self._redis is None:
-                self._redis = redis.Redis.from_url(
-                    self.settings.redis_url,
-                    socket_timeout=5,
-                    socket_connect_timeout=5,
-                    health_check_interval=30,
-                    **self.settings.redis_options,
-                )
+                self._redis = redis_client(self.settings, health_check_interval=30)
             return self._redis
 
     @property

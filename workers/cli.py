@@ -23,6 +23,7 @@ import redis
 
 from tasks.deadletters import DeadLetters
 from tasks.preflight import report
+from tasks.redis_client import redis_client
 from tasks.settings import CommonSettings, ConfigError, load_settings
 from workers import preflight
 
@@ -61,9 +62,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"conference-worker: {exc}", file=sys.stderr)
         return 2
-    client = redis.Redis.from_url(
-        settings.redis_url, socket_timeout=5, socket_connect_timeout=5, **settings.redis_options
-    )
+    client = redis_client(settings)
     try:
         code, result = _dead_letters(DeadLetters(client), args)
     except redis.RedisError as exc:

@@ -28,9 +28,19 @@ def auth_problem(value: str) -> str | None:
     return None
 
 
+def unauthenticated_allowed() -> bool:
+    """FLOWER_UNAUTHENTICATED=allow: a developer's machine, where Flower may run without auth."""
+    return os.environ.get("FLOWER_UNAUTHENTICATED", "").lower() == "allow"
+
+
+def configured_auth_problem() -> str | None:
+    """What is wrong with FLOWER_BASIC_AUTH as set in the environment, if anything."""
+    return auth_problem(os.environ.get("FLOWER_BASIC_AUTH", ""))
+
+
 def main() -> int:  # noqa: RET503 - the last line, os.execv, does not return
-    if os.environ.get("FLOWER_UNAUTHENTICATED", "").lower() != "allow":
-        problem = auth_problem(os.environ.get("FLOWER_BASIC_AUTH", ""))
+    if not unauthenticated_allowed():
+        problem = configured_auth_problem()
         if problem:
             print(f"flower: {problem}", file=sys.stderr)
             return 2

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 
-from tasks.preflight import Connect, Finding, redis_findings, settings_finding
+from tasks.preflight import Finding, redis_findings, settings_finding
 from tasks.rules import RulesError, load_rules
 from tasks.settings import WorkerSettings
-from workers.flower import auth_problem
+from workers.flower import configured_auth_problem, unauthenticated_allowed
 
 
-def check(*, flower: bool = False, connect: Connect | None = None) -> list[Finding]:
+def check(*, flower: bool = False) -> list[Finding]:
     """Worker settings, the rules file, Flower's auth if asked, then Redis and its durability."""
     findings = [settings_finding("worker settings", WorkerSettings), _rules()]
     if flower:
         findings.append(_flower())
-    return [*findings, *redis_findings(connect)]
+    return [*findings, *redis_findings()]
 
 
 def _rules() -> Finding:
@@ -31,9 +31,9 @@ def _rules() -> Finding:
 
 
 def _flower() -> Finding:
-    if os.environ.get("FLOWER_UNAUTHENTICATED", "").lower() == "allow":
+    if unauthenticated_allowed():
         return Finding("warning", "flower", "runs without authentication (FLOWER_UNAUTHENTICATED)")
-    problem = auth_problem(os.environ.get("FLOWER_BASIC_AUTH", ""))
+    problem = configured_auth_problem()
     return (
         Finding("error", "flower", problem)
         if problem
