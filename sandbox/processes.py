@@ -32,11 +32,19 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
 class ManagedProcess:
     """A child in its own process group, output to a log file, stopped on exit."""
 
-    def __init__(self, name: str, command: str, env: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        command: str,
+        env: Mapping[str, str],
+        *,
+        bin_dir: Path = Path(sys.executable).parent,
+    ) -> None:
         self.name = name
         self.log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
-        # The venv's bin first, so `gunicorn` and `celery` resolve to this interpreter's.
-        path = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', os.environ['PATH'])}"
+        # The venv's bin first (this interpreter's unless `bin_dir` names another), so
+        # `python`, `gunicorn` and `celery` resolve to the installation under test.
+        path = f"{bin_dir}{os.pathsep}{env.get('PATH', os.environ['PATH'])}"
         with self.log.open("wb") as out:
             self.process = subprocess.Popen(
                 ["bash", "-c", command],
