@@ -40,6 +40,7 @@ def create_app(
             settings.redis_timeout_seconds,
             settings.webhook_dedupe_ttl_seconds,
             settings.redis_options,
+            settings.web_redis_connections,
         ),
     )
     app.register_blueprint(webhooks)

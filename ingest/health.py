@@ -7,6 +7,8 @@ import hmac
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from tasks.publisher import QueueUnavailable
+
 health = Blueprint("health", __name__)
 
 
@@ -35,6 +37,6 @@ def metrics() -> tuple[Response, int]:
             return jsonify(error="unauthorized", detail="a bearer token is required"), 401
     try:
         page = ingest.publisher.metrics()
-    except redis.RedisError:
+    except (redis.RedisError, QueueUnavailable):
         return jsonify(error="queue_unavailable", detail="Redis is not reachable"), 503
     return Response(page, mimetype="text/plain; version=0.0.4"), 200

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 
+from tasks.publisher import DEFAULT_CONNECTIONS
 from tasks.settings import CommonSettings
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
@@ -27,6 +28,8 @@ class WebSettings(CommonSettings):
     metrics_token: SecretStr | None = None
     # How long a request may wait on Redis before answering 503.
     redis_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0
+    # Redis connections each web worker process opens at most, shared by all its requests.
+    web_redis_connections: Annotated[int, Field(ge=1, le=256)] = DEFAULT_CONNECTIONS
 
     @field_validator("telnyx_public_key")
     @classmethod

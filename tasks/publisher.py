@@ -19,11 +19,11 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import socket
-import threading
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import redis
@@ -109,26 +109,39 @@ def event_argsrepr(event_type: str, event_id: str, conference_id: str | None) ->
     return f"{event_type} id={event_id}{conference}"[:300]
 
 
+DEFAULT_CONNECTIONS = 8
+
+
 class EventPublisher:
     """Queues verified webhook bodies for the `telnyx.handle_event` task.
 
-    Each thread keeps one connection of its own (a web worker serves one request per thread
-    at a time), which costs far less per call than checking a connection out of a pool, and
-    the script is called by its SHA: this is the acknowledgement path.
+    Requests share a fixed number of Redis connections, each a single-connection client taken
+    from a LIFO pool for one call: the web process serves hundreds of connections at once (one
+    greenlet each), but only the few that are talking to Redis at that moment hold one, and a
+    hosted Redis plan's connection cap is met by `connections` per process, however many
+    clients are waiting. The script is called by its SHA: this is the acknowledgement path.
     """
 
     def __init__(
         self,
         connect: Callable[[], redis.Redis],
-        queue: str = QUEUE,
+        queue_name: str = QUEUE,
         dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
+        *,
+        connections: int = DEFAULT_CONNECTIONS,
+        checkout_timeout_seconds: float = 1.0,
     ) -> None:
         self._connect = connect
-        self._local = threading.local()
+        # None is a slot not yet connected: connections open on first use, not at import
+        # (gunicorn loads the app before it forks its workers).
+        self._idle: queue.LifoQueue[redis.Redis | None] = queue.LifoQueue()
+        for _ in range(connections):
+            self._idle.put(None)
         self._clients: list[redis.Redis] = []
-        # Close every thread's connection when the publisher goes away.
+        # Close every connection when the publisher goes away.
         weakref.finalize(self, _close_all, self._clients)
-        self._queue = queue
+        self._checkout_timeout = checkout_timeout_seconds
+        self._queue = queue_name
         self._dedupe_ttl = dedupe_ttl_seconds
         self._sha = hashlib.sha1(QUEUE_ONCE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
@@ -139,6 +152,7 @@ class EventPublisher:
         timeout_seconds: float = 1.0,
         dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
         redis_options: Mapping[str, Any] | None = None,
+        connections: int = DEFAULT_CONNECTIONS,
     ) -> EventPublisher:
         """`redis_options`: more arguments for redis-py, e.g. CommonSettings.redis_options."""
 
@@ -154,15 +168,28 @@ class EventPublisher:
                 retry=Retry(NoBackoff(), 1),
             )
 
-        return cls(connect, dedupe_ttl_seconds=dedupe_ttl_seconds)
+        return cls(
+            connect,
+            dedupe_ttl_seconds=dedupe_ttl_seconds,
+            connections=connections,
+            # Waiting for a free connection counts against the same budget as Redis itself.
+            checkout_timeout_seconds=timeout_seconds,
+        )
 
-    @property
-    def _redis(self) -> redis.Redis:
-        client: redis.Redis | None = getattr(self._local, "client", None)
-        if client is None:
-            client = self._local.client = self._connect()
-            self._clients.append(client)
-        return client
+    @contextlib.contextmanager
+    def _redis(self) -> Iterator[redis.Redis]:
+        """One connection for one call; QueueUnavailable when none frees up in time."""
+        try:
+            client = self._idle.get(timeout=self._checkout_timeout)
+        except queue.Empty:
+            raise QueueUnavailable("every Redis connection of this process is busy") from None
+        try:
+            if client is None:
+                client = self._connect()
+                self._clients.append(client)
+            yield client
+        finally:
+            self._idle.put(client)
 
     def publish(self, body: str, event_id: str, event_type: str, conference_id: str | None) -> bool:
         """Queue one event body unless it was queued before; True when queued now.
@@ -176,35 +203,39 @@ class EventPublisher:
         keys = (self._queue, JOURNAL, SINCE, seen_key(event_id), METRICS)
         args = (task_id, message, time.time(), self._dedupe_ttl)
         try:
-            try:
-                queued = self._call("EVALSHA", self._sha, len(keys), *keys, *args)
-            except NoScriptError:
-                # A restarted Redis has forgotten its scripts: send the script itself, once.
-                queued = self._call("EVAL", QUEUE_ONCE_SCRIPT, len(keys), *keys, *args)
+            with self._redis() as client:
+                try:
+                    queued = _call(client, "EVALSHA", self._sha, len(keys), *keys, *args)
+                except NoScriptError:
+                    # A restarted Redis has forgotten its scripts: send the script itself, once.
+                    queued = _call(client, "EVAL", QUEUE_ONCE_SCRIPT, len(keys), *keys, *args)
         except redis.RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
         return bool(queued)
 
     def ping(self) -> bool:
         try:
-            return bool(self._redis.ping())
-        except redis.RedisError:
+            with self._redis() as client:
+                return bool(client.ping())
+        except (redis.RedisError, QueueUnavailable):
             return False
 
     def count_rejection(self, reason: str) -> None:
         """Best effort: a refusal is counted when Redis is there to count it."""
-        with contextlib.suppress(redis.RedisError):
-            Metrics(self._redis).incr("telnyx_webhooks_rejected_total", {"reason": reason})
+        with contextlib.suppress(redis.RedisError, QueueUnavailable), self._redis() as client:
+            Metrics(client).incr("telnyx_webhooks_rejected_total", {"reason": reason})
 
     def metrics(self) -> str:
         """The Prometheus page: every process's counters, and the queue's depth now."""
-        return Metrics(self._redis).render(queue_depth=int(self._redis.llen(self._queue)))
+        with self._redis() as client:
+            return Metrics(client).render(queue_depth=int(client.llen(self._queue)))
 
     def close(self) -> None:
         _close_all(self._clients)
 
-    def _call(self, *command: Any) -> Any:
-        return self._redis.execute_command(*command)  # type: ignore[no-untyped-call]
+
+def _call(client: redis.Redis, *command: Any) -> Any:
+    return client.execute_command(*command)  # type: ignore[no-untyped-call]
 
 
 def _close_all(clients: list[redis.Redis]) -> None:

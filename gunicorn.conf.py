@@ -1,0 +1,56 @@
+"""gunicorn's settings for the web process (the Procfile's `web` line reads this file).
+
+Every setting here is read from the environment or fixed for a reason given beside it; the
+limits on requests are part of the service's input bounds (README, "Security").
+"""
+
+import os
+
+# gevent first, before anything below (or the preloaded app) creates a socket, lock or thread:
+# every connection is a greenlet, so a client that trickles its headers or body a byte at a
+# time ties up a few KB of memory, not a process or a thread, and webhooks from Telnyx are
+# still answered within its 2 s. Patching here, in the master, means the preloaded app's locks
+# and queues are gevent's too.
+worker_class = "gevent"
+from gevent import monkey  # noqa: E402 - must follow the decision above, and precede the rest
+
+monkey.patch_all()
+
+# Both IPv6 and IPv4 (a dual-stack socket), on the port the platform gives.
+bind = [f"[::]:{os.environ.get('PORT', '8000')}"]
+# Worker processes; the platform (or the operator) sets WEB_CONCURRENCY for the dyno's size.
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# Connections one worker process holds open at once, stalled ones included; past it, new
+# connections wait in the kernel's backlog.
+worker_connections = int(os.environ.get("WEB_MAX_CONNECTIONS", "1000"))
+
+# Load the app once in the master: a bad setting stops the process at once with its name
+# (rather than every worker failing to boot), and workers share the loaded code's memory.
+preload_app = True
+
+# A worker that stops reporting for this long is restarted (with gevent this is a heartbeat,
+# not a request time limit).
+timeout = 20
+# On SIGTERM, requests in flight get this long: under the 30 s before a platform's SIGKILL.
+graceful_timeout = 20
+# Idle keep-alive connections stay open longer than a router's own idle timeout (90 s on
+# Heroku), so closing one is always the router's move and never races a request it is sending.
+# With gevent this also bounds how long a request's line and headers may take to arrive.
+keepalive = 95
+
+# Bounds on what a client may send before the app sees it (the app bounds the body).
+limit_request_line = 4094
+limit_request_fields = 100
+limit_request_field_size = 8190
+
+# One access log line per request on stdout, with the router's request id (Heroku and most
+# routers set X-Request-Id), so a delivery can be followed from the router into our logs.
+accesslog = "-"
+access_log_format = (
+    'gunicorn method=%(m)s path="%(U)s" status=%(s)s duration=%(M)sms '
+    'request_id=%({x-request-id}i)s fwd="%({x-forwarded-for}i)s" user_agent="%(a)s"'
+)
+
+# No control socket: nothing here uses `gunicornc`, and several servers on one host (or a
+# read-only home directory in a container) would otherwise contend for its one path.
+control_socket_disable = True
