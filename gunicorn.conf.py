@@ -24,6 +24,12 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # connections wait in the kernel's backlog.
 worker_connections = int(os.environ.get("WEB_MAX_CONNECTIONS", "1000"))
 
+# Each worker process listens on a socket of its own (SO_REUSEPORT) and the kernel spreads new
+# connections across them. On one shared socket, a router's or a load generator's kept-alive
+# connections tend to land on whichever worker accepts first: one process saturates while
+# the other idles (measured: ack p99 over 200 ms at half capacity, against 10 ms here).
+reuse_port = True
+
 # Load the app once in the master: a bad setting stops the process at once with its name
 # (rather than every worker failing to boot), and workers share the loaded code's memory.
 preload_app = True

@@ -70,7 +70,11 @@ class Runtime:
     def redis(self) -> redis.Redis:
         with self._lock:
             if self._redis is None:
-                self._redis = redis_client(self.settings, health_check_interval=30)
+                self._redis = redis_client(
+                    self.settings,
+                    max_connections=self.settings.worker_redis_connections,
+                    health_check_interval=30,
+                )
             return self._redis
 
     @property

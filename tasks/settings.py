@@ -122,6 +122,9 @@ class WorkerSettings(CommonSettings):
     worker_soft_shutdown_seconds: Annotated[float, Field(ge=0, le=25)] = 20.0
     worker_prefetch_multiplier: Annotated[int, Field(ge=1, le=16)] = 2
     worker_send_task_events: bool = False
+    # Connections the worker's threads share for the ledger, journal, dead letters and metrics
+    # (each holds one only for a command); the broker's own connections come on top.
+    worker_redis_connections: Annotated[int, Field(ge=1, le=1024)] = 8
     # A TOML file of follow-up rules (tasks/rules.py); unset: record on create, announce joins.
     rules_file: str | None = None
 
