@@ -35,11 +35,10 @@ def create_app(
         settings=settings,
         verifier=WebhookVerifier(settings.public_keys, settings.webhook_tolerance_seconds),
         publisher=publisher
-        or EventPublisher.from_url(
-            settings.redis_url,
+        or EventPublisher.from_settings(
+            settings,
             settings.redis_timeout_seconds,
             settings.webhook_dedupe_ttl_seconds,
-            settings.redis_options,
             settings.web_redis_connections,
         ),
     )

@@ -46,7 +46,10 @@ def _queue(ingest: Any, event: Event, text: str) -> tuple[Response, int]:
         # worker sees every field Telnyx sent, known to this version or not.
         queued = ingest.publisher.publish(text, event.id, event.event_type, event.conference_id)
     except QueueUnavailable as exc:
-        log.error("queue unavailable; answering 503 so Telnyx redelivers event %s", event.id)
+        # Redis's errors name host and port, never a password.
+        log.error(
+            "queue unavailable (%s); answering 503 so Telnyx redelivers event %s", exc, event.id
+        )
         raise Rejection(503, "queue_unavailable", "the event could not be queued") from exc
     # A redelivery of an event already queued is acknowledged, so Telnyx stops sending it.
     status = "queued" if queued else "duplicate"

@@ -17,7 +17,7 @@ import redis
 
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.processes import ManagedProcess, start_web, start_worker
-from sandbox.redis_server import RedisServer, free_port
+from sandbox.redis_server import RedisServer, SentinelTopology, free_port
 from sandbox.signer import WebhookSigner
 from tasks.journal import SINCE
 from tasks.naming import QUEUE
@@ -45,8 +45,15 @@ class Cluster:
         *,
         persistent_redis: bool = False,
         env: Mapping[str, str] | None = None,
+        sentinel: SentinelTopology | None = None,
     ) -> None:
+        # With `sentinel`, Redis is that topology (the processes follow its Sentinels);
+        # otherwise one private server.
+        self.sentinel = sentinel
         self.redis_server = RedisServer(persistent=persistent_redis)
+        # Each delivery answered with anything but 200 (Telnyx would redeliver): when, and
+        # the status (None: no answer at all).
+        self.refusals: list[tuple[float, int | None]] = []
         self.api_key = "KEY-" + secrets.token_hex(8)
         self.api = FakeTelnyxServer(self.api_key)
         self.signer = WebhookSigner()
@@ -57,9 +64,10 @@ class Cluster:
 
     @property
     def env(self) -> dict[str, str]:
+        redis_env = self.sentinel.env if self.sentinel else {"REDIS_URL": self.redis_server.url}
         return {
             **os.environ,
-            "REDIS_URL": self.redis_server.url,
+            **redis_env,
             "TELNYX_API_KEY": self.api_key,
             "TELNYX_API_BASE_URL": self.api.base_url,
             "TELNYX_PUBLIC_KEY": self.signer.public_key,
@@ -67,7 +75,10 @@ class Cluster:
         }
 
     def __enter__(self) -> Cluster:
-        self.redis_server.start()
+        if self.sentinel:
+            self.sentinel.start()
+        else:
+            self.redis_server.start()
         self.api.start()
         self.api.state.hang_seconds = 2.0
         port = free_port()
@@ -79,6 +90,8 @@ class Cluster:
         for process in [*self.workers, *([self.web] if self.web else [])]:
             process.stop(timeout=10)
         self.api.stop()
+        if self.sentinel:
+            self.sentinel.close()
         self.redis_server.close()
 
     def add_worker(self) -> ManagedProcess:
@@ -87,17 +100,34 @@ class Cluster:
         return worker
 
     def redis(self) -> redis.Redis:
+        if self.sentinel:
+            return self.sentinel.client()
         return redis.Redis.from_url(self.redis_server.url, socket_timeout=2)
 
     # --- delivering webhooks, as Telnyx does -------------------------------------------------
     def deliver(
-        self, bodies: Iterable[bytes], *, concurrency: int = 16, deadline: float = 120.0
+        self,
+        bodies: Iterable[bytes],
+        *,
+        concurrency: int = 16,
+        deadline: float = 120.0,
+        rate: float | None = None,
     ) -> list[bool]:
-        """POST each body until it gets a 200 (Telnyx redelivers on anything else)."""
+        """POST each body until it gets a 200 (Telnyx redelivers on anything else); with
+        `rate`, first deliveries start at that many a second, as a stream of calls would."""
         with httpx.Client(timeout=5, limits=httpx.Limits(max_connections=concurrency)) as http:
             stop_at = time.monotonic() + deadline
+            started = time.monotonic()
+
+            def one(numbered: tuple[int, bytes]) -> bool:
+                number, body = numbered
+                if rate:
+                    # Pacing the load, not synchronising with anything.
+                    time.sleep(max(0.0, started + number / rate - time.monotonic()))
+                return self._deliver_one(http, body, stop_at)
+
             with ThreadPoolExecutor(concurrency) as pool:
-                return list(pool.map(lambda b: self._deliver_one(http, b, stop_at), bodies))
+                return list(pool.map(one, enumerate(bodies)))
 
     def deliver_in_background(self, bodies: list[bytes], **kwargs: Any) -> Future[list[bool]]:
         pool = ThreadPoolExecutor(1)
@@ -108,15 +138,15 @@ class Cluster:
     def _deliver_one(self, http: httpx.Client, body: bytes, stop_at: float) -> bool:
         url = f"{self.web_url}/webhooks/telnyx"
         while time.monotonic() < stop_at:
+            status: int | None = None
             try:
                 # Signed afresh on each attempt, as Telnyx does on redelivery.
-                if (
-                    http.post(url, content=body, headers=self.signer.headers(body)).status_code
-                    == 200
-                ):
+                status = http.post(url, content=body, headers=self.signer.headers(body)).status_code
+                if status == 200:
                     return True
             except httpx.HTTPError:
                 pass
+            self.refusals.append((time.monotonic(), status))
             time.sleep(0.2 + random.random() * 0.2)  # redelivery back-off, as Telnyx's
         return False
 

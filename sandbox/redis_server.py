@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,22 @@ class RedisServer:
             self._process.wait(timeout=10)
         self._process = None
 
+    def pause(self) -> None:
+        """SIGSTOP: the server stops answering and replicating, as a stalled host does."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL: the host dies, nothing is flushed or handed over."""
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+        self._process = None
+
     def restart(self, timeout: float = 10.0) -> None:
         self.stop()
         self.start(timeout)
@@ -189,3 +206,185 @@ class RedisServer:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class SentinelTopology:
+    """A primary, its replicas and a quorum of Sentinels watching it, all on loopback: what
+    self-hosted Redis HA looks like, for the failover tests and benchmarks.
+
+    Fast settings: a primary is considered down after `down_after_ms` without an answer, and a
+    failover may be retried after `failover_timeout_ms`.
+    """
+
+    def __init__(
+        self,
+        *,
+        replicas: int = 1,
+        sentinels: int = 3,
+        master: str = "tcw-primary",
+        down_after_ms: int = 1000,
+        failover_timeout_ms: int = 3000,
+    ) -> None:
+        self.master = master
+        self.primary = RedisServer()
+        self.replicas = [
+            RedisServer(extra_args=["--replicaof", "127.0.0.1", str(self.primary.port)])
+            for _ in range(replicas)
+        ]
+        self.sentinel_ports = [free_port() for _ in range(sentinels)]
+        self._down_after_ms = down_after_ms
+        self._failover_timeout_ms = failover_timeout_ms
+        self._dir = tempfile.TemporaryDirectory(prefix="sentinel-")
+        self._sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def servers(self) -> list[RedisServer]:
+        return [self.primary, *self.replicas]
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The variables that point the service's processes at this topology."""
+        return {
+            # With Sentinel, REDIS_URL's host is not used: only its scheme and database.
+            "REDIS_URL": "redis://sentinel-managed/0",
+            "REDIS_SENTINELS": ",".join(f"127.0.0.1:{port}" for port in self.sentinel_ports),
+            "REDIS_SENTINEL_MASTER": self.master,
+        }
+
+    def start(self, timeout: float = 30.0) -> SentinelTopology:
+        for server in self.servers:
+            server.start()
+        deadline = time.monotonic() + timeout
+        self._wait(lambda: self._replicas_in_sync(), deadline, "replicas to sync")
+        for number, port in enumerate(self.sentinel_ports):
+            config = Path(self._dir.name) / f"sentinel-{number}.conf"
+            config.write_text(
+                f"port {port}\n"
+                "bind 127.0.0.1\n"
+                f"dir {self._dir.name}\n"
+                f"sentinel monitor {self.master} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.master} {self._down_after_ms}\n"
+                f"sentinel failover-timeout {self.master} {self._failover_timeout_ms}\n"
+                f"sentinel parallel-syncs {self.master} 1\n"
+            )
+            log = Path(self._dir.name) / f"sentinel-{number}.log"
+            with log.open("ab") as out:
+                self._sentinels.append(
+                    subprocess.Popen(
+                        [find_redis_server(), str(config), "--sentinel"],
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
+        # Ready once every Sentinel knows the others and the replicas.
+        self._wait(self._sentinels_agree, deadline, "the Sentinels to find each other")
+        return self
+
+    def master_address(self) -> tuple[str, int] | None:
+        """The primary as the first Sentinel that answers names it."""
+        for port in self.sentinel_ports:
+            client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                address = client.execute_command(  # type: ignore[no-untyped-call]
+                    "SENTINEL", "get-master-addr-by-name", self.master
+                )
+            except redis.RedisError:
+                continue
+            finally:
+                client.close()
+            if address:
+                host, port_text = address
+                return (host.decode() if isinstance(host, bytes) else str(host), int(port_text))
+        return None
+
+    def current_primary(self) -> RedisServer | None:
+        address = self.master_address()
+        return next((s for s in self.servers if address and s.port == address[1]), None)
+
+    def wait_for_promotion(self, old: RedisServer, timeout: float = 30.0) -> RedisServer:
+        """Until the Sentinels name a primary other than `old`, and it answers as one."""
+        deadline = time.monotonic() + timeout
+
+        def promoted() -> bool:
+            primary = self.current_primary()
+            return primary is not None and primary is not old and _role(primary) == "master"
+
+        self._wait(promoted, deadline, "a replica to be promoted")
+        primary = self.current_primary()
+        assert primary is not None
+        return primary
+
+    def client(self) -> redis.Redis:
+        """A client of the current primary (for test assertions)."""
+        primary = self.current_primary()
+        if primary is None:
+            raise RuntimeError("no primary")
+        return redis.Redis(port=primary.port, socket_timeout=2)
+
+    def close(self) -> None:
+        for process in self._sentinels:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=10)
+        self._sentinels.clear()
+        for server in self.servers:
+            server.close()
+        self._dir.cleanup()
+
+    def __enter__(self) -> SentinelTopology:
+        try:
+            return self.start()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _replicas_in_sync(self) -> bool:
+        return all(_replication(r).get("master_link_status") == "up" for r in self.replicas)
+
+    def _sentinels_agree(self) -> bool:
+        for port in self.sentinel_ports:
+            client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+            try:
+                master = client.execute_command(  # type: ignore[no-untyped-call]
+                    "SENTINEL", "master", self.master
+                )
+            except redis.RedisError:
+                return False
+            finally:
+                client.close()
+            # redis-py answers with a dict (it parses SENTINEL MASTER's reply).
+            fields = {_text(key): _text(value) for key, value in dict(master).items()}
+            others = int(fields.get("num-other-sentinels", "0"))
+            replicas = int(fields.get("num-slaves", "0"))
+            if others < len(self.sentinel_ports) - 1 or replicas < len(self.replicas):
+                return False
+        return True
+
+    @staticmethod
+    def _wait(condition: Callable[[], bool], deadline: float, what: str) -> None:
+        while not condition():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}")
+            time.sleep(0.1)  # polling a condition under a deadline
+
+
+def _replication(server: RedisServer) -> dict[str, Any]:
+    client = redis.Redis(port=server.port, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        info: dict[str, Any] = client.info("replication")
+        return info
+    except redis.RedisError:
+        return {}
+    finally:
+        client.close()
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _role(server: RedisServer) -> str:
+    return str(_replication(server).get("role", ""))

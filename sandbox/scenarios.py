@@ -3,6 +3,7 @@ Telnyx API received. Run small by the test suite and large by bench/reliability.
 
 from __future__ import annotations
 
+import functools
 import random
 import signal
 import time
@@ -14,6 +15,7 @@ from typing import Any
 from sandbox.api_server import FaultRates
 from sandbox.events import client_state, encode, make_event
 from sandbox.harness import Cluster, accepted_by_command, expected_commands, wait
+from sandbox.redis_server import SentinelTopology
 from tasks.deadletters import DeadLetters
 
 TELNYX_WINDOW_SECONDS = 60.0
@@ -86,7 +88,8 @@ def measure(
     if resent:
         outcome.notes.append(
             f"{resent} command(s) resent with the same command_id inside Telnyx's 60 s window "
-            "(in flight when their worker died; Telnyx ignores the repeat)"
+            "(in flight when their worker died, or their done record lost with a Redis "
+            "primary; Telnyx ignores the repeat)"
         )
     return outcome
 
@@ -100,10 +103,11 @@ def _run(
     trigger_fraction: float = 0.25,
     bodies: list[bytes] | None = None,
     timeout: float = 120.0,
+    rate: float | None = None,
 ) -> Outcome:
     started = time.monotonic()
     expected = len(expected_commands(events))
-    sending = cluster.deliver_in_background(bodies or [encode(e) for e in events])
+    sending = cluster.deliver_in_background(bodies or [encode(e) for e in events], rate=rate)
     if fault is not None:
         cluster.wait_for_commands(max(1, int(expected * trigger_fraction)), timeout)
         fault()
@@ -159,6 +163,60 @@ def restart_redis(conferences: int = 20, joins: int = 4) -> Outcome:
         return _run(
             "restart Redis", cluster, events, cluster.redis_server.restart, trigger_fraction=0.3
         )
+
+
+def primary_failover(
+    conferences: int = 20,
+    joins: int = 4,
+    min_replicas: int = 1,
+    rate: float = 10.0,
+    replica_lag: float = 1.0,
+    api_latency: float = 0.02,
+) -> Outcome:
+    """SIGKILL the Redis primary mid-burst, with a replica and three Sentinels. The Sentinels
+    promote the replica; the dead primary is started again once they have, as a supervisor
+    would, and rejoins as a replica. With `min_replicas`, acknowledgements wait for replicas.
+
+    The replica is stalled for `replica_lag` seconds just before the primary dies (SIGSTOP),
+    so the primary has writes no replica has: what asynchronous replication risks whenever the
+    replica lags (on loopback it is otherwise a fraction of a millisecond behind)."""
+    topology = SentinelTopology(replicas=1, sentinels=3)
+    env = {"REDIS_MIN_REPLICAS": str(min_replicas)}
+    with Cluster(sentinel=topology, env=env) as cluster:
+        # A slower API leaves a backlog in the queue: events acknowledged, not yet acted on.
+        cluster.api.state.latency = api_latency
+        cluster.add_worker()
+        events = conference_burst(conferences, joins)
+        timings: dict[str, float] = {}
+
+        def fail_over() -> None:
+            old, replica = topology.primary, topology.replicas[0]
+            replica.pause()
+            # The fault itself: the replica misses this stretch of the stream.
+            time.sleep(replica_lag)
+            timings["killed"] = time.monotonic()
+            old.kill()
+            replica.resume()
+            topology.wait_for_promotion(old)
+            timings["promoted"] = time.monotonic()
+            old.start()
+
+        name = f"SIGKILL the Redis primary (REDIS_MIN_REPLICAS={min_replicas})"
+        # A stream over several seconds, still arriving when the primary dies.
+        outcome = _run(name, cluster, events, fail_over, trigger_fraction=0.2, rate=rate)
+        refused = [t for t, _ in cluster.refusals if t >= timings.get("killed", 0)]
+        promotion = timings["promoted"] - timings["killed"]
+        statuses = sorted({str(status) for _, status in cluster.refusals})
+        if set(statuses) - {"503"}:
+            outcome.notes.append(f"answers other than 503 while Redis failed over: {statuses}")
+        if refused:
+            outcome.notes.append(
+                f"ingest answered 503 for {refused[-1] - timings['killed']:.1f} s after the "
+                f"primary died (promotion after {promotion:.1f} s; Telnyx redelivers)"
+            )
+        else:
+            outcome.notes.append(f"no 503 (promotion after {promotion:.1f} s)")
+        return outcome
 
 
 def failing_api(conferences: int = 20, joins: int = 4, ended: int = 3) -> Outcome:
@@ -230,4 +288,10 @@ SCENARIOS: dict[str, Callable[..., Outcome]] = {
     "redis-restart": restart_redis,
     "api-faults": failing_api,
     "redelivery": redelivered_webhooks,
+    # At scale: events arrive faster than the workers act on them, so a backlog is queued
+    # when the primary dies (the test suite runs the plain scenario, small).
+    "failover": functools.partial(primary_failover, rate=40.0, api_latency=0.3),
+    "failover-unreplicated": functools.partial(
+        primary_failover, min_replicas=0, rate=40.0, api_latency=0.3
+    ),
 }

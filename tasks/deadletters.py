@@ -1,7 +1,9 @@
-"""Actions that failed for good, kept in Redis with their error until an operator acts.
+"""Actions that failed for good, kept in Redis with their error until an operator acts, or
+until they expire (DEAD_LETTER_TTL_SECONDS, 14 days by default).
 
-Each dead letter holds what is needed to run the task again: its name, id and arguments.
-Replaying queues it again with its retry count reset; the ledger still prevents a double.
+Each dead letter holds what is needed to run the task again: its name, id and arguments,
+which include caller data (spoken text, client_state); hence the expiry. Replaying queues it
+again with its retry count reset; the ledger still prevents a double.
 """
 
 from __future__ import annotations
@@ -32,6 +34,19 @@ return 1
 """
 
 
+# KEYS[1] hash, KEYS[2] index; ARGV[1] oldest failed_at to keep. Removes at most 500 a call.
+_EXPIRE = """
+local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 500)
+for _, id in ipairs(ids) do
+  redis.call('HDEL', KEYS[1], id)
+  redis.call('ZREM', KEYS[2], id)
+end
+return #ids
+"""
+
+DEFAULT_TTL_SECONDS = 14 * 86400
+
+
 @dataclass(frozen=True)
 class DeadLetter:
     task_id: str
@@ -54,17 +69,34 @@ class DeadLetter:
 
 
 class DeadLetters:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._redis = client
+        self.ttl_seconds = ttl_seconds
         self._replay = client.register_script(_REPLAY)
+        self._expire = client.register_script(_EXPIRE)
 
     def add(self, letter: DeadLetter) -> None:
         with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(_ITEMS, letter.task_id, letter.to_json())
             pipe.zadd(_INDEX, {letter.task_id: letter.failed_at})
             pipe.execute()
+        self.expire()
+
+    def expires_at(self, letter: DeadLetter) -> float:
+        return letter.failed_at + self.ttl_seconds
+
+    def expire(self, now: float | None = None) -> int:
+        """Delete the letters older than the TTL; returns how many went."""
+        oldest_kept = (time.time() if now is None else now) - self.ttl_seconds
+        removed = 0
+        while True:
+            batch = int(self._expire(keys=[_ITEMS, _INDEX], args=[oldest_kept]))
+            removed += batch
+            if batch < 500:
+                return removed
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
+        self.expire()
         ids: list[Any] = self._redis.zrange(_INDEX, 0, limit - 1)
         if not ids:
             return []
@@ -76,7 +108,10 @@ class DeadLetters:
 
     def get(self, task_id: str) -> DeadLetter | None:
         raw = self._redis.hget(_ITEMS, task_id)
-        return None if raw is None else DeadLetter.from_json(raw)
+        if raw is None:
+            return None
+        letter = DeadLetter.from_json(raw)
+        return None if self.expires_at(letter) <= time.time() else letter
 
     def replay(self, task_id: str) -> bool:
         """Queue a dead letter's task again and remove the letter, atomically."""

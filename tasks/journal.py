@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import redis
 
 from tasks.naming import KEY_PREFIX, QUEUE
+from tasks.replication import PRIMARY_ONLY, Replication
 
 JOURNAL = f"{KEY_PREFIX}journal"
 SINCE = f"{KEY_PREFIX}journal:since"
@@ -53,6 +54,13 @@ redis.call('HINCRBY', KEYS[5], 'telnyx_webhooks_enqueued_total', 1)
 return 1
 """
 
+# KEYS[1] journal, KEYS[2] since; ARGV[1] task id.
+_COMPLETE = """
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
 # KEYS[1] queue, KEYS[2] journal, KEYS[3] since; ARGV[1] task id, ARGV[2] now.
 _REQUEUE = """
 local message = redis.call('HGET', KEYS[2], ARGV[1])
@@ -71,9 +79,13 @@ class Sweep:
 
 
 class Journal:
-    def __init__(self, client: redis.Redis, queue: str = QUEUE) -> None:
+    def __init__(
+        self, client: redis.Redis, queue: str = QUEUE, replication: Replication = PRIMARY_ONLY
+    ) -> None:
         self._redis = client
         self._queue = queue
+        self._replication = replication
+        self._complete = client.register_script(_COMPLETE)
         self._queue_script = client.register_script(QUEUE_SCRIPT)
         self._requeue = client.register_script(_REQUEUE)
 
@@ -86,11 +98,18 @@ class Journal:
         self._redis.zadd(SINCE, {task_id: time.time() + delay}, xx=True)
 
     def complete(self, task_id: str) -> None:
-        """The task reached its outcome; nothing left to recover."""
-        with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(JOURNAL, task_id)
-            pipe.zrem(SINCE, task_id)
-            pipe.execute()
+        """The task reached its outcome; nothing left to recover.
+
+        With REDIS_MIN_REPLICAS it returns only once replicas hold this and every earlier
+        write (the follow-ups an event task queued, a dead letter): its message is
+        acknowledged next, and a failover must not lose what the task did before that.
+        Raises ReplicationShortfall otherwise; running it again is harmless."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            self._complete(keys=[JOURNAL, SINCE], args=[task_id], client=pipe)
+            self._replication.wait(pipe)
+            results = pipe.execute()
+        if self._replication.required:
+            self._replication.check(results[-1])
 
     def pending(self) -> int:
         return int(self._redis.zcard(SINCE))

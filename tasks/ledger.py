@@ -18,6 +18,7 @@ import redis
 from tasks.journal import JOURNAL, SINCE
 from tasks.metrics import LATENCY, METRICS, latency_fields
 from tasks.naming import KEY_PREFIX
+from tasks.replication import PRIMARY_ONLY, Replication
 
 DEFAULT_DONE_TTL_SECONDS = 48 * 3600
 
@@ -66,8 +67,10 @@ class Ledger:
         *,
         lease_seconds: float = 60.0,
         done_ttl_seconds: int = DEFAULT_DONE_TTL_SECONDS,
+        replication: Replication = PRIMARY_ONLY,
     ) -> None:
         self._redis = client
+        self._replication = replication
         self._lease_ms = int(lease_seconds * 1000)
         self._done_ttl = done_ttl_seconds
         self._begin = client.register_script(_BEGIN)
@@ -92,25 +95,46 @@ class Ledger:
     ) -> None:
         """Record the action as done, and its task as complete in the journal. Retries through
         a short Redis outage: an action sent but not recorded would be sent again after the
-        next redelivery."""
+        next redelivery. With REDIS_MIN_REPLICAS, returns only once replicas hold the record,
+        so a failover cannot lose it after the message is acknowledged."""
         deadline = time.monotonic() + deadline_seconds
         delay = 0.1
+        written = False
         while True:
             try:
-                keys = [*self._keys(action_id), JOURNAL, SINCE, METRICS]
-                observed: list[str | float] = (
-                    [f"{LATENCY}_sum", latency] if latency is not None else ["", 0]
-                )
-                args: list[str | float] = [self._done_ttl, action_id, *observed, *counters]
-                if latency is not None:
-                    args += latency_fields(latency)
-                self._finish(keys=keys, args=args)
+                with self._redis.pipeline(transaction=False) as pipe:
+                    if written:
+                        # Only the WAIT fell short: write nothing new (the counters were
+                        # counted), but give WAIT a write of this connection's to wait for.
+                        pipe.set(self._keys(action_id)[0], "1", ex=self._done_ttl)
+                    else:
+                        self._finish(
+                            keys=[*self._keys(action_id), JOURNAL, SINCE, METRICS],
+                            args=self._finish_args(action_id, counters, latency),
+                            client=pipe,
+                        )
+                    self._replication.wait(pipe)
+                    results = pipe.execute()
+                written = True
+                if self._replication.required:
+                    self._replication.check(results[-1])
                 return
             except redis.ConnectionError:
                 if time.monotonic() + delay > deadline:
                     raise
                 time.sleep(delay)  # backing off a reconnect, not synchronising
                 delay = min(delay * 2, 2.0)
+
+    def _finish_args(
+        self, action_id: str, counters: Sequence[str], latency: float | None
+    ) -> list[str | float]:
+        observed: list[str | float] = (
+            [f"{LATENCY}_sum", latency] if latency is not None else ["", 0]
+        )
+        args: list[str | float] = [self._done_ttl, action_id, *observed, *counters]
+        if latency is not None:
+            args += latency_fields(latency)
+        return args
 
     def release(self, action_id: str, owner: str) -> None:
         """Give up a claim after a failure, so a retry (of any worker) can take it at once."""

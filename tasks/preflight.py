@@ -13,7 +13,7 @@ from typing import Any, Literal, TextIO
 
 import redis
 
-from tasks.redis_client import redis_client
+from tasks.redis_client import redis_client, sentinel_manager
 from tasks.settings import CommonSettings, ConfigError, load_settings
 
 Level = Literal["ok", "warning", "error"]
@@ -56,18 +56,74 @@ def report(findings: list[Finding], out: TextIO) -> int:
 
 def _redis(settings: CommonSettings, durability: bool) -> list[Finding]:
     tls = "TLS" if settings.redis_tls else "no TLS"
+    findings = _sentinels(settings) if settings.redis_sentinels else []
+    if any(finding.level == "error" for finding in findings):
+        return findings
     client = redis_client(settings)
     try:
         info: dict[str, Any] = client.info("server")
-        findings = [Finding("ok", "redis", f"reachable, Redis {info.get('redis_version')}, {tls}")]
+        replication: dict[str, Any] = client.info("replication")
+        replicas = int(replication.get("connected_slaves", 0))
+        role = replication.get("role", "?")
+        findings.append(
+            Finding(
+                "ok",
+                "redis",
+                f"reachable, Redis {info.get('redis_version')}, {tls}, role {role}, "
+                f"{replicas} replica(s)",
+            )
+        )
+        if replicas < settings.redis_min_replicas:
+            findings.append(
+                Finding(
+                    "error",
+                    "redis replicas",
+                    f"REDIS_MIN_REPLICAS is {settings.redis_min_replicas} but the primary has "
+                    f"{replicas} connected replica(s): every webhook would be answered 503",
+                )
+            )
         if durability:
             findings.extend(_durability(client))
     except redis.RedisError as exc:
         # redis-py's messages name host and port, never the password.
-        return [Finding("error", "redis", f"not reachable ({tls}): {exc}")]
+        return [*findings, Finding("error", "redis", f"not reachable ({tls}): {exc}")]
     finally:
         client.close()
     return findings
+
+
+def _sentinels(settings: CommonSettings) -> list[Finding]:
+    """Which Sentinels answer, and which primary they name."""
+    manager = sentinel_manager(settings)
+    master = str(settings.redis_sentinel_master)
+    reached: list[str] = []
+    named: set[str] = set()
+    for (host, port), node in zip(settings.sentinel_nodes, manager.sentinels, strict=True):
+        try:
+            address = node.sentinel_get_master_addr_by_name(master)
+        except redis.RedisError:
+            continue
+        finally:
+            node.close()
+        reached.append(f"{host}:{port}")
+        if isinstance(address, tuple | list) and len(address) == 2:
+            named.add(f"{_text(address[0])}:{address[1]}")
+    total = len(settings.sentinel_nodes)
+    if not reached:
+        return [Finding("error", "redis sentinel", f"none of the {total} Sentinels answered")]
+    if not named:
+        return [
+            Finding("error", "redis sentinel", f"the Sentinels do not know a master {master!r}")
+        ]
+    agreed = len(named) == 1 and len(reached) == total
+    return [
+        Finding(
+            "ok" if agreed else "warning",
+            "redis sentinel",
+            f"{len(reached)} of {total} Sentinels reached ({', '.join(reached)}); "
+            f"master {master!r} at {', '.join(sorted(named))}",
+        )
+    ]
 
 
 def _durability(client: redis.Redis) -> list[Finding]:

@@ -23,7 +23,7 @@ import queue
 import socket
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import redis
@@ -34,6 +34,9 @@ from redis.retry import Retry
 from tasks.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
 from tasks.metrics import METRICS, Metrics
 from tasks.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
+from tasks.redis_client import single_connection_factory
+from tasks.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
+from tasks.settings import CommonSettings
 
 _ORIGIN = f"ingest@{socket.gethostname()}:{os.getpid()}"
 
@@ -130,8 +133,10 @@ class EventPublisher:
         *,
         connections: int = DEFAULT_CONNECTIONS,
         checkout_timeout_seconds: float = 1.0,
+        replication: Replication = PRIMARY_ONLY,
     ) -> None:
         self._connect = connect
+        self._replication = replication
         # None is a slot not yet connected: connections open on first use, not at import
         # (gunicorn loads the app before it forks its workers).
         self._idle: queue.LifoQueue[redis.Redis | None] = queue.LifoQueue()
@@ -146,34 +151,30 @@ class EventPublisher:
         self._sha = hashlib.sha1(QUEUE_ONCE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
     @classmethod
-    def from_url(
+    def from_settings(
         cls,
-        url: str,
+        settings: CommonSettings,
         timeout_seconds: float = 1.0,
         dedupe_ttl_seconds: int = DEFAULT_DEDUPE_TTL_SECONDS,
-        redis_options: Mapping[str, Any] | None = None,
         connections: int = DEFAULT_CONNECTIONS,
     ) -> EventPublisher:
-        """`redis_options`: more arguments for redis-py, e.g. CommonSettings.redis_options."""
-
-        def connect() -> redis.Redis:
-            return redis.Redis.from_url(
-                url,
-                **(redis_options or {}),
-                socket_timeout=timeout_seconds,
-                socket_connect_timeout=timeout_seconds,
-                single_connection_client=True,
-                # One immediate retry covers a connection that a Redis restart closed; more
-                # would only make Telnyx wait longer for the 503 it needs to redeliver.
-                retry=Retry(NoBackoff(), 1),
-            )
-
+        """The web's publisher: REDIS_URL or Sentinel, TLS, and replica acknowledgements."""
+        connect = single_connection_factory(
+            settings,
+            socket_timeout=timeout_seconds,
+            socket_connect_timeout=timeout_seconds,
+            # One immediate retry covers a connection that a Redis restart (or a failover)
+            # closed; more would only make Telnyx wait longer for the 503 it redelivers on.
+            retry=Retry(NoBackoff(), 1),
+        )
         return cls(
             connect,
             dedupe_ttl_seconds=dedupe_ttl_seconds,
             connections=connections,
-            # Waiting for a free connection counts against the same budget as Redis itself.
             checkout_timeout_seconds=timeout_seconds,
+            replication=Replication(
+                settings.redis_min_replicas, settings.redis_replica_timeout_seconds
+            ),
         )
 
     @contextlib.contextmanager
@@ -183,12 +184,26 @@ class EventPublisher:
             client = self._idle.get(timeout=self._checkout_timeout)
         except queue.Empty:
             raise QueueUnavailable("every Redis connection of this process is busy") from None
+        broken = False
         try:
             if client is None:
                 client = self._connect()
                 self._clients.append(client)
             yield client
+        except ReplicationShortfall:
+            raise  # the connection is sound; the replicas were slow
+        except (redis.ConnectionError, redis.TimeoutError):
+            broken = True
+            raise
         finally:
+            if broken and client is not None:
+                # A new client next time, which asks the Sentinels where the primary is: a
+                # single-connection client reconnects to the address it had (redis-py only
+                # re-discovers the primary when a pool hands out a connection), which after
+                # a failover is a replica, or an empty primary restarting.
+                client.close()
+                self._clients.remove(client)
+                client = None
             self._idle.put(client)
 
     def publish(self, body: str, event_id: str, event_type: str, conference_id: str | None) -> bool:
@@ -209,6 +224,9 @@ class EventPublisher:
                 except NoScriptError:
                     # A restarted Redis has forgotten its scripts: send the script itself, once.
                     queued = _call(client, "EVAL", QUEUE_ONCE_SCRIPT, len(keys), *keys, *args)
+                # Answered only once replicas hold it (REDIS_MIN_REPLICAS). For a duplicate
+                # too: its own write comes after the first delivery's, so this WAIT covers both.
+                self._replication.confirm(client)
         except redis.RedisError as exc:
             raise QueueUnavailable(str(exc)) from exc
         return bool(queued)

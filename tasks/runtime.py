@@ -14,6 +14,7 @@ from tasks.logs import add_to_context
 from tasks.metrics import Metrics
 from tasks.policy import FollowUp, Policy, plan
 from tasks.redis_client import redis_client
+from tasks.replication import Replication
 from tasks.rules import Rule, RulesError, load_rules, plan_by_rules
 from tasks.settings import ConfigError, WorkerSettings
 from telnyx_api.client import TelnyxClient
@@ -78,25 +79,32 @@ class Runtime:
             return self._redis
 
     @property
+    def replication(self) -> Replication:
+        return Replication(
+            self.settings.redis_min_replicas, self.settings.redis_replica_timeout_seconds
+        )
+
+    @property
     def ledger(self) -> Ledger:
         if self._ledger is None:
             self._ledger = Ledger(
                 self.redis,
                 lease_seconds=self.settings.action_lease_seconds,
                 done_ttl_seconds=self.settings.action_done_ttl_seconds,
+                replication=self.replication,
             )
         return self._ledger
 
     @property
     def dead_letters(self) -> DeadLetters:
         if self._dead_letters is None:
-            self._dead_letters = DeadLetters(self.redis)
+            self._dead_letters = DeadLetters(self.redis, self.settings.dead_letter_ttl_seconds)
         return self._dead_letters
 
     @property
     def journal(self) -> Journal:
         if self._journal is None:
-            self._journal = Journal(self.redis)
+            self._journal = Journal(self.redis, replication=self.replication)
         return self._journal
 
     @property

@@ -39,6 +39,22 @@ class CommonSettings(BaseSettings):
     # json: one object a line with the ids of the work (for log platforms); text: for people.
     log_format: Literal["json", "text"] = "json"
 
+    # Redis Sentinel: "host:port,host:port" and the monitored service's name switch every
+    # client to the primary the Sentinels name, and to the new one after a failover.
+    # REDIS_URL then supplies the password, the database and rediss:// (its host is unused).
+    redis_sentinels: Annotated[str | None, Field(max_length=4096)] = None
+    redis_sentinel_master: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    redis_sentinel_password: SecretStr | None = None
+    # Replica-acknowledged writes: a webhook is answered 200, and a worker acknowledges a
+    # message, only once the writes that matter have reached this many replicas (Redis WAIT).
+    # 0: on the primary only (a failover can lose the last moment of them).
+    redis_min_replicas: Annotated[int, Field(ge=0, le=16)] = 0
+    # How long one WAIT may take; the web answers 503 past it (well inside Telnyx's 2 s).
+    redis_replica_timeout_seconds: Annotated[float, Field(gt=0, le=1.5)] = 0.5
+    # Dead letters keep a task's arguments (spoken text, client_state): caller data, so they
+    # are deleted this long after the action failed, replayed or not.
+    dead_letter_ttl_seconds: Annotated[int, Field(ge=3600, le=366 * 86400)] = 14 * 86400
+
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
@@ -64,6 +80,61 @@ class CommonSettings(BaseSettings):
         if self.redis_tls_ca_file is not None and not self.redis_url.startswith("rediss://"):
             raise ValueError("REDIS_TLS_CA_FILE is set but REDIS_URL does not use rediss:// (TLS)")
         return self
+
+    @field_validator(
+        "redis_sentinels", "redis_sentinel_master", "redis_sentinel_password", mode="before"
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # An empty variable (compose's ${REDIS_SENTINELS:-}) means "not set".
+        return None if value == "" else value
+
+    @field_validator("redis_sentinels")
+    @classmethod
+    def _sentinel_addresses(cls, value: str | None) -> str | None:
+        if value is not None and value.strip():
+            parse_sentinels(value)
+            return value
+        return None
+
+    @model_validator(mode="after")
+    def _sentinel_pair(self) -> CommonSettings:
+        if bool(self.redis_sentinels) != bool(self.redis_sentinel_master):
+            raise ValueError(
+                "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together: set both or neither"
+            )
+        if self.redis_sentinels and self.redis_url.startswith("unix://"):
+            raise ValueError("REDIS_URL must be redis:// or rediss:// with REDIS_SENTINELS")
+        return self
+
+    @property
+    def sentinel_nodes(self) -> list[tuple[str, int]]:
+        """The Sentinels' addresses; empty without Sentinel."""
+        return parse_sentinels(self.redis_sentinels) if self.redis_sentinels else []
+
+    @property
+    def broker_url(self) -> str:
+        """Celery's broker URL: REDIS_URL, or kombu's sentinel:// list carrying its password
+        and database."""
+        if not self.redis_sentinels:
+            return self.redis_url
+        parts = urlsplit(self.redis_url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        userinfo = f"{userinfo}@" if userinfo else ""
+        database = parts.path.lstrip("/") or "0"
+        return ";".join(
+            f"sentinel://{userinfo}{host}:{port}/{database}" for host, port in self.sentinel_nodes
+        )
+
+    @property
+    def broker_sentinel_options(self) -> dict[str, Any]:
+        """kombu transport options for Sentinel; empty without it."""
+        if not self.redis_sentinels:
+            return {}
+        sentinel_kwargs: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+        if self.redis_sentinel_password is not None:
+            sentinel_kwargs["password"] = self.redis_sentinel_password.get_secret_value()
+        return {"master_name": self.redis_sentinel_master, "sentinel_kwargs": sentinel_kwargs}
 
     @property
     def redis_tls(self) -> dict[str, Any] | None:
@@ -170,6 +241,22 @@ class WorkerSettings(CommonSettings):
         if fields - {"name"}:
             raise ValueError("the only placeholder allowed is {name}")
         return value
+
+
+def parse_sentinels(value: str) -> list[tuple[str, int]]:
+    """ "host:port,host:port" -> [(host, port)]; ValueError naming a bad entry."""
+    nodes = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        host, sep, port = entry.rpartition(":")
+        host = host.strip("[]")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError(f"{entry!r} is not host:port")
+        nodes.append((host, int(port)))
+    if not nodes:
+        raise ValueError("must name at least one host:port")
+    return nodes
 
 
 def load_settings(cls: type[S]) -> S:

@@ -38,6 +38,7 @@ _sweeper = Sweeper(
     # Presumed lost once pending longer than a redelivery by kombu would take.
     grace=settings.broker_visibility_timeout_seconds + 2 * settings.broker_restore_interval_seconds,
     interval=settings.broker_restore_interval_seconds,
+    dead_letters=RUNTIME.dead_letters,
 )
 
 

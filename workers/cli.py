@@ -15,13 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
 import redis
 
-from tasks.deadletters import DeadLetters
+from tasks.deadletters import DeadLetter, DeadLetters
 from tasks.preflight import report
 from tasks.redis_client import redis_client
 from tasks.settings import CommonSettings, ConfigError, load_settings
@@ -64,7 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     client = redis_client(settings)
     try:
-        code, result = _dead_letters(DeadLetters(client), args)
+        code, result = _dead_letters(DeadLetters(client, settings.dead_letter_ttl_seconds), args)
     except redis.RedisError as exc:
         print(f"conference-worker: Redis unavailable: {exc}", file=sys.stderr)
         return 1
@@ -76,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _dead_letters(store: DeadLetters, args: argparse.Namespace) -> tuple[int, Any]:
     if args.verb == "list":
-        return 0, [_summary(letter) for letter in store.list(args.limit)]
+        return 0, [_summary(letter, store) for letter in store.list(args.limit)]
     if args.verb == "show":
         letter = store.get(args.task_id)
         return (0, asdict(letter)) if letter else (1, {"error": "not_found"})
@@ -89,7 +90,8 @@ def _dead_letters(store: DeadLetters, args: argparse.Namespace) -> tuple[int, An
     return (0 if purged or args.all else 1), {"purged": purged}
 
 
-def _summary(letter: Any) -> dict[str, Any]:
+def _summary(letter: DeadLetter, store: DeadLetters) -> dict[str, Any]:
+    now = time.time()
     return {
         "task_id": letter.task_id,
         "task": letter.task,
@@ -98,6 +100,9 @@ def _summary(letter: Any) -> dict[str, Any]:
         "codes": letter.codes,
         "event_id": letter.event_id,
         "failed_at": letter.failed_at,
+        "age_seconds": round(now - letter.failed_at),
+        "expires_at": store.expires_at(letter),
+        "expires_in_seconds": round(store.expires_at(letter) - now),
         "error": letter.error[:200],
     }
 

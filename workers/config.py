@@ -17,7 +17,10 @@ def celery_config(
     prefetch_multiplier: int = 2,
     send_task_events: bool = False,
     redis_tls: dict[str, Any] | None = None,
+    sentinel_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """`redis_url`: REDIS_URL, or with Sentinel kombu's sentinel:// list
+    (CommonSettings.broker_url), with `sentinel_options` naming the master."""
     return {
         "broker_url": redis_url,
         # For rediss://: the same verification for the broker (kombu) and Flower's broker view
@@ -57,6 +60,8 @@ def celery_config(
             # A publish on a dead connection must fail, not hang.
             "socket_timeout": 10,
             "socket_connect_timeout": 5,
+            # With Sentinel: the master's name and how to reach the Sentinels.
+            **(sentinel_options or {}),
         },
         # With REMAP_SIGTERM=SIGQUIT (set in the Procfile), SIGTERM starts a cold shutdown that
         # first lets running actions finish for this long, then requeues what is left: the
@@ -80,11 +85,12 @@ def celery_config(
 
 def worker_celery_config(settings: WorkerSettings) -> dict[str, Any]:
     return celery_config(
-        settings.redis_url,
+        settings.broker_url,
         visibility_timeout=settings.broker_visibility_timeout_seconds,
         restore_interval=settings.broker_restore_interval_seconds,
         soft_shutdown_seconds=settings.worker_soft_shutdown_seconds,
         prefetch_multiplier=settings.worker_prefetch_multiplier,
         send_task_events=settings.worker_send_task_events,
         redis_tls=settings.redis_tls,
+        sentinel_options=settings.broker_sentinel_options,
     )

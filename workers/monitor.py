@@ -12,4 +12,10 @@ from workers.config import celery_config
 
 settings = load_settings(CommonSettings)
 app = Celery("telnyx_conference_worker")
-app.conf.update(celery_config(settings.redis_url, redis_tls=settings.redis_tls))
+app.conf.update(
+    celery_config(
+        settings.broker_url,
+        redis_tls=settings.redis_tls,
+        sentinel_options=settings.broker_sentinel_options,
+    )
+)

@@ -1,4 +1,5 @@
-"""A background thread in each worker that recovers task messages lost in transit."""
+"""A background thread in each worker that recovers task messages lost in transit, and
+deletes dead letters past their time."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 
 import redis
 
+from tasks.deadletters import DeadLetters
 from tasks.journal import Journal
 
 log = logging.getLogger(__name__)
@@ -15,9 +17,17 @@ log = logging.getLogger(__name__)
 class Sweeper(threading.Thread):
     """Every `interval` seconds, re-queue journal entries pending longer than `grace`."""
 
-    def __init__(self, journal: Journal, *, grace: float, interval: float) -> None:
+    def __init__(
+        self,
+        journal: Journal,
+        *,
+        grace: float,
+        interval: float,
+        dead_letters: DeadLetters | None = None,
+    ) -> None:
         super().__init__(name="journal-sweeper", daemon=True)
         self._journal = journal
+        self._dead_letters = dead_letters
         self._grace = grace
         self._interval = interval
         self._stopping = threading.Event()
@@ -26,12 +36,15 @@ class Sweeper(threading.Thread):
         while not self._stopping.wait(self._interval):
             try:
                 sweep = self._journal.sweep(self._grace, lock_seconds=self._interval)
+                expired = self._dead_letters.expire() if self._dead_letters else 0
             except redis.RedisError as exc:
                 log.warning("journal sweep skipped: %s", exc)
                 continue
             if sweep.requeued:
                 log.warning("re-queued %d task message(s) lost in transit", sweep.requeued)
-            elif sweep.skipped_backlog:
+            if expired:
+                log.info("deleted %d dead letter(s) past their time", expired)
+            if sweep.skipped_backlog:
                 log.info("journal sweep deferred: %d overdue, queue backlogged", sweep.overdue)
 
     def stop(self) -> None:

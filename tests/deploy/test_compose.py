@@ -42,7 +42,10 @@ def test_docker_compose_accepts_the_file() -> None:
 
 
 def test_every_process_and_a_persistent_redis(services: dict[str, Any]) -> None:
-    assert set(services) == {"redis", "release", "web", "worker", "flower", "api"}
+    assert set(services) == {
+        "redis", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3",
+        "release", "web", "worker", "flower", "api",
+    }  # fmt: skip
     redis_command = " ".join(services["redis"]["command"])
     assert "--appendonly yes" in redis_command
     assert "--maxmemory-policy noeviction" in redis_command
@@ -50,7 +53,7 @@ def test_every_process_and_a_persistent_redis(services: dict[str, Any]) -> None:
 
 
 def test_one_image_for_all_our_processes(services: dict[str, Any]) -> None:
-    ours = [s for name, s in services.items() if name != "redis"]
+    ours = [s for s in services.values() if not s.get("image", "").startswith("redis:")]
     assert {s["image"] for s in ours} == {"telnyx-conference-worker"}
 
 
@@ -71,3 +74,17 @@ def test_secrets_come_from_the_environment(services: dict[str, Any]) -> None:
     assert "${TELNYX_API_KEY:?" in text
     assert "${FLOWER_BASIC_AUTH:?" in text
     assert "TELNYX_API_KEY" not in services["flower"]["environment"]
+
+
+def test_the_ha_profile_adds_a_replica_and_three_sentinels(services: dict[str, Any]) -> None:
+    ha = {name for name, service in services.items() if "ha" in service.get("profiles", [])}
+    assert ha == {"redis-replica", "sentinel-1", "sentinel-2", "sentinel-3"}
+    assert "--replicaof redis 6379" in " ".join(services["redis-replica"]["command"])
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = services[name]["command"][-1]
+        assert "sentinel monitor primary redis 6379 2" in script
+        assert "--sentinel" in script
+    # The processes follow the Sentinels when the variables name them
+    web = services["web"]["environment"]
+    assert web["REDIS_SENTINELS"] == "${REDIS_SENTINELS:-}"
+    assert web["REDIS_MIN_REPLICAS"] == "${REDIS_MIN_REPLICAS:-0}"

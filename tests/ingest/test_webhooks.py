@@ -225,12 +225,35 @@ def test_the_default_limit_is_256_kib(signer: WebhookSigner, redis_url: str) -> 
 def test_queue_unreachable_gets_503_quickly(signer: WebhookSigner, sign: Sign) -> None:
     dead = f"redis://127.0.0.1:{free_port()}/0"
     settings = _settings(signer, dead)
-    app = create_app(settings, publisher=EventPublisher.from_url(dead, timeout_seconds=0.5))
+    app = create_app(settings, EventPublisher.from_settings(settings, timeout_seconds=0.5))
     body = encode(make_event("conference.created"))
     response = app.test_client().post("/webhooks/telnyx", data=body, headers=sign(body))
     assert response.status_code == 503
     assert response.json is not None
     assert response.json["error"] == "queue_unavailable"
+
+
+def test_without_the_required_replicas_the_answer_is_503_even_for_a_duplicate(
+    signer: WebhookSigner, redis_url: str, redis_client: redis.Redis, sign: Sign
+) -> None:
+    # Given a Redis with no replica, and one required
+    body = encode(make_event("conference.created"))
+    plain = create_app(_settings(signer, redis_url)).test_client()
+    strict = create_app(
+        _settings(signer, redis_url, redis_min_replicas=1, redis_replica_timeout_seconds=0.05)
+    ).test_client()
+    # When the event arrives, it is refused, so Telnyx redelivers it
+    response = strict.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 503
+    assert response.json is not None
+    assert response.json["error"] == "queue_unavailable"
+    # and a redelivery is refused too, although the primary already holds the event: a 200
+    # for the duplicate would acknowledge what no replica has
+    response = strict.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert response.status_code == 503
+    # Without the requirement, the same redelivery is a duplicate as before
+    response = plain.post("/webhooks/telnyx", data=body, headers=sign(body))
+    assert (response.status_code, response.json["status"]) == (200, "duplicate")  # type: ignore[index]
 
 
 def test_healthz_is_ok(client: FlaskClient) -> None:
@@ -240,7 +263,8 @@ def test_healthz_is_ok(client: FlaskClient) -> None:
 def test_readyz_reflects_redis(client: FlaskClient, signer: WebhookSigner) -> None:
     assert client.get("/readyz").status_code == 200
     dead = f"redis://127.0.0.1:{free_port()}/0"
-    app = create_app(_settings(signer, dead), EventPublisher.from_url(dead, timeout_seconds=0.5))
+    settings = _settings(signer, dead)
+    app = create_app(settings, EventPublisher.from_settings(settings, timeout_seconds=0.5))
     response = app.test_client().get("/readyz")
     assert response.status_code == 503
     assert response.json is not None

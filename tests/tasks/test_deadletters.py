@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
+import time
 
 import pytest
 import redis
@@ -11,8 +13,12 @@ from tasks.journal import Journal
 from tasks.naming import QUEUE
 from workers.cli import main
 
+# An hour ago: well inside the default time dead letters are kept.
+RECENT = time.time() - 3600
+
 
 def _letter(task_id: str, failed_at: float = 1.0) -> DeadLetter:
+    """A letter that failed `failed_at` seconds after RECENT."""
     return DeadLetter(
         task_id=task_id,
         task="conference.speak",
@@ -23,7 +29,7 @@ def _letter(task_id: str, failed_at: float = 1.0) -> DeadLetter:
         codes=["503"],
         retries=10,
         event_id="e",
-        failed_at=failed_at,
+        failed_at=RECENT + failed_at,
     )
 
 
@@ -96,3 +102,40 @@ def test_cli_says_when_redis_is_unreachable(
     monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{free_port()}/0")
     assert main(["dead-letters", "list"]) == 1
     assert "Redis unavailable" in capsys.readouterr().err
+
+
+def test_letters_expire_after_their_time(redis_client: redis.Redis) -> None:
+    # Given letters kept for a day, one failed two days ago and one an hour ago
+    store = DeadLetters(redis_client, ttl_seconds=86400)
+    now = time.time()
+    old = dataclasses.replace(_letter("old"), failed_at=now - 2 * 86400)
+    fresh = dataclasses.replace(_letter("fresh"), failed_at=now - 3600)
+    for letter in (old, fresh):
+        redis_client.hset("tcw:dead", letter.task_id, letter.to_json())
+        redis_client.zadd("tcw:dead:index", {letter.task_id: letter.failed_at})
+    # Then the old one is gone from every view, and from Redis, caller data and all
+    assert store.get("old") is None
+    assert [d.task_id for d in store.list()] == ["fresh"]
+    assert redis_client.hget("tcw:dead", "old") is None
+    assert store.expires_at(fresh) == pytest.approx(now - 3600 + 86400)
+    # And adding a letter also clears what has expired since
+    redis_client.hset("tcw:dead", "older", old.to_json())
+    redis_client.zadd("tcw:dead:index", {"older": old.failed_at})
+    store.add(_letter("new"))
+    assert redis_client.hget("tcw:dead", "older") is None
+
+
+def test_the_cli_lists_age_and_expiry(
+    redis_url: str,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DEAD_LETTER_TTL_SECONDS", "86400")
+    letter = dataclasses.replace(_letter("a"), failed_at=time.time() - 3600)
+    DeadLetters(redis_client).add(letter)
+    assert main(["dead-letters", "list"]) == 0
+    [listed] = json.loads(capsys.readouterr().out)
+    assert listed["age_seconds"] == pytest.approx(3600, abs=60)
+    assert listed["expires_in_seconds"] == pytest.approx(86400 - 3600, abs=60)

@@ -2,10 +2,14 @@ from __future__ import annotations
 
 import threading
 
+import pytest
 import redis
 
 from sandbox.harness import wait
+from tasks.journal import Journal
 from tasks.ledger import Begin, Ledger
+from tasks.metrics import METRICS
+from tasks.replication import Replication, ReplicationShortfall
 
 
 def test_first_claim_wins_and_done_is_final(redis_client: redis.Redis) -> None:
@@ -63,3 +67,24 @@ def test_concurrent_claims_have_one_winner(redis_client: redis.Redis) -> None:
 def test_done_records_expire(redis_client: redis.Redis) -> None:
     Ledger(redis_client, done_ttl_seconds=3600).finish("a1")
     assert 3590 < redis_client.ttl("tcw:done:a1") <= 3600
+
+
+def test_finish_waits_for_replicas_and_says_when_they_fell_short(
+    redis_client: redis.Redis,
+) -> None:
+    # Given one replica required, and a Redis with none
+    ledger = Ledger(redis_client, replication=Replication(1, timeout_seconds=0.05))
+    # When an action is finished, the record is written but not confirmed
+    with pytest.raises(ReplicationShortfall):
+        ledger.finish("act-1", counters=["c"], deadline_seconds=0.5)
+    assert ledger.is_done("act-1")
+    # and its counters were counted once, however often the wait was tried again
+    assert redis_client.hget(METRICS, "c") == b"1"
+
+
+def test_journal_complete_waits_for_replicas(redis_client: redis.Redis) -> None:
+    journal = Journal(redis_client, replication=Replication(1, timeout_seconds=0.05))
+    journal.publish("t-1", b"{}")
+    with pytest.raises(ReplicationShortfall):
+        journal.complete("t-1")
+    assert journal.pending() == 0  # done on the primary; only the confirmation is missing

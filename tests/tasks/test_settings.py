@@ -136,3 +136,51 @@ def test_bad_tls_settings_are_named(
     with pytest.raises(ConfigError) as caught:
         load_settings(CommonSettings)
     assert message in str(caught.value)
+
+
+def test_sentinel_settings_make_kombus_broker_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELNYX_API_KEY", "k")
+    monkeypatch.setenv("REDIS_URL", "redis://:s3cret@ignored:6379/2")
+    monkeypatch.setenv("REDIS_SENTINELS", "10.0.0.1:26379, [::1]:26380")
+    monkeypatch.setenv("REDIS_SENTINEL_MASTER", "calls")
+    monkeypatch.setenv("REDIS_SENTINEL_PASSWORD", "sentinel-pass")
+    settings = load_settings(WorkerSettings)
+    assert settings.sentinel_nodes == [("10.0.0.1", 26379), ("::1", 26380)]
+    # The password and database come from REDIS_URL, the addresses from the Sentinels
+    assert settings.broker_url == (
+        "sentinel://:s3cret@10.0.0.1:26379/2;sentinel://:s3cret@::1:26380/2"
+    )
+    config = worker_celery_config(settings)
+    options = config["broker_transport_options"]
+    assert options["master_name"] == "calls"
+    assert options["sentinel_kwargs"]["password"] == "sentinel-pass"
+
+
+def test_without_sentinel_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELNYX_API_KEY", "k")
+    settings = load_settings(WorkerSettings)
+    assert settings.broker_url == settings.redis_url
+    assert "master_name" not in worker_celery_config(settings)["broker_transport_options"]
+    assert settings.redis_min_replicas == 0
+    assert settings.dead_letter_ttl_seconds == 14 * 86400
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"REDIS_SENTINELS": "a:1"}, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together"),
+        ({"REDIS_SENTINEL_MASTER": "m"}, "REDIS_SENTINELS and REDIS_SENTINEL_MASTER go together"),
+        ({"REDIS_SENTINELS": "a:1,b", "REDIS_SENTINEL_MASTER": "m"}, "'b' is not host:port"),
+        ({"REDIS_SENTINELS": "a:99999", "REDIS_SENTINEL_MASTER": "m"}, "is not host:port"),
+        ({"REDIS_MIN_REPLICAS": "-1"}, "REDIS_MIN_REPLICAS"),
+        ({"REDIS_REPLICA_TIMEOUT_SECONDS": "5"}, "REDIS_REPLICA_TIMEOUT_SECONDS"),
+        ({"DEAD_LETTER_TTL_SECONDS": "60"}, "DEAD_LETTER_TTL_SECONDS"),
+    ],
+)
+def test_bad_redis_ha_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=message):
+        load_settings(CommonSettings)
