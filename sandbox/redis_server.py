@@ -283,15 +283,7 @@ class SentinelTopology:
     def master_address(self) -> tuple[str, int] | None:
         """The primary as the first Sentinel that answers names it."""
         for port in self.sentinel_ports:
-            client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
-            try:
-                address = client.execute_command(  # type: ignore[no-untyped-call]
-                    "SENTINEL", "get-master-addr-by-name", self.master
-                )
-            except redis.RedisError:
-                continue
-            finally:
-                client.close()
+            address = _ask_sentinel(port, "get-master-addr-by-name", self.master)
             if address:
                 host, port_text = address
                 return (host.decode() if isinstance(host, bytes) else str(host), int(port_text))
@@ -346,15 +338,9 @@ class SentinelTopology:
 
     def _sentinels_agree(self) -> bool:
         for port in self.sentinel_ports:
-            client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
-            try:
-                master = client.execute_command(  # type: ignore[no-untyped-call]
-                    "SENTINEL", "master", self.master
-                )
-            except redis.RedisError:
+            master = _ask_sentinel(port, "master", self.master)
+            if master is None:
                 return False
-            finally:
-                client.close()
             # redis-py answers with a dict (it parses SENTINEL MASTER's reply).
             fields = {_text(key): _text(value) for key, value in dict(master).items()}
             others = int(fields.get("num-other-sentinels", "0"))
@@ -378,6 +364,17 @@ def _replication(server: RedisServer) -> dict[str, Any]:
         return info
     except redis.RedisError:
         return {}
+    finally:
+        client.close()
+
+
+def _ask_sentinel(port: int, *command: str) -> Any:
+    """One SENTINEL command to the Sentinel on `port`; None when it does not answer."""
+    client = redis.Redis(port=port, socket_timeout=1, socket_connect_timeout=1)
+    try:
+        return client.execute_command("SENTINEL", *command)  # type: ignore[no-untyped-call]
+    except redis.RedisError:
+        return None
     finally:
         client.close()
 
