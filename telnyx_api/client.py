@@ -23,8 +23,9 @@ from telnyx_api.pagination import MAX_PAGE_SIZE, Page, parse_page
 from telnyx_api.resources import CommandResult, Conference, Participant
 from telnyx_api.transport import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Transport, path_segment
 
-#: Pass as `call_control_ids` to address every participant. Telnyx reads a missing or empty
-#: list as "everyone", so the client never lets that happen by accident.
+#: Pass as `call_control_ids` to address every participant, explicitly. Leaving the argument out
+#: does the same, as in the API and the official SDKs; an empty list is refused, because it is
+#: more often a filter that matched nobody than a wish to address everyone.
 EVERYONE: Literal["everyone"] = "everyone"
 Participants = list[str] | Literal["everyone"]
 
@@ -87,17 +88,14 @@ class ConferenceActions:
         self._transport = transport
 
     def perform(self, action: str, id: str, params: Mapping[str, Any]) -> CommandResult:
-        """Run any conference action by name; `call_control_ids` is required where it applies."""
+        """Run any conference action by name. Where the action addresses participants, a
+        missing `call_control_ids` (or EVERYONE) means every participant."""
         if action not in CONFERENCE_ACTIONS:
             raise InvalidRequestError(f"unknown conference action {action!r}")
         model, addresses_participants = CONFERENCE_ACTIONS[action]
         body = dict(params)
         if addresses_participants:
-            if "call_control_ids" not in body:
-                raise InvalidRequestError(
-                    f"{action}: pass call_control_ids=[...] or call_control_ids=EVERYONE"
-                )
-            body["call_control_ids"] = participants_param(body["call_control_ids"])
+            body["call_control_ids"] = participants_param(body.get("call_control_ids", EVERYONE))
         data = self._transport.request(
             "POST",
             f"/conferences/{path_segment(id)}/actions/{action}",
@@ -105,7 +103,9 @@ class ConferenceActions:
         )
         return CommandResult.model_validate(_data(data))
 
-    def hold(self, id: str, *, call_control_ids: Participants, **params: Any) -> CommandResult:
+    def hold(
+        self, id: str, *, call_control_ids: Participants = EVERYONE, **params: Any
+    ) -> CommandResult:
         return self.perform("hold", id, {"call_control_ids": call_control_ids, **params})
 
     def unhold(self, id: str, *, call_control_ids: list[str], **params: Any) -> CommandResult:
@@ -117,26 +117,45 @@ class ConferenceActions:
     def leave(self, id: str, *, call_control_id: str, **params: Any) -> CommandResult:
         return self.perform("leave", id, {"call_control_id": call_control_id, **params})
 
-    def mute(self, id: str, *, call_control_ids: Participants, **params: Any) -> CommandResult:
+    def mute(
+        self, id: str, *, call_control_ids: Participants = EVERYONE, **params: Any
+    ) -> CommandResult:
         return self.perform("mute", id, {"call_control_ids": call_control_ids, **params})
 
-    def unmute(self, id: str, *, call_control_ids: Participants, **params: Any) -> CommandResult:
+    def unmute(
+        self, id: str, *, call_control_ids: Participants = EVERYONE, **params: Any
+    ) -> CommandResult:
         return self.perform("unmute", id, {"call_control_ids": call_control_ids, **params})
 
-    def play(self, id: str, *, call_control_ids: Participants, **params: Any) -> CommandResult:
+    def play(
+        self, id: str, *, call_control_ids: Participants = EVERYONE, **params: Any
+    ) -> CommandResult:
         return self.perform("play", id, {"call_control_ids": call_control_ids, **params})
 
-    def stop(self, id: str, *, call_control_ids: Participants, **params: Any) -> CommandResult:
+    def stop(
+        self, id: str, *, call_control_ids: Participants = EVERYONE, **params: Any
+    ) -> CommandResult:
         return self.perform("stop", id, {"call_control_ids": call_control_ids, **params})
 
     def speak(
-        self, id: str, *, payload: str, voice: str, call_control_ids: Participants, **params: Any
+        self,
+        id: str,
+        *,
+        payload: str,
+        voice: str,
+        call_control_ids: Participants = EVERYONE,
+        **params: Any,
     ) -> CommandResult:
         body = {"payload": payload, "voice": voice, "call_control_ids": call_control_ids}
         return self.perform("speak", id, {**body, **params})
 
-    def record_start(self, id: str, *, format: str, **params: Any) -> CommandResult:
-        return self.perform("record_start", id, {"format": format, **params})
+    def record_start(
+        self, id: str, *, format: str | None = None, format_: str | None = None, **params: Any
+    ) -> CommandResult:
+        """`format_` is the same argument, as SDKs spell it where `format` is a reserved name."""
+        if (format is None) == (format_ is None):
+            raise InvalidRequestError("record_start: give format (or format_), once")
+        return self.perform("record_start", id, {"format": format or format_, **params})
 
     def record_pause(self, id: str, **params: Any) -> CommandResult:
         return self.perform("record_pause", id, params)

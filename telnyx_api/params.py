@@ -144,12 +144,6 @@ class PlayRequest(_OneAudioSource):
     loop: Loop | None = None
     region: Region | None = None
 
-    @model_validator(mode="after")
-    def _needs_audio(self) -> PlayRequest:
-        if not (self.audio_url or self.media_name):
-            raise ValueError("give audio_url or media_name")
-        return self
-
 
 class StopRequest(MuteRequest):
     pass
