@@ -15,6 +15,9 @@ COPY pyproject.toml uv.lock .python-version ./
 RUN /opt/uv/bin/uv sync --locked --no-default-groups --no-install-project --no-cache
 COPY README.md ./
 COPY telnyx_api ./telnyx_api
+COPY core ./core
+COPY followups ./followups
+COPY records ./records
 COPY ingest ./ingest
 COPY tasks ./tasks
 COPY workers ./workers

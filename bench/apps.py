@@ -12,8 +12,8 @@ from celery import Celery
 from flask import Flask, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from core.naming import HANDLE_EVENT, QUEUE
 from ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, WebhookVerifier
-from tasks.naming import HANDLE_EVENT, QUEUE
 from telnyx_api.events import Envelope
 
 

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 from flask import Flask, current_app
 
+from core.settings import load_settings
 from ingest.errors import register_error_handlers
 from ingest.health import health
 from ingest.settings import WebSettings
 from ingest.signature import WebhookVerifier
 from ingest.webhooks import webhooks
-from tasks.publisher import EventPublisher
-from tasks.settings import load_settings
+from records.publisher import EventPublisher
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`python -m ingest.check`: the web's part of the release check (see tasks/preflight.py).
+"""`python -m ingest.check`: the web's part of the release check (see records/preflight.py).
 
 Exits 1 when the web settings are invalid or Redis does not answer.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from ingest.settings import WebSettings
-from tasks.preflight import Finding, redis_findings, report, settings_finding
+from records.preflight import Finding, redis_findings, report, settings_finding
 
 
 def check() -> list[Finding]:

@@ -7,7 +7,7 @@ import hmac
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from tasks.publisher import QueueUnavailable
+from records.publisher import QueueUnavailable
 
 health = Blueprint("health", __name__)
 

@@ -8,8 +8,8 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 
-from tasks.publisher import DEFAULT_CONNECTIONS
-from tasks.settings import CommonSettings
+from core.settings import CommonSettings
+from records.publisher import DEFAULT_CONNECTIONS
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
 
+from core.logs import log_context
 from ingest.errors import Rejection
 from ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
-from tasks.logs import log_context
-from tasks.publisher import QueueUnavailable
+from records.publisher import QueueUnavailable
 from telnyx_api.events import Envelope, Event
 
 log = logging.getLogger(__name__)

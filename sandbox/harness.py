@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 import redis
 
+from core.naming import QUEUE
+from followups.policy import Policy, default_rules
+from followups.rules import plan
+from records.journal import SINCE
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.processes import ManagedProcess, start_web, start_worker
 from sandbox.redis_server import RedisServer, SentinelTopology, free_port
 from sandbox.signer import WebhookSigner
-from tasks.journal import SINCE
-from tasks.naming import QUEUE
-from tasks.policy import Policy, plan
 from telnyx_api.events import Envelope
 
 # Short timings, so that recovery happens in seconds rather than a minute; the relations
@@ -178,7 +179,7 @@ def expected_commands(events: Iterable[Mapping[str, Any]]) -> dict[str, tuple[st
     """command_id -> (action, target) of every follow-up the default policy plans."""
     expected: dict[str, tuple[str, str]] = {}
     for event in events:
-        for followup in plan(Envelope.model_validate(event).data, Policy()):
+        for followup in plan(Envelope.model_validate(event).data, default_rules(Policy())):
             expected[str(followup.params["command_id"])] = (followup.action, followup.target)
     return expected
 

@@ -12,11 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from records.deadletters import DeadLetters
 from sandbox.api_server import FaultRates
 from sandbox.events import client_state, encode, make_event
 from sandbox.harness import Cluster, accepted_by_command, expected_commands, wait
 from sandbox.redis_server import SentinelTopology
-from tasks.deadletters import DeadLetters
 
 TELNYX_WINDOW_SECONDS = 60.0
 

@@ -32,14 +32,14 @@ from celery.exceptions import Reject, Retry
 from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
+from core.logs import add_to_context, log_context
+from core.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
+from followups.followup import FollowUp
+from records.deadletters import DeadLetter
+from records.ledger import Begin
+from records.metrics import field
+from records.publisher import celery_message
 from tasks import runtime
-from tasks.deadletters import DeadLetter
-from tasks.ledger import Begin
-from tasks.logs import add_to_context, log_context
-from tasks.metrics import field
-from tasks.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
-from tasks.policy import FollowUp
-from tasks.publisher import celery_message
 from tasks.retry import backoff_seconds
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import APIError, TelnyxError

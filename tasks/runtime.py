@@ -7,16 +7,17 @@ import threading
 import httpx
 import redis
 
-from tasks.deadletters import DeadLetters
-from tasks.journal import Journal
-from tasks.ledger import Ledger
-from tasks.logs import add_to_context
-from tasks.metrics import Metrics
-from tasks.policy import FollowUp, Policy, plan
-from tasks.redis_client import redis_client
-from tasks.replication import Replication
-from tasks.rules import Rule, RulesError, load_rules, plan_by_rules
-from tasks.settings import ConfigError, WorkerSettings
+from core.logs import add_to_context
+from core.settings import ConfigError, WorkerSettings
+from followups.followup import FollowUp
+from followups.policy import Policy, default_rules
+from followups.rules import Rule, RulesError, load_rules_file, plan
+from records.deadletters import DeadLetters
+from records.journal import Journal
+from records.ledger import Ledger
+from records.metrics import Metrics
+from records.redis_client import redis_client
+from records.replication import Replication
 from telnyx_api.client import TelnyxClient
 from telnyx_api.events import Event
 
@@ -35,13 +36,16 @@ class Runtime:
             announce_template=settings.announce_template,
             announce_fallback=settings.announce_fallback,
         )
-        # Read and checked here, at start-up: a bad file stops the worker with line and reason.
-        self.rules: list[Rule] | None = None
+        # One planner: the built-in rules the settings fill in, replaced or extended by a rules
+        # file, read and checked here at start-up (a bad file stops the worker with line and
+        # reason).
+        self.rules: list[Rule] = default_rules(self.policy)
         if settings.rules_file:
             try:
-                self.rules = load_rules(settings.rules_file)
+                found = load_rules_file(settings.rules_file)
             except RulesError as exc:
                 raise ConfigError(f"RULES_FILE {exc}") from None
+            self.rules = [*(self.rules if found.include_defaults else []), *found.rules]
         self._client: TelnyxClient | None = None
         self._redis: redis.Redis | None = None
         self._ledger: Ledger | None = None
@@ -50,10 +54,8 @@ class Runtime:
         self._lock = threading.Lock()
 
     def plan(self, event: Event) -> list[FollowUp]:
-        """The follow-ups of an event: by the rules file when there is one, else the defaults."""
-        if self.rules is not None:
-            return plan_by_rules(event, self.rules)
-        return plan(event, self.policy)
+        """The follow-ups of an event under the rules in force."""
+        return plan(event, self.rules)
 
     @property
     def client(self) -> TelnyxClient:

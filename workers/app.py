@@ -9,8 +9,9 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready, worker_shutting_down
 
-from tasks import handlers, logs, runtime
-from tasks.settings import WorkerSettings, load_settings
+from core import logs
+from core.settings import WorkerSettings, load_settings
+from tasks import handlers, runtime
 from workers import kombu_compat
 from workers.config import worker_celery_config
 from workers.sweeper import Sweeper

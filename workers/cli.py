@@ -22,10 +22,10 @@ from typing import Any
 
 import redis
 
-from tasks.deadletters import DeadLetter, DeadLetters
-from tasks.preflight import report
-from tasks.redis_client import redis_client
-from tasks.settings import CommonSettings, ConfigError, load_settings
+from core.settings import CommonSettings, ConfigError, load_settings
+from records.deadletters import DeadLetter, DeadLetters
+from records.preflight import report
+from records.redis_client import redis_client
 from workers import preflight
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tasks.naming import QUEUE
-from tasks.settings import WorkerSettings
+from core.naming import QUEUE
+from core.settings import WorkerSettings
 
 
 def celery_config(

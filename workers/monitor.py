@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-from tasks.settings import CommonSettings, load_settings
+from core.settings import CommonSettings, load_settings
 from workers.config import celery_config
 
 settings = load_settings(CommonSettings)

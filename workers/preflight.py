@@ -1,12 +1,12 @@
-"""`conference-worker check`: the worker's part of the release check (see tasks/preflight.py)."""
+"""`conference-worker check`: the worker's part of the release check (see records/preflight.py)."""
 
 from __future__ import annotations
 
 import os
 
-from tasks.preflight import Finding, redis_findings, settings_finding
-from tasks.rules import RulesError, load_rules
-from tasks.settings import WorkerSettings
+from core.settings import WorkerSettings
+from followups.rules import RulesError, load_rules
+from records.preflight import Finding, redis_findings, settings_finding
 from workers.flower import configured_auth_problem, unauthenticated_allowed
 
 

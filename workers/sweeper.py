@@ -8,8 +8,8 @@ import threading
 
 import redis
 
-from tasks.deadletters import DeadLetters
-from tasks.journal import Journal
+from records.deadletters import DeadLetters
+from records.journal import Journal
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
+from core.settings import WorkerSettings
 from ingest.settings import WebSettings
 from sandbox.processes import ROOT, procfile
-from tasks.settings import WorkerSettings
 
 DOCKERFILE = ROOT / "Dockerfile"
 # Read by the processes outside the settings classes (or by gunicorn.conf.py).

@@ -15,12 +15,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from core.naming import QUEUE
 from ingest.app import create_app
 from ingest.settings import WebSettings
 from ingest.signature import SignatureError, WebhookVerifier
 from sandbox.events import make_event
 from sandbox.signer import WebhookSigner
-from tasks.naming import QUEUE
 from telnyx_api.events import EVENT_TYPES, Envelope
 
 SIGNER = WebhookSigner(bytes(range(32)))

@@ -11,13 +11,13 @@ import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.naming import HANDLE_EVENT, QUEUE, event_task_id
 from ingest.app import create_app
 from ingest.settings import WebSettings
+from records.publisher import EventPublisher
 from sandbox.events import encode, make_event
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner
-from tasks.naming import HANDLE_EVENT, QUEUE, event_task_id
-from tasks.publisher import EventPublisher
 
 Sign = Callable[..., dict[str, str]]
 

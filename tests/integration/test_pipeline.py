@@ -12,15 +12,15 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
+from core.naming import command_id
 from ingest.app import create_app
 from ingest.settings import WebSettings
+from records.deadletters import DeadLetters
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import client_state, encode, make_event
 from sandbox.harness import wait
 from sandbox.processes import ManagedProcess
 from sandbox.signer import WebhookSigner
-from tasks.deadletters import DeadLetters
-from tasks.naming import command_id
 
 Sign = Callable[..., dict[str, str]]
 pytestmark = pytest.mark.usefixtures("worker")

@@ -15,6 +15,8 @@ import pytest
 import trustme
 from flower.utils.broker import Broker
 
+from core.naming import QUEUE
+from core.settings import CommonSettings
 from ingest.app import create_app
 from ingest.settings import WebSettings
 from sandbox.api_server import FakeTelnyxServer
@@ -22,8 +24,6 @@ from sandbox.events import client_state, encode, make_event
 from sandbox.processes import start_web, start_worker
 from sandbox.redis_server import RedisServer, TlsFiles, free_port
 from sandbox.signer import WebhookSigner
-from tasks.naming import QUEUE
-from tasks.settings import CommonSettings
 from tests.conftest import service_env
 from workers.config import celery_config
 

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from records.preflight import Finding
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.processes import ROOT, procfile
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
-from tasks.preflight import Finding
 from tests.conftest import service_env
 from workers.preflight import check
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.settings import ConfigError, WorkerSettings, load_settings
+from core.settings import ConfigError, WorkerSettings, load_settings
 from workers.config import worker_celery_config
 
 

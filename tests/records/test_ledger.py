@@ -5,11 +5,11 @@ import threading
 import pytest
 import redis
 
+from records.journal import Journal
+from records.ledger import Begin, Ledger
+from records.metrics import METRICS
+from records.replication import Replication, ReplicationShortfall
 from sandbox.harness import wait
-from tasks.journal import Journal
-from tasks.ledger import Begin, Ledger
-from tasks.metrics import METRICS
-from tasks.replication import Replication, ReplicationShortfall
 
 
 def test_first_claim_wins_and_done_is_final(redis_client: redis.Redis) -> None:

@@ -3,12 +3,19 @@ from __future__ import annotations
 import pytest
 from pydantic import TypeAdapter
 
+from core.naming import command_id
+from followups.followup import FollowUp
+from followups.policy import Policy, default_rules
+from followups.rules import plan as plan_by
 from sandbox.events import client_state, make_event
-from tasks.naming import command_id
-from tasks.policy import Policy, plan
 from telnyx_api.events import EVENT_TYPES, Event
 
 EVENT = TypeAdapter(Event)
+
+
+def plan(event: Event, policy: Policy) -> list[FollowUp]:
+    """The defaults are built-in rules that the settings fill in."""
+    return plan_by(event, default_rules(policy))
 
 
 def _event(event_type: str, **payload: object) -> Event:
@@ -62,3 +69,11 @@ def test_other_events_have_no_default_followup(event_type: str) -> None:
 
 def test_unknown_events_have_no_followup() -> None:
     assert plan(_event("conference.something_new"), Policy()) == []
+
+
+def test_settings_text_is_spoken_as_written_braces_and_all() -> None:
+    event = _event("conference.participant.joined", conference_id="conf-1")
+    policy = Policy(announce_fallback="Someone {new} joined.", announce_voice="{odd}")
+    [followup] = plan(event, policy)
+    assert followup.params["payload"] == "Someone {new} joined."
+    assert followup.params["voice"] == "{odd}"

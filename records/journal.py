@@ -22,8 +22,8 @@ from dataclasses import dataclass
 
 import redis
 
-from tasks.naming import KEY_PREFIX, QUEUE
-from tasks.replication import PRIMARY_ONLY, Replication
+from core.naming import KEY_PREFIX, QUEUE
+from records.replication import PRIMARY_ONLY, Replication
 
 JOURNAL = f"{KEY_PREFIX}journal"
 SINCE = f"{KEY_PREFIX}journal:since"

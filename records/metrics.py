@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 
 import redis
 
-from tasks.naming import KEY_PREFIX
+from core.naming import KEY_PREFIX
 
 METRICS = f"{KEY_PREFIX}metrics"
 # End-to-end latency buckets (seconds): from Telnyx's occurred_at to the command accepted.

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 import logging
 
-from tasks.logs import JsonFormatter, add_to_context, log_context
+from core.logs import JsonFormatter, add_to_context, log_context
 
 
 def _line(message: str) -> dict[str, object]:

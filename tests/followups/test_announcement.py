@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from followups.announcement import MAX_NAME_CHARS, announcement, participant_name
 from sandbox.events import client_state
-from tasks.announcement import MAX_NAME_CHARS, announcement, participant_name
 
 TEMPLATE = "{name} has joined the conference."
 FALLBACK = "A new participant has joined the conference."

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 
 import redis
 
-from tasks.journal import JOURNAL, SINCE
-from tasks.metrics import LATENCY, METRICS, latency_fields
-from tasks.naming import KEY_PREFIX
-from tasks.replication import PRIMARY_ONLY, Replication
+from core.naming import KEY_PREFIX
+from records.journal import JOURNAL, SINCE
+from records.metrics import LATENCY, METRICS, latency_fields
+from records.replication import PRIMARY_ONLY, Replication
 
 DEFAULT_DONE_TTL_SECONDS = 48 * 3600
 

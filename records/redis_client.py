@@ -16,7 +16,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from tasks.settings import CommonSettings
+from core.settings import CommonSettings
 
 
 class _BlockingSentinelPool(SentinelConnectionPool, redis.BlockingConnectionPool):

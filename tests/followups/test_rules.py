@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 from pydantic import TypeAdapter
 
+from core.naming import command_id
+from followups.rules import RulesError, load_rules, plan
 from sandbox.events import client_state, make_event
-from tasks.rules import RulesError, load_rules, plan_by_rules
 from telnyx_api.events import Event
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rules.toml"
@@ -28,7 +29,7 @@ def test_templates_conditions_and_fallbacks() -> None:
         conference_id="c1",
         client_state=client_state({"name": "Ann"}),
     )
-    [speak] = plan_by_rules(named, rules)
+    [speak] = plan(named, rules)
     assert (speak.action, speak.target, speak.params["payload"]) == (
         "speak",
         "c1",
@@ -36,17 +37,14 @@ def test_templates_conditions_and_fallbacks() -> None:
     )
     assert speak.params["command_id"]
     anonymous = _event("conference.participant.left", conference_id="c1")
-    assert (
-        plan_by_rules(anonymous, rules)[0].params["payload"]
-        == "A participant has left the conference."
-    )
+    assert plan(anonymous, rules)[0].params["payload"] == "A participant has left the conference."
     supervisor = _event(
         "conference.participant.joined",
         conference_id="c1",
         call_control_id="v3:sup",
         client_state=client_state({"name": "Sam", "role": "supervisor", "agent": "v3:agent"}),
     )
-    update = next(f for f in plan_by_rules(supervisor, rules) if f.action == "update")
+    update = next(f for f in plan(supervisor, rules) if f.action == "update")
     assert update.params["call_control_id"] == "v3:sup"
     assert update.params["whisper_call_control_ids"] == ["v3:agent"]
     assert "command_id" in update.params
@@ -60,7 +58,7 @@ def test_callers_waiting_hear_hold_music_and_only_they_do() -> None:
         call_control_id="v3:caller",
         client_state=client_state({"role": "caller"}),
     )
-    [hold] = [f for f in plan_by_rules(caller, rules) if f.action == "hold"]
+    [hold] = [f for f in plan(caller, rules) if f.action == "hold"]
     assert hold.target == "c1"
     # Only the caller: an empty list would put every participant on hold
     assert hold.params == {
@@ -68,22 +66,20 @@ def test_callers_waiting_hear_hold_music_and_only_they_do() -> None:
         "audio_url": "https://example.com/hold-music.mp3",
     }
     agent = _event("conference.participant.joined", client_state=client_state({"role": "agent"}))
-    assert [f.action for f in plan_by_rules(agent, rules)] == ["speak"]
+    assert [f.action for f in plan(agent, rules)] == ["speak"]
 
 
 def test_when_must_match_every_field() -> None:
     rules = load_rules(EXAMPLE)
-    assert plan_by_rules(_event("conference.ended", reason="all_left"), rules) == []
-    [stop] = plan_by_rules(
-        _event("conference.ended", conference_id="c9", reason="time_exceeded"), rules
-    )
+    assert plan(_event("conference.ended", reason="all_left"), rules) == []
+    [stop] = plan(_event("conference.ended", conference_id="c9", reason="time_exceeded"), rules)
     assert (stop.action, stop.target) == ("record_stop", "c9")
     timed_out = _event(
         "call.dequeued", call_control_id="v3:caller", queue="support", reason="timeout"
     )
-    [enqueue] = plan_by_rules(timed_out, rules)
+    [enqueue] = plan(timed_out, rules)
     assert (enqueue.kind, enqueue.action, enqueue.target) == ("call", "enqueue", "v3:caller")
-    assert plan_by_rules(_event("call.dequeued", queue="support", reason="bridged"), rules) == []
+    assert plan(_event("call.dequeued", queue="support", reason="bridged"), rules) == []
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -118,3 +114,24 @@ def test_a_bad_file_is_refused_with_line_and_reason(
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="cannot read"):
         load_rules(tmp_path / "missing.toml")
+
+
+def test_a_file_can_keep_the_built_in_rules(tmp_path: Path) -> None:
+    from followups.policy import Policy, default_rules
+    from followups.rules import load_rules_file
+
+    path = tmp_path / "rules.toml"
+    path.write_text(
+        'include_defaults = true\n[[rule]]\non = "conference.ended"\n'
+        'action = "conference.record_stop"\n'
+    )
+    found = load_rules_file(path)
+    assert found.include_defaults is True
+    rules = [*default_rules(Policy()), *found.rules]
+    created = _event("conference.created", conference_id="c1")
+    ended = _event("conference.ended", conference_id="c1", reason="all_left")
+    assert [f.action for f in plan(created, rules)] == ["record_start"]
+    assert [f.action for f in plan(ended, rules)] == ["record_stop"]
+    # The file's own rules keep their keys (rule<N>), the built-in ones the defaults' keys
+    [stop] = plan(ended, rules)
+    assert stop.params["command_id"] == command_id(ended.id, "rule1:conference.record_stop:c1")

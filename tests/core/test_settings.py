@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
+from core.settings import CommonSettings, ConfigError, WorkerSettings, load_settings
 from ingest.settings import WebSettings
-from tasks.settings import CommonSettings, ConfigError, WorkerSettings, load_settings
 from workers.config import worker_celery_config
 
 KEY = "jrMBoswHlhhVx2W2Www72WU/xn4UMpjreslD0m2u0qs="

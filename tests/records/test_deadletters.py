@@ -8,9 +8,9 @@ import time
 import pytest
 import redis
 
-from tasks.deadletters import DeadLetter, DeadLetters
-from tasks.journal import Journal
-from tasks.naming import QUEUE
+from core.naming import QUEUE
+from records.deadletters import DeadLetter, DeadLetters
+from records.journal import Journal
 from workers.cli import main
 
 # An hour ago: well inside the default time dead letters are kept.

@@ -15,9 +15,9 @@ from typing import Any
 
 import redis
 
-from tasks.journal import JOURNAL, SINCE
-from tasks.naming import KEY_PREFIX, QUEUE
-from tasks.publisher import celery_message
+from core.naming import KEY_PREFIX, QUEUE
+from records.journal import JOURNAL, SINCE
+from records.publisher import celery_message
 
 _ITEMS = f"{KEY_PREFIX}dead"  # hash: task id -> JSON
 _INDEX = f"{KEY_PREFIX}dead:index"  # sorted set: task id by time of death

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import redis
 
-from tasks.metrics import Metrics, field, latency_fields
+from records.metrics import Metrics, field, latency_fields
 
 
 def test_series_names_carry_sorted_escaped_labels() -> None:

@@ -5,9 +5,9 @@ import time
 
 import redis
 
-from tasks.journal import SINCE, Journal
-from tasks.naming import QUEUE
-from tasks.publisher import celery_message
+from core.naming import QUEUE
+from records.journal import SINCE, Journal
+from records.publisher import celery_message
 
 
 def _message(task_id: str) -> bytes:

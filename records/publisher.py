@@ -9,7 +9,7 @@ caller gets `QueueUnavailable` and answers 503.
 Deduplication on the Telnyx event id happens in the same Lua script as the LPUSH, so it is
 atomic: of several concurrent deliveries of one event exactly one is queued, and an event is
 never marked seen without being queued. The same script journals the message
-(`tasks.journal`), so it can be recovered if a worker loses it.
+(`records.journal`), so it can be recovered if a worker loses it.
 """
 
 from __future__ import annotations
@@ -31,12 +31,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
-from tasks.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
-from tasks.metrics import METRICS, Metrics
-from tasks.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
-from tasks.redis_client import single_connection_factory
-from tasks.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
-from tasks.settings import CommonSettings
+from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
+from core.settings import CommonSettings
+from records.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
+from records.metrics import METRICS, Metrics
+from records.redis_client import single_connection_factory
+from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
 
 _ORIGIN = f"ingest@{socket.gethostname()}:{os.getpid()}"
 

@@ -196,7 +196,7 @@ class WorkerSettings(CommonSettings):
     # Connections the worker's threads share for the ledger, journal, dead letters and metrics
     # (each holds one only for a command); the broker's own connections come on top.
     worker_redis_connections: Annotated[int, Field(ge=1, le=1024)] = 8
-    # A TOML file of follow-up rules (tasks/rules.py); unset: record on create, announce joins.
+    # A TOML file of follow-up rules (followups/rules.py); unset: record on create, announce joins.
     rules_file: str | None = None
 
     @property

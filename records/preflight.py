@@ -13,8 +13,8 @@ from typing import Any, Literal, TextIO
 
 import redis
 
-from tasks.redis_client import redis_client, sentinel_manager
-from tasks.settings import CommonSettings, ConfigError, load_settings
+from core.settings import CommonSettings, ConfigError, load_settings
+from records.redis_client import redis_client, sentinel_manager
 
 Level = Literal["ok", "warning", "error"]
 

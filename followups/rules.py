@@ -8,6 +8,9 @@
     fallback = { payload = "A participant has left." }   # optional: used when a field is empty
     # target = "{conference_id}"                # default: {conference_id}, or {call_control_id}
 
+A file replaces the built-in rules (record on create, announce joins; followups/policy.py);
+`include_defaults = true` at its top keeps them and adds its own.
+
 Placeholders name fields of the event: event_id, event_type, conference_id, call_control_id,
 call_leg_id, call_session_id, connection_id, queue, reason, recording_id, name (from
 client_state), and state_<key> for each field of a JSON client_state. A rule whose placeholders
@@ -23,15 +26,16 @@ import binascii
 import json
 import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from string import Formatter
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from tasks.announcement import participant_name
-from tasks.naming import command_id
-from tasks.policy import FollowUp
+from core.naming import command_id
+from followups.announcement import participant_name
+from followups.followup import FollowUp
 from telnyx_api.client import (
     CALL_ACTIONS,
     CONFERENCE_ACTIONS,
@@ -62,6 +66,9 @@ class Rule(BaseModel):
     when: dict[str, str | list[str]] = {}
     fallback: dict[str, Any] = {}
     target: str | None = None
+    # Prefixes the keys of this rule's follow-ups (so their task ids and command_ids): a file's
+    # rules get "rule<N>"; the built-in rules none, the keys the defaults have always had.
+    key: str | None = None
 
     @field_validator("on", mode="before")
     @classmethod
@@ -85,7 +92,18 @@ class Rule(BaseModel):
         return self.action.split(".", 1)[1]
 
 
+@dataclass(frozen=True)
+class RulesFile:
+    rules: list[Rule]
+    include_defaults: bool = False
+
+
 def load_rules(path: str | Path) -> list[Rule]:
+    """The rules of a file alone (see load_rules_file)."""
+    return load_rules_file(path).rules
+
+
+def load_rules_file(path: str | Path) -> RulesFile:
     """Read and check a rules file; raise RulesError naming the line of the first problem."""
     path = Path(path)
     try:
@@ -95,9 +113,12 @@ def load_rules(path: str | Path) -> list[Rule]:
         raise RulesError(f"{path}: cannot read: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise RulesError(f"{path}: {exc}") from None
-    unknown = set(document) - {"rule"}
+    unknown = set(document) - {"rule", "include_defaults"}
     if unknown:
         raise RulesError(f"{path}: unknown table(s): {', '.join(sorted(unknown))} (use [[rule]])")
+    include_defaults = document.get("include_defaults", False)
+    if not isinstance(include_defaults, bool):
+        raise RulesError(f"{path}: include_defaults must be true or false")
     lines = [
         n for n, line in enumerate(text.splitlines(), 1) if re.match(r"\s*\[\[\s*rule\s*\]\]", line)
     ]
@@ -105,7 +126,9 @@ def load_rules(path: str | Path) -> list[Rule]:
     for index, raw in enumerate(document.get("rule", [])):
         where = f"{path}:{lines[index] if index < len(lines) else 1}: rule {index + 1}"
         try:
-            rule = Rule.model_validate(raw)
+            if isinstance(raw, dict) and "key" in raw:
+                raise ValueError("'key' is not a field of a rule")
+            rule = Rule.model_validate({**raw, "key": f"rule{index + 1}"})
             _check(rule)
         except ValidationError as exc:
             first = exc.errors()[0]
@@ -114,13 +137,14 @@ def load_rules(path: str | Path) -> list[Rule]:
         except (ValueError, InvalidRequestError) as exc:
             raise RulesError(f"{where}: {exc}") from None
         rules.append(rule)
-    return rules
+    return RulesFile(rules, include_defaults)
 
 
-def plan_by_rules(event: Event, rules: list[Rule]) -> list[FollowUp]:
+def plan(event: Event, rules: list[Rule]) -> list[FollowUp]:
+    """The follow-ups an event calls for under `rules` (built-in, from a file, or both)."""
     context = event_context(event)
     followups = []
-    for index, rule in enumerate(rules):
+    for rule in rules:
         if event.event_type not in rule.on or not _matches(rule.when, context):
             continue
         rendered = _render(rule, context)
@@ -129,7 +153,7 @@ def plan_by_rules(event: Event, rules: list[Rule]) -> list[FollowUp]:
         target, params = rendered
         followup = FollowUp(rule.kind, rule.name, target, params)  # type: ignore[arg-type]
         if supports_command_id(rule.kind, rule.name):
-            key = f"rule{index + 1}:{followup.key}"
+            key = f"{rule.key}:{followup.key}" if rule.key else followup.key
             params = {**params, "command_id": command_id(event.id, key)}
             followup = FollowUp(rule.kind, rule.name, target, params)  # type: ignore[arg-type]
         followups.append(followup)
