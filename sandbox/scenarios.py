@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import redis
+
 from records.deadletters import DeadLetters
 from sandbox.api_server import FaultRates
 from sandbox.events import client_state, encode, make_event
@@ -172,15 +174,17 @@ def primary_failover(
     rate: float = 10.0,
     replica_lag: float = 1.0,
     api_latency: float = 0.02,
+    replicas: int = 1,
 ) -> Outcome:
     """SIGKILL the Redis primary mid-burst, with a replica and three Sentinels. The Sentinels
     promote the replica; the dead primary is started again once they have, as a supervisor
     would, and rejoins as a replica. With `min_replicas`, acknowledgements wait for replicas.
 
-    The replica is stalled for `replica_lag` seconds just before the primary dies (SIGSTOP),
-    so the primary has writes no replica has: what asynchronous replication risks whenever the
-    replica lags (on loopback it is otherwise a fraction of a millisecond behind)."""
-    topology = SentinelTopology(replicas=1, sentinels=3)
+    The first replica is stalled (SIGSTOP) and cut off for `replica_lag` seconds just before the
+    primary dies, so the primary has writes that replica lacks: what asynchronous replication
+    risks whenever a replica lags (on loopback it is otherwise a fraction of a millisecond
+    behind)."""
+    topology = SentinelTopology(replicas=replicas, sentinels=3)
     env = {"REDIS_MIN_REPLICAS": str(min_replicas)}
     with Cluster(sentinel=topology, env=env) as cluster:
         # A slower API leaves a backlog in the queue: events acknowledged, not yet acted on.
@@ -192,6 +196,11 @@ def primary_failover(
         def fail_over() -> None:
             old, replica = topology.primary, topology.replicas[0]
             replica.pause()
+            # Cut its replication link too: data already in the socket's buffers would
+            # otherwise still reach the replica when it resumes.
+            primary = redis.Redis(port=old.port, socket_timeout=2)
+            primary.execute_command("CLIENT", "KILL", "TYPE", "replica")  # type: ignore[no-untyped-call]
+            primary.close()
             # The fault itself: the replica misses this stretch of the stream.
             time.sleep(replica_lag)
             timings["killed"] = time.monotonic()
@@ -201,7 +210,9 @@ def primary_failover(
             timings["promoted"] = time.monotonic()
             old.start()
 
-        name = f"SIGKILL the Redis primary (REDIS_MIN_REPLICAS={min_replicas})"
+        name = (
+            f"SIGKILL the Redis primary ({replicas} replica(s), REDIS_MIN_REPLICAS={min_replicas})"
+        )
         # A stream over several seconds, still arriving when the primary dies.
         outcome = _run(name, cluster, events, fail_over, trigger_fraction=0.2, rate=rate)
         refused = [t for t, _ in cluster.refusals if t >= timings.get("killed", 0)]
@@ -293,5 +304,8 @@ SCENARIOS: dict[str, Callable[..., Outcome]] = {
     "failover": functools.partial(primary_failover, rate=40.0, api_latency=0.3),
     "failover-unreplicated": functools.partial(
         primary_failover, min_replicas=0, rate=40.0, api_latency=0.3
+    ),
+    "failover-two-replicas": functools.partial(
+        primary_failover, replicas=2, rate=40.0, api_latency=0.3
     ),
 }

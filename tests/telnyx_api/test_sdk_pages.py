@@ -59,44 +59,17 @@ GO: list[tuple[str, Call]] = [
     ("list_participants", lambda c: list(c.conferences.list_participants("conference_id"))),
 ]
 
-# Ruby: client.calls.actions.enqueue("call_control_id", queue_name: "support") and so on;
-# a symbol (:wav) becomes its string, and Ruby's `format_:` stays `format_`.
+# Ruby: client.calls.actions.enqueue("call_control_id", queue_name: "support") and so on; a
+# symbol (:wav) becomes its string. Transcribed, each Ruby call is the Go call's Python, but for
+# record_start, where the Ruby page writes `format_:` (format is a Ruby method name).
 RUBY: list[tuple[str, Call]] = [
-    ("enqueue", lambda c: c.calls.actions.enqueue("call_control_id", queue_name="support")),
-    ("leave_queue", lambda c: c.calls.actions.leave_queue("call_control_id")),
-    ("list", lambda c: list(c.conferences.list())),
-    ("create", lambda c: c.conferences.create(call_control_id=CCID, name="Business")),
-    ("retrieve", lambda c: c.conferences.retrieve("id")),
-    ("hold", lambda c: c.conferences.actions.hold("id")),
-    ("join", lambda c: c.conferences.actions.join("id", call_control_id=CCID)),
     (
-        "leave",
-        lambda c: c.conferences.actions.leave(
-            "id", call_control_id="c46e06d7-b78f-4b13-96b6-c576af9640ff"
-        ),
-    ),
-    ("mute", lambda c: c.conferences.actions.mute("id")),
-    ("play", lambda c: c.conferences.actions.play("id")),
-    ("record_pause", lambda c: c.conferences.actions.record_pause("id")),
-    ("record_resume", lambda c: c.conferences.actions.record_resume("id")),
-    ("record_start", lambda c: c.conferences.actions.record_start("id", format_="wav")),
-    ("record_stop", lambda c: c.conferences.actions.record_stop("id")),
-    (
-        "speak",
-        lambda c: c.conferences.actions.speak(
-            "id", payload="Say this to participants", voice="female"
-        ),
-    ),
-    ("stop", lambda c: c.conferences.actions.stop("id")),
-    ("unhold", lambda c: c.conferences.actions.unhold("id", call_control_ids=[CCID])),
-    ("unmute", lambda c: c.conferences.actions.unmute("id")),
-    (
-        "update",
-        lambda c: c.conferences.actions.update(
-            "id", call_control_id=CCID, supervisor_role="whisper"
-        ),
-    ),
-    ("list_participants", lambda c: list(c.conferences.list_participants("conference_id"))),
+        name,
+        (lambda c: c.conferences.actions.record_start("id", format_="wav"))
+        if name == "record_start"
+        else call,
+    )
+    for name, call in GO
 ]
 
 # What reaches the API for each: method and path (after /v2), and the body where there is one.
