@@ -5,6 +5,7 @@ limits on requests are part of the service's input bounds (README, "Security").
 """
 
 import os
+from typing import Any
 
 # gevent first, before anything below (or the preloaded app) creates a socket, lock or thread:
 # every connection is a greenlet, so a client that trickles its headers or body a byte at a
@@ -43,6 +44,31 @@ graceful_timeout = 20
 # Heroku), so closing one is always the router's move and never races a request it is sending.
 # With gevent this also bounds how long a request's line and headers may take to arrive.
 keepalive = 95
+
+# A request must have arrived, body included, and been answered within this long; past it the
+# answer is 408 (JSON, from the app) and the connection closes. The request line and headers
+# are bounded by `keepalive` below; this bounds a body trickled a byte at a time, which would
+# otherwise hold its connection (one of `worker_connections`) for as long as the client likes.
+request_deadline = float(os.environ.get("WEB_REQUEST_DEADLINE_SECONDS", "30"))
+
+
+def pre_request(worker: Any, req: Any) -> None:
+    from gevent import Timeout
+    from werkzeug.exceptions import RequestTimeout
+
+    deadline = Timeout(
+        request_deadline,
+        RequestTimeout(f"the request was not received within {request_deadline:g} s"),
+    )
+    deadline.start()
+    req.deadline = deadline
+
+
+def post_request(worker: Any, req: Any, environ: Any, resp: Any) -> None:
+    deadline = getattr(req, "deadline", None)
+    if deadline is not None:
+        deadline.close()
+
 
 # Bounds on what a client may send before the app sees it (the app bounds the body).
 limit_request_line = 4094

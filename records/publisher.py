@@ -192,7 +192,9 @@ class EventPublisher:
             yield client
         except ReplicationShortfall:
             raise  # the connection is sound; the replicas were slow
-        except (redis.ConnectionError, redis.TimeoutError):
+        except BaseException:
+            # A connection error, or anything that interrupted a call half-way (the web's
+            # request deadline): the connection's state is unknown, so it is not reused.
             broken = True
             raise
         finally:

@@ -29,6 +29,7 @@ OTHER_VARIABLES = {
     "FLOWER_UNAUTHENTICATED",
     "WEB_CONCURRENCY",
     "WEB_MAX_CONNECTIONS",
+    "WEB_REQUEST_DEADLINE_SECONDS",
     "WORKER_CONCURRENCY",
 }
 # Set by the platform or its add-on, not by the app's manifest.

@@ -9,6 +9,7 @@ few threads) misses it by the request timeout, tens of seconds.
 
 from __future__ import annotations
 
+import select
 import socket
 import threading
 import time
@@ -105,3 +106,49 @@ def test_webhooks_are_acknowledged_within_telnyx_deadline_despite_stalled_client
         assert trickler.errors == []
     finally:
         trickler.close()
+
+
+def test_a_body_that_never_finishes_is_cut_off_with_408(
+    redis_url: str, api: FakeTelnyxServer, signer: WebhookSigner
+) -> None:
+    # Given a web process whose requests must arrive within 2 s
+    env = {**service_env(redis_url, api, signer), "WEB_REQUEST_DEADLINE_SECONDS": "2"}
+    port = free_port()
+    process = start_web(env, port)
+    try:
+        # When a client sends signed-looking headers and then trickles its body
+        body = encode(make_event("conference.created"))
+        headers = "".join(f"{k}: {v}\r\n" for k, v in signer.headers(body).items())
+        sock = socket.create_connection(("127.0.0.1", port), timeout=15)
+        sock.sendall(
+            f"POST /webhooks/telnyx HTTP/1.1\r\nHost: web\r\nContent-Length: {len(body)}\r\n"
+            f"{headers}\r\n".encode()
+            + body[:10]
+        )
+        started = time.monotonic()
+        answer = b""
+        for byte in body[10:]:
+            try:
+                sock.send(bytes([byte]))
+                ready = sock.recv(4096) if _readable(sock, 0.2) else b""
+            except OSError:
+                break
+            answer += ready
+            if b"\r\n\r\n" in answer or time.monotonic() - started > 15:
+                break
+        # Then it is answered 408 at the deadline, not held for as long as it keeps sending
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert b'"error":"request_timeout"' in answer
+        assert time.monotonic() - started < 10
+        sock.close()
+        # And the process goes on answering webhooks
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/webhooks/telnyx", content=body, headers=signer.headers(body)
+        )
+        assert response.status_code == 200
+    finally:
+        process.stop()
+
+
+def _readable(sock: socket.socket, timeout: float) -> bool:
+    return bool(select.select([sock], [], [], timeout)[0])
