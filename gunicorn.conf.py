@@ -17,6 +17,9 @@ from gevent import monkey  # noqa: E402 - must follow the decision above, and pr
 
 monkey.patch_all()
 
+from gevent import Timeout  # noqa: E402 - after the patching, like everything that follows
+from werkzeug.exceptions import RequestTimeout  # noqa: E402
+
 # Both IPv6 and IPv4 (a dual-stack socket), on the port the platform gives.
 bind = [f"[::]:{os.environ.get('PORT', '8000')}"]
 # Worker processes; the platform (or the operator) sets WEB_CONCURRENCY for the dyno's size.
@@ -53,9 +56,6 @@ request_deadline = float(os.environ.get("WEB_REQUEST_DEADLINE_SECONDS", "30"))
 
 
 def pre_request(worker: Any, req: Any) -> None:
-    from gevent import Timeout
-    from werkzeug.exceptions import RequestTimeout
-
     deadline = Timeout(
         request_deadline,
         RequestTimeout(f"the request was not received within {request_deadline:g} s"),

@@ -127,14 +127,19 @@ class CommonSettings(BaseSettings):
         )
 
     @property
+    def sentinel_kwargs(self) -> dict[str, Any]:
+        """How every client (ours and kombu's) talks to the Sentinels themselves."""
+        options: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
+        if self.redis_sentinel_password is not None:
+            options["password"] = self.redis_sentinel_password.get_secret_value()
+        return options
+
+    @property
     def broker_sentinel_options(self) -> dict[str, Any]:
         """kombu transport options for Sentinel; empty without it."""
         if not self.redis_sentinels:
             return {}
-        sentinel_kwargs: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
-        if self.redis_sentinel_password is not None:
-            sentinel_kwargs["password"] = self.redis_sentinel_password.get_secret_value()
-        return {"master_name": self.redis_sentinel_master, "sentinel_kwargs": sentinel_kwargs}
+        return {"master_name": self.redis_sentinel_master, "sentinel_kwargs": self.sentinel_kwargs}
 
     @property
     def redis_tls(self) -> dict[str, Any] | None:

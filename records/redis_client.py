@@ -80,11 +80,10 @@ def single_connection_factory(
 
 def sentinel_manager(settings: CommonSettings) -> Sentinel:
     """The Sentinels of the settings, and how to reach the servers they name."""
-    sentinel_kwargs: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
-    if settings.redis_sentinel_password is not None:
-        sentinel_kwargs["password"] = settings.redis_sentinel_password.get_secret_value()
     return Sentinel(  # type: ignore[no-untyped-call]
-        settings.sentinel_nodes, sentinel_kwargs=sentinel_kwargs, **server_credentials(settings)
+        settings.sentinel_nodes,
+        sentinel_kwargs=settings.sentinel_kwargs,
+        **server_credentials(settings),
     )
 
 
