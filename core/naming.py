@@ -9,6 +9,8 @@ import uuid
 
 QUEUE = "telnyx"
 HANDLE_EVENT = "telnyx.handle_event"
+# Sends the commands of one conference's lane, one at a time (tasks/lanes.py).
+LANE_DRAIN = "lane.drain"
 
 # uuid5 namespace for everything we derive from a Telnyx event id.
 _NAMESPACE = uuid.UUID("6f1c3f52-3c0e-4a8e-9a58-2f3d9c1b7e41")

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from core.templates import check_placeholders
 from telnyx_api.params import Language, RecordingChannels, RecordingFormat
 from telnyx_api.transport import DEFAULT_BASE_URL
 
@@ -179,6 +180,22 @@ class WorkerSettings(CommonSettings):
         "A new participant has joined the conference."
     )
 
+    # Merged announcements (several joins waiting in one conference's lane at once):
+    # "Ada Lovelace, Grace Hopper and 37 others have joined the conference."
+    announce_merged_template: Annotated[str, Field(min_length=1, max_length=1000)] = (
+        "{names} have joined the conference."
+    )
+    announce_merged_names: Annotated[int, Field(ge=0, le=20)] = 3
+    announce_others: Annotated[str, Field(min_length=1, max_length=200)] = "{count} others"
+    announce_one_other: Annotated[str, Field(min_length=1, max_length=200)] = "one other"
+    announce_unnamed: Annotated[str, Field(min_length=1, max_length=200)] = "{count} participants"
+    announce_and: Annotated[str, Field(min_length=1, max_length=50)] = "and"
+    # The least time between two announcements of one conference; joins meanwhile are merged.
+    announce_interval_seconds: Annotated[float, Field(ge=0, le=60)] = 1.0
+    # A conference whose first event is not its conference.created waits this long for it
+    # (when the rules act on conference.created), so that its recording still starts first.
+    conference_settle_seconds: Annotated[float, Field(ge=0, le=30)] = 1.0
+
     task_max_retries: Annotated[int, Field(ge=0, le=100)] = 10
     retry_backoff_base_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     retry_backoff_max_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
@@ -246,6 +263,21 @@ class WorkerSettings(CommonSettings):
         if fields - {"name"}:
             raise ValueError("the only placeholder allowed is {name}")
         return value
+
+    @field_validator("announce_merged_template")
+    @classmethod
+    def _only_names_placeholder(cls, value: str) -> str:
+        return check_placeholders(value, {"names"})
+
+    @field_validator("announce_others", "announce_unnamed")
+    @classmethod
+    def _only_count_placeholder(cls, value: str) -> str:
+        return check_placeholders(value, {"count"})
+
+    @field_validator("announce_one_other", "announce_and")
+    @classmethod
+    def _no_placeholder(cls, value: str) -> str:
+        return check_placeholders(value, set())
 
 
 def parse_sentinels(value: str) -> list[tuple[str, int]]:

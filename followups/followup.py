@@ -5,6 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from followups.announcement import Chorus
+
+
+@dataclass(frozen=True)
+class Announce:
+    """What makes a follow-up an announcement of one participant joining or leaving: waiting
+    beside others of its group in its conference's lane, it is merged with them into one
+    sentence; and a join announcement is moot once its participant has left."""
+
+    group: str  # announcements merge only within a group (one rule, one event type, one voice)
+    chorus: Chorus
+    name: str | None  # the participant's name, if client_state gave one
+    participant: str | None  # their call_control_id
+    joined: bool  # a join (moot once they left), or a leave
+
 
 @dataclass(frozen=True)
 class FollowUp:
@@ -14,6 +29,7 @@ class FollowUp:
     action: str
     target: str
     params: dict[str, Any] = field(default_factory=dict)
+    announce: Announce | None = None
 
     @property
     def key(self) -> str:

@@ -4,8 +4,9 @@ it is created, announce who joins. A rules file replaces them, or extends them w
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 
+from followups.announcement import JOINED, Chorus
 from followups.rules import Rule
 from telnyx_api.client import EVERYONE
 
@@ -18,6 +19,8 @@ class Policy:
     announce_language: str = "en-US"
     announce_template: str = "{name} has joined the conference."
     announce_fallback: str = "A new participant has joined the conference."
+    # Several joins waiting at once: one sentence, "Ada, Grace and 37 others have joined ...".
+    announce_chorus: Chorus = field(default_factory=lambda: JOINED)
 
 
 def default_rules(policy: Policy) -> list[Rule]:
@@ -45,6 +48,7 @@ def default_rules(policy: Policy) -> list[Rule]:
                 "call_control_ids": EVERYONE,
             },
             fallback={"payload": _literal(policy.announce_fallback)},
+            merge=asdict(policy.announce_chorus),
             key=None,
         ),
     ]

@@ -6,6 +6,7 @@
     action = "conference.speak"                 # conference.<action> or call.<action>
     params = { payload = "{name} has left.", voice = "female", call_control_ids = "everyone" }
     fallback = { payload = "A participant has left." }   # optional: used when a field is empty
+    merge = { template = "{names} have left.", names = 3 }  # optional, see below
     # target = "{conference_id}"                # default: {conference_id}, or {call_control_id}
 
 A file replaces the built-in rules (record on create, announce joins; followups/policy.py);
@@ -16,6 +17,12 @@ call_leg_id, call_session_id, connection_id, queue, reason, recording_id, name (
 client_state), and state_<key> for each field of a JSON client_state. A rule whose placeholders
 are empty for an event, and that has no fallback for them, is skipped for that event.
 
+A `conference.speak` on `conference.participant.joined` or `.left` is an announcement: several
+of one conference waiting at once are merged into one sentence ("Ada Lovelace, Grace Hopper and
+37 others have joined the conference."). `merge` sets its words (template with {names}, names,
+others with {count}, one_other, unnamed with {count}, conjunction; followups/announcement.py has
+the defaults), or `merge = false` announces every participant on their own.
+
 The whole file is checked when the worker starts: a bad file stops it with the line and reason.
 """
 
@@ -23,6 +30,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 import tomllib
@@ -34,8 +42,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from core.naming import command_id
-from followups.announcement import participant_name
-from followups.followup import FollowUp
+from followups.announcement import JOINED, LEFT, Chorus, participant_name
+from followups.followup import Announce, FollowUp
 from telnyx_api.client import (
     CALL_ACTIONS,
     CONFERENCE_ACTIONS,
@@ -66,6 +74,8 @@ class Rule(BaseModel):
     when: dict[str, str | list[str]] = {}
     fallback: dict[str, Any] = {}
     target: str | None = None
+    # Announcements only: the words of a merged announcement, or false to never merge.
+    merge: dict[str, Any] | bool | None = None
     # Prefixes the keys of this rule's follow-ups (so their task ids and command_ids): a file's
     # rules get "rule<N>"; the built-in rules none, the keys the defaults have always had.
     key: str | None = None
@@ -81,6 +91,15 @@ class Rule(BaseModel):
         unknown = [v for v in value if v not in KNOWN_EVENTS]
         if unknown:
             raise ValueError(f"unknown event type(s): {', '.join(unknown)}")
+        return value
+
+    @field_validator("merge")
+    @classmethod
+    def _chorus(cls, value: dict[str, Any] | bool | None) -> dict[str, Any] | bool | None:
+        if value is True:
+            return None
+        if isinstance(value, dict):
+            _make_chorus(value)
         return value
 
     @property
@@ -155,9 +174,55 @@ def plan(event: Event, rules: list[Rule]) -> list[FollowUp]:
         if supports_command_id(rule.kind, rule.name):
             key = f"{rule.key}:{followup.key}" if rule.key else followup.key
             params = {**params, "command_id": command_id(event.id, key)}
-            followup = FollowUp(rule.kind, rule.name, target, params)  # type: ignore[arg-type]
-        followups.append(followup)
+        announce = _announce(rule, event.event_type, params, context)
+        followups.append(FollowUp(rule.kind, rule.name, target, params, announce))  # type: ignore[arg-type]
     return followups
+
+
+ANNOUNCED_EVENTS = {
+    "conference.participant.joined": JOINED,
+    "conference.participant.left": LEFT,
+}
+
+
+def _announce(
+    rule: Rule, event_type: str, params: dict[str, Any], context: dict[str, str]
+) -> Announce | None:
+    """Announcement details for a speak on a join or leave, unless its rule says never merge."""
+    if rule.action != "conference.speak" or event_type not in ANNOUNCED_EVENTS:
+        return None
+    if rule.merge is False:
+        return None
+    chorus = (
+        _make_chorus(rule.merge) if isinstance(rule.merge, dict) else ANNOUNCED_EVENTS[event_type]
+    )
+    # Merged only with announcements spoken alike (voice, language, to whom) by the same rule.
+    alike = {k: v for k, v in params.items() if k not in ("payload", "command_id")}
+    digest = hashlib.blake2b(json.dumps(alike, sort_keys=True, default=str).encode()).hexdigest()
+    return Announce(
+        group=f"{rule.key or 'default'}:{event_type}:{digest[:12]}",
+        chorus=chorus,
+        name=context.get("name"),
+        participant=context.get("call_control_id"),
+        joined=event_type == "conference.participant.joined",
+    )
+
+
+def _make_chorus(spec: dict[str, Any]) -> Chorus:
+    allowed = set(Chorus.__dataclass_fields__)
+    unknown = set(spec) - allowed
+    if unknown:
+        known = ", ".join(sorted(allowed))
+        raise ValueError(f"merge: unknown key(s) {', '.join(sorted(unknown))} (known: {known})")
+    if "names" in spec and (not isinstance(spec["names"], int) or isinstance(spec["names"], bool)):
+        raise ValueError("merge: names must be a whole number")
+    for key, value in spec.items():
+        if key != "names" and not isinstance(value, str):
+            raise ValueError(f"merge: {key} must be text")
+    try:
+        return Chorus(**spec)
+    except ValueError as exc:
+        raise ValueError(f"merge: {exc}") from None
 
 
 def event_context(event: Event) -> dict[str, str]:

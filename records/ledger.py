@@ -145,4 +145,14 @@ class Ledger:
 
     @staticmethod
     def _keys(action_id: str) -> list[str]:
-        return [f"{KEY_PREFIX}done:{action_id}", f"{KEY_PREFIX}claim:{action_id}"]
+        return [done_key(action_id), claim_key(action_id)]
+
+
+def claim_key(action_id: str) -> str:
+    """Held by the worker performing an action, until it is done or the lease lapses."""
+    return f"{KEY_PREFIX}claim:{action_id}"
+
+
+def done_key(action_id: str) -> str:
+    """Set once an action is done (or moot): it is not performed again."""
+    return f"{KEY_PREFIX}done:{action_id}"

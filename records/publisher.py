@@ -24,6 +24,7 @@ import socket
 import time
 import weakref
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any
 
 import redis
@@ -49,12 +50,19 @@ class QueueUnavailable(Exception):
 
 
 def celery_message(
-    task: str, task_id: str, args: list[Any], argsrepr: str, queue: str = QUEUE
+    task: str,
+    task_id: str,
+    args: list[Any],
+    argsrepr: str,
+    queue: str = QUEUE,
+    eta: datetime | None = None,
 ) -> bytes:
-    """One Celery protocol-2 task message, encoded as kombu's Redis transport stores it."""
+    """One Celery protocol-2 task message, encoded as kombu's Redis transport stores it;
+    with `eta`, the worker holds it until then."""
     body = _dumps([args, {}, _EMBED]).encode()
     headers = {
         **_HEADERS,
+        "eta": eta.isoformat() if eta is not None else None,
         "task": task,
         "id": task_id,
         "root_id": task_id,

@@ -24,7 +24,9 @@ _REDIS_URL_OVERRIDE = os.environ.get("REDIS_URL")
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test sees the developer's Telnyx or Redis settings."""
     for name in list(os.environ):
-        if name.startswith(("TELNYX_", "REDIS_", "WEBHOOK_", "ANNOUNCE_", "RECORDING_")):
+        if name.startswith(
+            ("TELNYX_", "REDIS_", "WEBHOOK_", "ANNOUNCE_", "RECORDING_", "CONFERENCE_")
+        ):
             monkeypatch.delenv(name)
 
 

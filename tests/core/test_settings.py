@@ -61,6 +61,28 @@ def test_the_announce_template_allows_only_name(
             load_settings(WorkerSettings)
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ANNOUNCE_MERGED_TEMPLATE", "{name} joined"),
+        ("ANNOUNCE_MERGED_TEMPLATE", "{names.__class__}"),
+        ("ANNOUNCE_OTHERS", "{names} more"),
+        ("ANNOUNCE_UNNAMED", "{0} people"),
+        ("ANNOUNCE_ONE_OTHER", "{count}"),
+        ("ANNOUNCE_MERGED_NAMES", "21"),
+        ("ANNOUNCE_INTERVAL_SECONDS", "-1"),
+        ("CONFERENCE_SETTLE_SECONDS", "31"),
+    ],
+)
+def test_bad_merged_announcement_settings_are_named(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv("TELNYX_API_KEY", "k")
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigError, match=name):
+        load_settings(WorkerSettings)
+
+
 def test_several_public_keys_for_rotation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "TELNYX_PUBLIC_KEY", f" {KEY} , +7E99DXiiQXvceNX4nHm3Lbm5mqPWad5RhDr2ufuCik="

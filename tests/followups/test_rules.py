@@ -100,8 +100,11 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[[rule]]\non = "conference.created"\naction = "conference.record_stop"\nwhen = 3\n', ":1: rule 1: when"),
         ('[[rules]]\non = "x"\n', "unknown table(s): rules"),
         ('[[rule]\n', "rules.toml: "),
+        ('[[rule]]\non = "conference.participant.left"\naction = "conference.speak"\nparams = { payload = "x", call_control_ids = "everyone" }\nmerge = { template = "{name} left" }\n', ":1: rule 1: merge: Value error, merge: '{name} left': the placeholders allowed are {names}"),
+        ('[[rule]]\non = "conference.participant.left"\naction = "conference.speak"\nparams = { payload = "x", call_control_ids = "everyone" }\nmerge = { names = "two" }\n', "merge: names must be a whole number"),
+        ('[[rule]]\non = "conference.participant.left"\naction = "conference.speak"\nparams = { payload = "x", call_control_ids = "everyone" }\nmerge = { colour = "red" }\n', "merge: unknown key(s) colour"),
     ],
-    ids=["unknown action", "unknown event", "bad enum", "unknown param", "unknown placeholder", "no participants", "bad when", "wrong table", "bad toml"],
+    ids=["unknown action", "unknown event", "bad enum", "unknown param", "unknown placeholder", "no participants", "bad when", "wrong table", "bad toml", "bad merge template", "bad merge names", "unknown merge key"],
 )  # fmt: skip
 def test_a_bad_file_is_refused_with_line_and_reason(
     tmp_path: Path, text: str, message: str
@@ -135,3 +138,48 @@ def test_a_file_can_keep_the_built_in_rules(tmp_path: Path) -> None:
     # The file's own rules keep their keys (rule<N>), the built-in ones the defaults' keys
     [stop] = plan(ended, rules)
     assert stop.params["command_id"] == command_id(ended.id, "rule1:conference.record_stop:c1")
+
+
+LEAVES = """
+[[rule]]
+on = "conference.participant.left"
+action = "conference.speak"
+params = { payload = "{name} has left.", voice = "male", call_control_ids = "everyone" }
+fallback = { payload = "Someone has left." }
+"""
+
+
+def test_leave_announcements_merge_with_default_words_or_the_files(tmp_path: Path) -> None:
+    left = _event(
+        "conference.participant.left",
+        conference_id="c1",
+        call_control_id="v3:ann",
+        client_state=client_state({"name": "Ann"}),
+    )
+    [followup] = plan(left, load_rules(_write(tmp_path, LEAVES)))
+    assert followup.announce is not None
+    assert followup.announce.name == "Ann"
+    assert followup.announce.participant == "v3:ann"
+    assert followup.announce.joined is False
+    assert followup.announce.chorus.template == "{names} have left the conference."
+    worded = LEAVES + 'merge = { template = "{names} left.", names = 1, others = "{count} more" }\n'
+    [followup] = plan(left, load_rules(_write(tmp_path, worded)))
+    assert followup.announce is not None
+    assert (followup.announce.chorus.template, followup.announce.chorus.names) == (
+        "{names} left.",
+        1,
+    )
+    [followup] = plan(left, load_rules(_write(tmp_path, LEAVES + "merge = false\n")))
+    assert followup.announce is None
+
+
+def test_only_speaks_on_joins_and_leaves_are_announcements() -> None:
+    rules = load_rules(EXAMPLE)
+    supervisor = _event(
+        "conference.participant.joined",
+        conference_id="c1",
+        client_state=client_state({"name": "Sue", "role": "supervisor", "agent": "v3:a"}),
+    )
+    found = {f.action: f.announce for f in plan(supervisor, rules)}
+    assert found["speak"] is not None
+    assert found["update"] is None

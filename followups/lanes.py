@@ -1,0 +1,247 @@
+"""What a conference's lane does next: its follow-ups go out one at a time, in the order of
+their events, a late `conference.created` is waited for a moment, waiting announcements are
+merged, and what has become moot is dropped.
+
+Pure: the lane's items and state come in, one step comes out. records/lanes.py keeps them in
+Redis and tasks/lanes.py carries the steps out.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.naming import command_id
+from followups.announcement import Chorus, chorus_text
+from followups.followup import Announce, FollowUp
+
+CREATED = "conference.created"
+ENDED = "conference.ended"
+LEFT = "conference.participant.left"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# A merged announcement covers at most this many participants (one speak each past that).
+MAX_MERGED = 500
+
+
+@dataclass(frozen=True)
+class LaneItem:
+    """One follow-up waiting in its conference's lane."""
+
+    action_id: str  # the follow-up's task id: its record in the ledger
+    followup: FollowUp
+    event_id: str
+    event_type: str
+    occurred_at: str | None  # as Telnyx gave it (ISO 8601)
+    # The same in microseconds since the epoch (as precise as Telnyx's timestamps: events a
+    # millisecond apart keep their order); the arrival time if Telnyx gave none.
+    occurred_us: int
+
+    @property
+    def context(self) -> dict[str, Any]:
+        """What the follow-up's task carries besides its target and parameters."""
+        return {
+            "event_id": self.event_id,
+            "event_type": self.event_type,
+            "occurred_at": self.occurred_at,
+        }
+
+    @property
+    def score(self) -> int:
+        """Its place in the lane: the record_start of a created goes before everything else;
+        the rest by when their event happened (ties: by arrival, kept by the store)."""
+        return 0 if self.event_type == CREATED else self.occurred_us
+
+    def to_json(self) -> str:
+        f = self.followup
+        announce = None
+        if f.announce is not None:
+            a = f.announce
+            announce = [a.group, a.chorus.__dict__, a.name, a.participant, a.joined]
+        return json.dumps(
+            [
+                self.action_id,
+                [f.kind, f.action, f.target, f.params, announce],
+                self.event_id,
+                self.event_type,
+                self.occurred_at,
+                self.occurred_us,
+            ],
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> LaneItem:
+        action_id, (kind, action, target, params, announce), event_id, event_type, at, us = (
+            json.loads(raw)
+        )
+        details = None
+        if announce is not None:
+            group, chorus, name, participant, joined = announce
+            details = Announce(group, Chorus(**chorus), name, participant, joined)
+        followup = FollowUp(kind, action, target, params, details)
+        return cls(action_id, followup, event_id, event_type, at, int(us))
+
+
+@dataclass(frozen=True)
+class LaneState:
+    first_ms: int = 0  # when the lane first heard of its conference
+    created: bool = False  # its conference.created has arrived
+    ended: bool = False  # its conference.ended has arrived, or Telnyx said it is over
+    left: dict[str, int] = field(default_factory=dict)  # call_control_id -> when they left (us)
+    announced: int | None = None  # when its last announcement was sent (ms)
+
+    @classmethod
+    def from_fields(cls, fields: dict[str, str]) -> LaneState:
+        """From the fields of the lane's state hash (records/lanes.py)."""
+        return cls(
+            first_ms=int(fields.get("first", 0)),
+            created="created" in fields,
+            ended="ended" in fields,
+            left={k[5:]: int(v) for k, v in fields.items() if k.startswith("left:")},
+            announced=int(fields["announced"]) if "announced" in fields else None,
+        )
+
+
+@dataclass(frozen=True)
+class Inflight:
+    """The command a lane is sending: fixed before it goes out, so that a run that starts
+    again after a crash sends exactly it again (same command_id), never a different merge."""
+
+    batch_id: str  # its record in the ledger (for a single item, the item's action id)
+    action_ids: list[str]  # every item it covers
+    item: LaneItem  # the command, as an item of the lane (action id = batch id)
+
+    @classmethod
+    def of(cls, send: Send) -> Inflight:
+        head = send.items[0]
+        item = LaneItem(
+            send.batch_id,
+            send.followup,
+            head.event_id,
+            head.event_type,
+            head.occurred_at,
+            head.occurred_us,
+        )
+        return cls(send.batch_id, [i.action_id for i in send.items], item)
+
+    def to_json(self) -> str:
+        return json.dumps([self.batch_id, self.action_ids, self.item.to_json()])
+
+    @classmethod
+    def from_json(cls, raw: str | bytes) -> Inflight:
+        batch_id, action_ids, item = json.loads(raw)
+        return cls(batch_id, list(action_ids), LaneItem.from_json(item))
+
+
+@dataclass(frozen=True)
+class Timing:
+    settle_ms: int  # how long to wait for a late conference.created
+    spacing_ms: int  # the least time between two announcements in one conference
+    max_age_ms: int  # an event older than this is not acted on
+    wants_created: bool  # the rules call for an action on conference.created
+
+
+@dataclass(frozen=True)
+class Send:
+    """Send one command covering `items`; record it under `batch_id`."""
+
+    batch_id: str
+    items: list[LaneItem]
+    followup: FollowUp
+
+    @property
+    def group(self) -> str | None:
+        announce = self.items[0].followup.announce
+        return announce.group if announce else None
+
+
+@dataclass(frozen=True)
+class Drop:
+    """Send nothing for `items`: `reason` says why (`outcome` as counted)."""
+
+    items: list[LaneItem]
+    reason: str
+    outcome: str = "moot"
+
+
+@dataclass(frozen=True)
+class Wait:
+    until_ms: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Idle:
+    """Nothing waiting."""
+
+
+Step = Send | Drop | Wait | Idle
+
+
+def next_step(items: list[LaneItem], state: LaneState, now_ms: int, timing: Timing) -> Step:
+    """The lane's next step, given its waiting items in lane order."""
+    if not items:
+        return Idle()
+    if state.ended:
+        # The ended event's own follow-ups are what a rule asked for at the end: those stay.
+        moot = [i for i in items if i.event_type != ENDED]
+        if moot:
+            return Drop(moot, "the conference has ended")
+    expired = [i for i in items if now_ms - i.occurred_us // 1000 > timing.max_age_ms]
+    if expired:
+        return Drop(expired, "the event is too old to act on", outcome="expired")
+    gone = [i for i in items if _participant_left(i, state)]
+    if gone:
+        return Drop(gone, "the participant has left")
+    if timing.wants_created and not state.created:
+        settled_at = state.first_ms + timing.settle_ms
+        if now_ms < settled_at:
+            return Wait(settled_at, "waiting for conference.created")
+    head = items[0]
+    announce = head.followup.announce
+    if announce is None:
+        return Send(head.action_id, [head], head.followup)
+    # The room hears one announcement at a time; joins meanwhile wait and are merged.
+    last = state.announced
+    if last is not None and now_ms < last + timing.spacing_ms:
+        return Wait(last + timing.spacing_ms, "spacing announcements")
+    batch = [head]
+    for item in items[1:MAX_MERGED]:
+        other = item.followup.announce
+        if other is None or other.group != announce.group:
+            break
+        batch.append(item)
+    if len(batch) == 1:
+        return Send(head.action_id, batch, head.followup)
+    return Send(f"{head.action_id}.merged", batch, merged(batch))
+
+
+def merged(batch: list[LaneItem]) -> FollowUp:
+    """One announcement for every item of `batch` (all of one group), in their order."""
+    head = batch[0].followup
+    assert head.announce is not None
+    names = [i.followup.announce.name if i.followup.announce else None for i in batch]
+    params = dict(head.params)
+    params["payload"] = chorus_text(names, head.announce.chorus)
+    if "command_id" in params:
+        params["command_id"] = command_id(batch[0].event_id, f"merged:{head.key}")
+    return FollowUp(head.kind, head.action, head.target, params, head.announce)
+
+
+def occurred_us(occurred_at: datetime | None, now_ms: int) -> int:
+    """An event's time in whole microseconds since the epoch (exact, no float rounding)."""
+    if occurred_at is None:
+        return now_ms * 1000
+    if occurred_at.tzinfo is None:
+        occurred_at = occurred_at.replace(tzinfo=UTC)
+    return (occurred_at - EPOCH) // timedelta(microseconds=1)
+
+
+def _participant_left(item: LaneItem, state: LaneState) -> bool:
+    announce = item.followup.announce
+    if announce is None or not announce.joined or announce.participant is None:
+        return False
+    left_at = state.left.get(announce.participant)
+    return left_at is not None and left_at >= item.occurred_us

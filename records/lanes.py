@@ -1,0 +1,352 @@
+"""Each conference's lane in Redis: its waiting follow-ups, what is known of the conference,
+and which drain task may send its commands.
+
+Keys, for conference C (all expire after the ledger's done TTL without a write):
+- `tcw:lane:C` (hash): `first` (ms), `created`, `ended`, `left:<call_control_id>` (us),
+  `announced` (ms, the last announcement), `seq` (arrival counter), `drain` (the task id of the
+  one drain task allowed to act; set while there is work), `waiting` (that task is a delayed one),
+  `inflight` (the command being sent, fixed before it is sent, so a re-run resends exactly it).
+- `tcw:lane:C:q` (sorted set): waiting items, by score (followups/lanes.py), then arrival
+  (members are `<12-digit arrival number>:<action id>`, and equal scores sort by member).
+- `tcw:lane:C:items` (hash): action id -> item, until the item is done or dropped.
+- `tcw:lane:C:lease`: held by the drain run acting now; lapses if its worker dies.
+
+Every change is one Lua script, and the drain message is queued and journaled in the same
+script that makes it the lane's drain, so at any moment a lane with work has exactly one drain
+task, recoverable by the journal like any other message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis
+
+from core.naming import KEY_PREFIX, QUEUE
+from records.journal import JOURNAL, SINCE
+from records.ledger import claim_key, done_key
+from records.metrics import LATENCY, METRICS, latency_fields
+from records.replication import PRIMARY_ONLY, Replication
+
+# How many waiting items one look reads: enough to merge a crowd's announcements.
+LOOK_LIMIT = 500
+
+# KEYS: state, q, items, queue, journal, since, done key of each item;
+# ARGV: now ms, ttl s, event type, left call_control_id or '', left ms, drain id, drain message,
+# now s, then (action id, score, item) per item. Returns {added, scheduled}.
+_APPEND = """
+local state, q, items = KEYS[1], KEYS[2], KEYS[3]
+redis.call('HSETNX', state, 'first', ARGV[1])
+local wake = false
+if ARGV[3] == 'conference.created' then
+  redis.call('HSET', state, 'created', '1')
+  wake = true
+elseif ARGV[3] == 'conference.ended' then
+  redis.call('HSET', state, 'ended', '1')
+  wake = true
+end
+if ARGV[4] ~= '' then
+  local f = 'left:' .. ARGV[4]
+  if tonumber(ARGV[5]) > tonumber(redis.call('HGET', state, f) or '-1') then
+    redis.call('HSET', state, f, ARGV[5])
+  end
+end
+local added = 0
+for i = 0, (#ARGV - 8) / 3 - 1 do
+  local id = ARGV[9 + 3 * i]
+  if redis.call('EXISTS', KEYS[7 + i]) == 0
+      and redis.call('HSETNX', items, id, ARGV[11 + 3 * i]) == 1 then
+    local seq = redis.call('HINCRBY', state, 'seq', 1)
+    redis.call('ZADD', q, ARGV[10 + 3 * i], string.format('%012d', seq) .. ':' .. id)
+    added = added + 1
+  end
+end
+local drain = redis.call('HGET', state, 'drain')
+local scheduled = 0
+-- A lane with work gets a drain; a drain waiting for a created (or spacing announcements) is
+-- replaced by one that runs now when the created or the end arrives.
+if (not drain and redis.call('ZCARD', q) > 0)
+    or (drain and wake and redis.call('HGET', state, 'waiting') == '1') then
+  redis.call('HSET', state, 'drain', ARGV[6])
+  redis.call('HDEL', state, 'waiting')
+  redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
+  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[6])
+  redis.call('LPUSH', KEYS[4], ARGV[7])
+  scheduled = 1
+end
+redis.call('EXPIRE', state, ARGV[2])
+redis.call('EXPIRE', q, ARGV[2])
+redis.call('EXPIRE', items, ARGV[2])
+return {added, scheduled}
+"""
+
+# KEYS: state, q, items, lease; ARGV: drain id, owner, lease ms, limit.
+_LOOK = """
+if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return {'stale'} end
+if not redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
+  if redis.call('GET', KEYS[4]) ~= ARGV[2] then return {'busy', redis.call('PTTL', KEYS[4])} end
+  redis.call('PEXPIRE', KEYS[4], ARGV[3])
+end
+local members = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+local values = {}
+if #members > 0 then
+  local ids = {}
+  for i, m in ipairs(members) do ids[i] = string.sub(m, 14) end
+  values = redis.call('HMGET', KEYS[3], unpack(ids))
+end
+return {'ok', redis.call('HGETALL', KEYS[1]), members, values}
+"""
+
+# KEYS: state, q; ARGV: drain id, inflight, members taken out of the queue.
+_FIX = """
+if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'inflight') == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'inflight', ARGV[2])
+for i = 3, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+return 1
+"""
+
+# KEYS: state, items, metrics, claim, then the done keys to set;
+# ARGV: done ttl, announced field or '', now ms, ended '1'/'0', latency or '', item count n,
+# n action ids, then the counters to increment.
+_FINISH = """
+redis.call('HDEL', KEYS[1], 'inflight')
+for i = 5, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
+redis.call('DEL', KEYS[4])
+local n = tonumber(ARGV[6])
+for i = 7, 6 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
+if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'ended', '1') end
+if ARGV[5] ~= '' then redis.call('HINCRBYFLOAT', KEYS[3], 'LATENCY_SUM', ARGV[5]) end
+for i = 7 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+return 1
+""".replace("'LATENCY_SUM'", f"'{LATENCY}_sum'")
+
+# KEYS: state, q, items, metrics, then the done key of each dropped item;
+# ARGV: drain id, done ttl, n, n members, n action ids, then the counters to increment.
+_DROP = """
+if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[3])
+for i = 1, n do
+  redis.call('ZREM', KEYS[2], ARGV[3 + i])
+  redis.call('HDEL', KEYS[3], ARGV[3 + n + i])
+  redis.call('SET', KEYS[4 + i], 'moot', 'EX', ARGV[2])
+end
+for i = 4 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
+return 1
+"""
+
+# KEYS: state, q, lease, queue, journal, since; ARGV: drain id, owner, next drain id, its
+# message, when it is due (s), waiting '1'/'0'. The drain's own message is complete; the lane
+# goes idle, or to the next drain.
+_HAND_OFF = """
+redis.call('HDEL', KEYS[5], ARGV[1])
+redis.call('ZREM', KEYS[6], ARGV[1])
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return 'stale' end
+if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('HEXISTS', KEYS[1], 'inflight') == 0 then
+  redis.call('HDEL', KEYS[1], 'drain', 'waiting')
+  return 'idle'
+end
+redis.call('HSET', KEYS[1], 'drain', ARGV[3])
+if ARGV[6] == '1' then
+  redis.call('HSET', KEYS[1], 'waiting', '1')
+else
+  redis.call('HDEL', KEYS[1], 'waiting')
+end
+redis.call('HSET', KEYS[5], ARGV[3], ARGV[4])
+redis.call('ZADD', KEYS[6], ARGV[5], ARGV[3])
+redis.call('LPUSH', KEYS[4], ARGV[4])
+return 'next'
+"""
+
+# KEYS: lease; ARGV: owner.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass
+class Look:
+    """A lane as one drain run sees it: the state hash's fields, and the waiting items (their
+    queue member and stored text) in lane order."""
+
+    status: str  # ok, stale (not this drain's lane any more) or busy (another run holds it)
+    busy_seconds: float = 0.0
+    fields: dict[str, str] = field(default_factory=dict)
+    entries: list[tuple[str, str]] = field(default_factory=list)
+
+
+def member_id(member: str) -> str:
+    """The action id in a queue member."""
+    return member[13:]
+
+
+class Lanes:
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        lease_seconds: float,
+        done_ttl_seconds: int,
+        queue: str = QUEUE,
+        replication: Replication = PRIMARY_ONLY,
+    ) -> None:
+        self._redis = client
+        self._lease_ms = int(lease_seconds * 1000)
+        self._ttl = done_ttl_seconds
+        self._queue = queue
+        self._replication = replication
+        self._append = client.register_script(_APPEND)
+        self._look = client.register_script(_LOOK)
+        self._fix = client.register_script(_FIX)
+        self._finish = client.register_script(_FINISH)
+        self._drop = client.register_script(_DROP)
+        self._hand_off = client.register_script(_HAND_OFF)
+        self._release = client.register_script(_RELEASE)
+
+    def append(
+        self,
+        conference_id: str,
+        items: Sequence[tuple[str, int, str]],
+        *,
+        event_type: str,
+        drain: tuple[str, bytes],
+        left: tuple[str, int] | None = None,  # (call_control_id, when they left in us)
+        now_ms: int | None = None,
+    ) -> tuple[int, bool]:
+        """Add an event's follow-ups, as (action id, score, item) (those not done or waiting
+        already), and what the event says of the conference; queue `drain` if the lane has no
+        drain yet. Returns how many were added and whether the drain was queued."""
+        now = time.time()
+        keys = [*self._keys(conference_id)[:3], self._queue, JOURNAL, SINCE]
+        keys += [done_key(action_id) for action_id, _, _ in items]
+        args: list[Any] = [
+            now_ms if now_ms is not None else int(now * 1000),
+            self._ttl,
+            event_type,
+            left[0] if left else "",
+            left[1] if left else 0,
+            drain[0],
+            drain[1],
+            now,
+        ]
+        for entry in items:
+            args += list(entry)
+        added, scheduled = self._append(keys=keys, args=args)
+        return int(added), bool(scheduled)
+
+    def look(self, conference_id: str, drain_id: str, owner: str) -> Look:
+        """The lane as drain `drain_id` sees it, taking (or renewing) the lane's lease."""
+        state, queue, items, lease = self._keys(conference_id)
+        answer = self._look(
+            keys=[state, queue, items, lease],
+            args=[drain_id, owner, self._lease_ms, LOOK_LIMIT],
+        )
+        status = _text(answer[0])
+        if status == "busy":
+            return Look(status, busy_seconds=max(int(answer[1]), 0) / 1000)
+        if status != "ok":
+            return Look(status)
+        raw = answer[1]
+        look = Look("ok", fields={_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)})
+        for member, value in zip(answer[2], answer[3], strict=True):
+            if value is not None:  # (None: settled by a run that stopped half-way)
+                look.entries.append((_text(member), _text(value)))
+        return look
+
+    def fix(self, conference_id: str, drain_id: str, inflight: str, members: Sequence[str]) -> bool:
+        """Make `inflight` the command being sent, taking its items (`members`) out of the
+        queue; False if this drain is stale or a command is in flight already."""
+        state, queue, _, _ = self._keys(conference_id)
+        return bool(self._fix(keys=[state, queue], args=[drain_id, inflight, *members]))
+
+    def finish(
+        self,
+        conference_id: str,
+        batch_id: str,
+        action_ids: Sequence[str],
+        *,
+        done: bool,
+        counters: Sequence[str] = (),
+        announced: bool = False,
+        ended: bool = False,
+        latency: float | None = None,
+    ) -> None:
+        """The inflight command `batch_id`, covering `action_ids`, is settled: sent (`done`:
+        recorded done for every item it covered, so no redelivery repeats any of them), or
+        dropped or dead-lettered. With REDIS_MIN_REPLICAS, returns once replicas hold it."""
+        state, _, items, _ = self._keys(conference_id)
+        keys = [state, items, METRICS, claim_key(batch_id)]
+        if done:
+            keys += [done_key(i) for i in dict.fromkeys([batch_id, *action_ids])]
+        observed = [*counters, *(latency_fields(latency) if latency is not None else [])]
+        args: list[Any] = [
+            self._ttl,
+            "announced" if announced else "",
+            int(time.time() * 1000),
+            "1" if ended else "0",
+            latency if latency is not None else "",
+            len(action_ids),
+            *action_ids,
+            *observed,
+        ]
+        self._write(self._finish, keys, args)
+
+    def drop(
+        self,
+        conference_id: str,
+        drain_id: str,
+        members: Sequence[str],
+        counters: Sequence[str],
+    ) -> bool:
+        """Take the items `members` out of the lane unsent, recorded so that no redelivery adds
+        them back."""
+        state, queue, items, _ = self._keys(conference_id)
+        ids = [member_id(m) for m in members]
+        keys = [state, queue, items, METRICS, *(done_key(i) for i in ids)]
+        args: list[Any] = [drain_id, self._ttl, len(ids), *members, *ids, *counters]
+        return bool(self._drop(keys=keys, args=args))
+
+    def hand_off(
+        self,
+        conference_id: str,
+        drain_id: str,
+        owner: str,
+        successor: tuple[str, bytes],
+        *,
+        delay: float = 0.0,
+        waiting: bool = False,
+    ) -> str:
+        """End drain `drain_id`'s run: its message is complete, and the lane goes idle, or to
+        `successor` (queued, due in `delay` s). Returns idle, next or stale."""
+        state, queue, _, lease = self._keys(conference_id)
+        keys = [state, queue, lease, self._queue, JOURNAL, SINCE]
+        args = [drain_id, owner, successor[0], successor[1], time.time() + delay, int(waiting)]
+        return _text(self._write(self._hand_off, keys, args))
+
+    def release(self, conference_id: str, owner: str) -> None:
+        """Give up the lease (before a retry), so the retry can take it at once."""
+        self._release(keys=[self._keys(conference_id)[3]], args=[owner])
+
+    def _write(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        with self._redis.pipeline(transaction=False) as pipe:
+            script(keys=keys, args=args, client=pipe)
+            self._replication.wait(pipe)
+            results = pipe.execute()
+        if self._replication.required:
+            self._replication.check(results[-1])
+        return results[0]
+
+    @staticmethod
+    def _keys(conference_id: str) -> list[str]:
+        base = f"{KEY_PREFIX}lane:{conference_id}"
+        return [base, f"{base}:q", f"{base}:items", f"{base}:lease"]
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

@@ -1,0 +1,163 @@
+"""The lane store on a real Redis: one drain per lane, items once, settled items done."""
+
+from __future__ import annotations
+
+import json
+
+import redis
+
+from core.naming import LANE_DRAIN, QUEUE
+from records.journal import JOURNAL, SINCE
+from records.lanes import Lanes, member_id
+from records.ledger import done_key
+from records.metrics import METRICS
+from records.publisher import celery_message
+
+C = "conf-1"
+
+
+def _lanes(client: redis.Redis) -> Lanes:
+    return Lanes(client, lease_seconds=5, done_ttl_seconds=3600)
+
+
+def _drain(task_id: str) -> tuple[str, bytes]:
+    return task_id, celery_message(LANE_DRAIN, task_id, [C], f"conference={C}")
+
+
+def _queued_ids(client: redis.Redis) -> list[str]:
+    return [json.loads(m)["headers"]["id"] for m in client.lrange(QUEUE, 0, -1)]
+
+
+def test_the_first_item_queues_one_drain_and_later_ones_none(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    added = lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
+    assert added == (1, True)
+    added = lanes.append(C, [("a2", 11, "item 2")], event_type="x", drain=_drain("d2"))
+    assert added == (1, False)
+    assert _queued_ids(redis_client) == ["d1"]
+    assert redis_client.hexists(JOURNAL, "d1")
+
+
+def test_an_item_waiting_or_done_is_not_added_again(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
+    redis_client.set(done_key("a2"), "1")
+    added = lanes.append(
+        C, [("a1", 10, "item 1"), ("a2", 10, "item 2")], event_type="x", drain=_drain("d2")
+    )
+    assert added == (0, False)
+
+
+def test_items_come_in_score_order_then_arrival_order(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    for action_id, score in [("late", 30), ("first", 20), ("second", 20), ("created", 0)]:
+        lanes.append(C, [(action_id, score, action_id)], event_type="x", drain=_drain("d1"))
+    look = lanes.look(C, "d1", "me")
+    assert look.status == "ok"
+    assert [raw for _, raw in look.entries] == ["created", "first", "second", "late"]
+
+
+def test_only_the_lanes_drain_may_look_and_one_run_at_a_time(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
+    assert lanes.look(C, "d0", "me").status == "stale"
+    assert lanes.look(C, "d1", "me").status == "ok"
+    busy = lanes.look(C, "d1", "a copy of the same message")
+    assert busy.status == "busy"
+    assert 4 < busy.busy_seconds <= 5
+    lanes.release(C, "me")
+    assert lanes.look(C, "d1", "a copy of the same message").status == "ok"
+
+
+def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    entries = [("a1", 10, "item 1"), ("a2", 11, "item 2"), ("a3", 12, "item 3")]
+    lanes.append(C, entries, event_type="x", drain=_drain("d1"))
+    look = lanes.look(C, "d1", "me")
+    members = [m for m, _ in look.entries[:2]]
+    assert lanes.fix(C, "d1", "the merged command", members)
+    assert not lanes.fix(C, "d1", "another", [look.entries[2][0]])  # one at a time
+    look = lanes.look(C, "d1", "me")
+    assert look.fields["inflight"] == "the merged command"
+    assert [member_id(m) for m, _ in look.entries] == ["a3"]
+    lanes.finish(
+        C, "a1.merged", ["a1", "a2"], done=True, counters=["sent", "merged"], announced=True
+    )
+    for action_id in ("a1.merged", "a1", "a2"):
+        assert redis_client.exists(done_key(action_id))
+    assert not redis_client.exists(done_key("a3"))
+    look = lanes.look(C, "d1", "me")
+    assert "inflight" not in look.fields
+    assert "announced" in look.fields
+    assert redis_client.hget(METRICS, "merged") == b"1"
+    # a redelivered event finds its items done
+    assert lanes.append(C, entries[:2], event_type="x", drain=_drain("d9")) == (0, False)
+
+
+def test_a_dead_lettered_command_is_not_recorded_done(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
+    look = lanes.look(C, "d1", "me")
+    lanes.fix(C, "d1", "cmd", [look.entries[0][0]])
+    lanes.finish(C, "a1", ["a1"], done=False, counters=["dead"])
+    assert not redis_client.exists(done_key("a1"))
+    assert lanes.look(C, "d1", "me").entries == []
+
+
+def test_dropped_items_are_recorded_moot_and_counted(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1"), ("a2", 11, "i2")], event_type="x", drain=_drain("d1"))
+    look = lanes.look(C, "d1", "me")
+    assert not lanes.drop(C, "d0", [look.entries[0][0]], ["moot"])  # not this lane's drain
+    assert lanes.drop(C, "d1", [look.entries[0][0]], ["moot"])
+    assert redis_client.get(done_key("a1")) == b"moot"
+    assert redis_client.hget(METRICS, "moot") == b"1"
+    assert [member_id(m) for m, _ in lanes.look(C, "d1", "me").entries] == ["a2"]
+
+
+def test_a_drain_hands_over_while_there_is_work_and_goes_idle_after(
+    redis_client: redis.Redis,
+) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    redis_client.delete(QUEUE)
+    assert lanes.hand_off(C, "d1", "me", _drain("d2"), delay=0.5, waiting=True) == "next"
+    assert _queued_ids(redis_client) == ["d2"]
+    assert not redis_client.hexists(JOURNAL, "d1")
+    assert redis_client.zscore(SINCE, "d2") is not None
+    look = lanes.look(C, "d2", "me")
+    lanes.drop(C, "d2", [look.entries[0][0]], [])
+    assert lanes.hand_off(C, "d2", "me", _drain("d3")) == "idle"
+    # the next item finds no drain and queues its own
+    assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d4")) == (1, True)
+
+
+def test_a_late_created_wakes_a_lane_that_waits_for_it(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    lanes.hand_off(C, "d1", "me", _drain("d2"), delay=1, waiting=True)
+    redis_client.delete(QUEUE)
+    # a join does not wake it; the created does, with a drain that runs now
+    assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d3")) == (1, False)
+    created = lanes.append(
+        C, [("a0", 0, "i0")], event_type="conference.created", drain=_drain("d4")
+    )
+    assert created == (1, True)
+    assert _queued_ids(redis_client) == ["d4"]
+    assert lanes.look(C, "d2", "me").status == "stale"
+
+
+def test_what_an_event_says_of_the_conference_is_kept(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [], event_type="conference.created", drain=_drain("d1"), now_ms=5)
+    lanes.append(C, [], event_type="conference.participant.left", drain=_drain("d1"),
+                 left=("v3:x", 40))  # fmt: skip
+    lanes.append(C, [], event_type="conference.participant.left", drain=_drain("d1"),
+                 left=("v3:x", 30))  # fmt: skip
+    lanes.append(C, [], event_type="conference.ended", drain=_drain("d1"))
+    fields = redis_client.hgetall(f"tcw:lane:{C}")
+    assert fields[b"first"] == b"5"
+    assert fields[b"created"] == fields[b"ended"] == b"1"
+    assert fields[b"left:v3:x"] == b"40"  # the latest leaving counts
+    assert b"drain" not in fields  # nothing to send: no drain
+    assert redis_client.ttl(f"tcw:lane:{C}") > 3000
