@@ -5,7 +5,9 @@
 
 Each scenario starts its own Redis, local Telnyx API, web process and workers (see
 sandbox/scenarios.py) and prints one row: events sent and acknowledged, actions expected,
-delivered, duplicated (accepted twice and acted on twice), lost, dead-lettered.
+delivered, duplicated (accepted twice and acted on twice), lost, dead-lettered; and of the
+expected actions, the participants to announce and the speak commands that announced them
+(joins waiting in a conference's lane at once are merged: by name or by count, once each).
 """
 
 from __future__ import annotations
@@ -16,7 +18,17 @@ import sys
 
 from sandbox.scenarios import SCENARIOS, Outcome
 
-COLUMNS = ("sent", "acknowledged", "expected", "delivered", "duplicated", "lost", "dead_lettered")
+COLUMNS = (
+    "sent",
+    "acknowledged",
+    "expected",
+    "delivered",
+    "duplicated",
+    "lost",
+    "dead_lettered",
+    "announced",
+    "speaks",
+)
 
 
 def table(outcomes: list[Outcome]) -> str:

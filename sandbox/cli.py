@@ -19,6 +19,7 @@ import json
 import os
 import secrets
 import sys
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -58,6 +59,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("scenario", help="send the demo's conference scenario")
     run.add_argument("--url", required=True)
     run.add_argument("--conference-id", help="default: a new id")
+    run.add_argument(
+        "--end-after",
+        type=float,
+        default=3.0,
+        help="seconds between the scenario and the conference's end (default 3: an end that "
+        "arrives sooner makes the announcements still waiting moot)",
+    )
     api = commands.add_parser("api", help="run the local Telnyx-compatible API")
     api.add_argument(
         "rest", nargs=argparse.REMAINDER, help="options of python -m sandbox.api_server"
@@ -74,8 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "send":
         return _send(args, signer)
-    events, _ = scenario(args.conference_id or str(uuid.uuid4()))
-    return max(_deliver(args.url, event, signer) for event in events)
+    events, ended = scenario(args.conference_id or str(uuid.uuid4()))
+    status = max(_deliver(args.url, event, signer) for event in events)
+    time.sleep(max(args.end_after, 0.0))  # the conference goes on a while: part of the scenario
+    return max(status, _deliver(args.url, ended, signer))
 
 
 def _keygen() -> int:

@@ -2,7 +2,8 @@
 
 Starts a private Redis, the local Telnyx-compatible API, the Procfile's web and worker
 processes, then plays a signed conference scenario against the web process and prints each
-webhook and each command Telnyx received. Exits 0 when exactly the expected commands arrived.
+webhook and each command Telnyx received. Exits 0 when exactly the expected commands arrived:
+the recording first, then every participant announced once, in join order.
 
     python -m sandbox.demo
 """
@@ -16,36 +17,32 @@ import secrets
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from sandbox.announcements import Covered, covered
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import client_state, encode, make_event
 from sandbox.processes import ManagedProcess, start_web, start_worker
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
 
-
-@dataclass(frozen=True)
-class Expected:
-    action: str
-    body: dict[str, Any]
+NAMES = ["Alice Martin", "Bob Okafor", "Chandra Rao"]
 
 
-def scenario(conference_id: str) -> tuple[list[dict[str, Any]], list[Expected]]:
-    """A conference is created, three named participants join, one leaves, it is recorded,
-    and it ends."""
-    joins = [
-        ("Alice Martin", client_state({"name": "Alice Martin", "crm_id": 1042})),
-        ("Bob Okafor", client_state({"name": "Bob Okafor"})),
-        ("Chandra Rao", client_state("Chandra Rao")),
+def scenario(conference_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """A conference is created, three named participants join, one leaves, it is recorded;
+    and (to be sent once its commands are out) its end."""
+    states = [
+        client_state({"name": NAMES[0], "crm_id": 1042}),
+        client_state({"name": NAMES[1]}),
+        client_state(NAMES[2]),
     ]
     events = [make_event("conference.created", conference_id=conference_id)]
     events += [
         make_event("conference.participant.joined", conference_id=conference_id, client_state=state)
-        for _, state in joins
+        for state in states
     ]
     events += [
         make_event("conference.participant.left", conference_id=conference_id),
@@ -57,37 +54,56 @@ def scenario(conference_id: str) -> tuple[list[dict[str, Any]], list[Expected]]:
             channels="single",
             recording_urls={"mp3": "https://example.com/recording.mp3"},
         ),
-        make_event("conference.ended", conference_id=conference_id, reason="all_left"),
     ]
-    expected = [Expected("record_start", {"format": "mp3", "channels": "single"})]
-    expected += [
-        Expected(
-            "speak",
-            {
-                "payload": f"{name} has joined the conference.",
-                "voice": "female",
-                "language": "en-US",
-            },
-        )
-        for name, _ in joins
-    ]
-    return events, expected
+    return events, make_event("conference.ended", conference_id=conference_id, reason="all_left")
 
 
-def matches(request: RecordedRequest, expected: Expected, conference_id: str) -> bool:
-    body = request.body or {}
-    return (
-        request.action == expected.action
-        and request.target == conference_id
-        and all(body.get(k) == v for k, v in expected.body.items())
-    )
+def announced(received: list[RecordedRequest], conference_id: str) -> list[Covered]:
+    """Whom the accepted speaks for the conference announced, in order."""
+    found = [
+        covered(str((r.body or {}).get("payload")))
+        for r in received
+        if r.action == "speak" and r.target == conference_id and 200 <= r.status < 300
+    ]
+    return [c for c in found if c is not None]
+
+
+def problems(received: list[RecordedRequest], conference_id: str) -> list[str]:
+    """What is wrong with the commands the API received for the scenario; [] if nothing: the
+    recording first, then everyone announced once, in join order, by name."""
+    accepted = [r for r in received if r.action and 200 <= r.status < 300 and not r.duplicate]
+    found = []
+    if [r.target for r in accepted] != [conference_id] * len(accepted):
+        found.append("commands for another target")
+    if not accepted or accepted[0].action != "record_start":
+        found.append("the first command is not record_start")
+    elif {k: accepted[0].body.get(k) for k in ("format", "channels")} != {
+        "format": "mp3",
+        "channels": "single",
+    }:
+        found.append(f"record_start with {accepted[0].body}")
+    speaks = accepted[1:]
+    if any(r.action != "speak" for r in speaks):
+        found.append("commands other than record_start and speak")
+    if any((r.body or {}).get("voice") != "female" for r in speaks):
+        found.append("a speak without the configured voice")
+    spoken = announced(speaks, conference_id)
+    names = [n for c in spoken for n in c.named]
+    if names != NAMES or sum(c.total for c in spoken) != len(NAMES) or len(spoken) != len(speaks):
+        found.append(f"announced {names} in {len(speaks)} speak(s), wanted {NAMES} once each")
+    return found
+
+
+def complete(received: list[RecordedRequest], conference_id: str) -> bool:
+    """Every participant announced: the scenario's commands are out."""
+    return sum(c.total for c in announced(received, conference_id)) >= len(NAMES)
 
 
 def run(timeout: float) -> int:
     api_key = "demo-" + secrets.token_hex(8)
     signer = WebhookSigner()
     conference_id = str(uuid.uuid4())
-    events, expected = scenario(conference_id)
+    events, ended = scenario(conference_id)
     processes: list[ManagedProcess] = []
     with RedisServer() as redis_server, FakeTelnyxServer(api_key) as api:
         env = {
@@ -107,11 +123,12 @@ def run(timeout: float) -> int:
             port = free_port()
             processes.append(start_web(env, port))
             print(f"web          http://127.0.0.1:{port} pid {processes[-1].pid}\n")
-            _send_all(f"http://127.0.0.1:{port}/webhooks/telnyx", events, signer)
+            url = f"http://127.0.0.1:{port}/webhooks/telnyx"
+            _send_all(url, events, signer)
+            api.state.wait_for(lambda rs: complete(rs, conference_id), timeout)
+            # (An end delivered earlier would make the announcements still waiting moot.)
+            _send_all(url, [ended], signer)
             print()
-            api.state.wait_for(
-                lambda rs: len([r for r in rs if r.action]) >= len(expected), timeout
-            )
             # Give stragglers no chance to hide: a doubled command would arrive right behind.
             received = _settled(api, timeout=1.0)
         except Exception:
@@ -121,7 +138,7 @@ def run(timeout: float) -> int:
         finally:
             for process in reversed(processes):
                 process.stop()
-    return _report(received, expected, conference_id)
+    return _report(received, conference_id)
 
 
 def _send_all(url: str, events: list[dict[str, Any]], signer: WebhookSigner) -> None:
@@ -149,20 +166,20 @@ def _settled(api: FakeTelnyxServer, timeout: float) -> list[RecordedRequest]:
             return actions(api.state.requests())
 
 
-def _report(received: list[RecordedRequest], expected: list[Expected], conference_id: str) -> int:
+def _report(received: list[RecordedRequest], conference_id: str) -> int:
     for request in received:
         body = {k: v for k, v in (request.body or {}).items() if k != "command_id"}
         print(f"telnyx   POST {request.path}\n         {json.dumps(body)} -> {request.status}")
-    missing = [e for e in expected if not any(matches(r, e, conference_id) for r in received)]
-    accepted = [r for r in received if 200 <= r.status < 300 and not r.duplicate]
-    extra = len(accepted) - (len(expected) - len(missing))
     print()
-    if missing or extra:
-        print(f"FAILED: {len(missing)} expected command(s) missing, {extra} unexpected")
-        for e in missing:
-            print(f"  missing {e.action} {e.body}")
+    found = problems(received, conference_id)
+    if found:
+        print("FAILED: " + "; ".join(found))
         return 1
-    print(f"OK: {len(expected)} expected commands, each accepted exactly once")
+    speaks = len(received) - 1
+    print(
+        f"OK: the recording first, then {len(NAMES)} participants announced in join order in "
+        f"{speaks} speak command(s); each command accepted exactly once"
+    )
     return 0
 
 

@@ -184,6 +184,22 @@ def expected_commands(events: Iterable[Mapping[str, Any]]) -> dict[str, tuple[st
     return expected
 
 
+def expected_announcements(
+    events: Iterable[Mapping[str, Any]],
+) -> tuple[set[str], dict[str, list[str | None]]]:
+    """The command_ids of the join and leave announcements among expected_commands, and per
+    conference the names (None: unnamed) those announce: merged in the lane, they reach the API
+    under other command_ids, as fewer speaks."""
+    ids: set[str] = set()
+    names: dict[str, list[str | None]] = {}
+    for event in events:
+        for followup in plan(Envelope.model_validate(event).data, default_rules(Policy())):
+            if followup.announce is not None:
+                ids.add(str(followup.params["command_id"]))
+                names.setdefault(followup.target, []).append(followup.announce.name)
+    return ids, names
+
+
 def accepted_by_command(requests: list[RecordedRequest]) -> dict[str, list[RecordedRequest]]:
     accepted: dict[str, list[RecordedRequest]] = {}
     for request in requests:

@@ -8,6 +8,7 @@ import random
 import signal
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,16 @@ from typing import Any
 import redis
 
 from records.deadletters import DeadLetters
+from sandbox.announcements import Covered, covered
 from sandbox.api_server import FaultRates
 from sandbox.events import client_state, encode, make_event
-from sandbox.harness import Cluster, accepted_by_command, expected_commands, wait
+from sandbox.harness import (
+    Cluster,
+    accepted_by_command,
+    expected_announcements,
+    expected_commands,
+    wait,
+)
 from sandbox.redis_server import SentinelTopology
 
 TELNYX_WINDOW_SECONDS = 60.0
@@ -33,6 +41,8 @@ class Outcome:
     duplicated: int = 0
     lost: int = 0
     dead_lettered: int = 0
+    announced: int = 0  # joins and leaves to announce (included in expected)
+    speaks: int = 0  # the speak commands that announced them (merged in bursts)
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -63,9 +73,13 @@ def measure(
 ) -> Outcome:
     """Compare what the API accepted with what the acknowledged events call for."""
     acknowledged = [e for e, ok in zip(events, acked, strict=True) if ok]
-    expected = expected_commands(acknowledged)
+    announcement_ids, announced = expected_announcements(acknowledged)
+    expected = {
+        k: v for k, v in expected_commands(acknowledged).items() if k not in announcement_ids
+    }
     accepted = accepted_by_command(cluster.api.state.requests())
     delivered = sum(1 for command_id in expected if command_id in accepted)
+    tally = tally_announcements(announced, accepted)
     # A repeat Telnyx would act on again: accepted twice, the second time past its window.
     duplicated = sum(
         1
@@ -79,10 +93,12 @@ def measure(
         scenario=name,
         sent=len(events),
         acknowledged=len(acknowledged),
-        expected=len(expected),
-        delivered=delivered,
-        duplicated=duplicated,
-        lost=len(expected) - delivered,
+        expected=len(expected) + tally.expected,
+        delivered=delivered + tally.covered,
+        duplicated=duplicated + tally.doubled,
+        lost=len(expected) - delivered + tally.lost,
+        announced=tally.expected,
+        speaks=tally.speaks,
         dead_lettered=DeadLetters(client).count(),
         seconds=time.monotonic() - started,
     )
@@ -94,6 +110,41 @@ def measure(
             "primary; Telnyx ignores the repeat)"
         )
     return outcome
+
+
+@dataclass
+class Tally:
+    """Join and leave announcements: whom the acknowledged events call to announce, and whom
+    the accepted speaks covered, by name or by count (read back from their text)."""
+
+    expected: int = 0
+    covered: int = 0  # of those expected, at most once each
+    lost: int = 0
+    doubled: int = 0
+    speaks: int = 0
+
+
+def tally_announcements(
+    announced: dict[str, list[str | None]], accepted: dict[str, list[Any]]
+) -> Tally:
+    tally = Tally()
+    said: dict[str, list[Covered]] = {}
+    for requests in accepted.values():
+        first = requests[0]  # (repeats of one command_id: see the duplicate count)
+        text = (first.body or {}).get("payload")
+        found = covered(text) if first.action == "speak" and isinstance(text, str) else None
+        if found is not None:
+            said.setdefault(str(first.target), []).append(found)
+            tally.speaks += 1
+    for conference_id, names in announced.items():
+        spoken = said.get(conference_id, [])
+        total = sum(c.total for c in spoken)
+        times_named = Counter(n for c in spoken for n in c.named)
+        tally.expected += len(names)
+        tally.covered += min(total, len(names))
+        tally.lost += max(len(names) - total, 0)
+        tally.doubled += max(total - len(names), sum(n - 1 for n in times_named.values()))
+    return tally
 
 
 def _run(
@@ -108,15 +159,17 @@ def _run(
     rate: float | None = None,
 ) -> Outcome:
     started = time.monotonic()
-    expected = len(expected_commands(events))
+    # A conference's announcements merge into fewer commands than events: count the trigger
+    # in conferences (each gets its record_start and at least one announcement).
+    conferences = sum(e["data"]["event_type"] == "conference.created" for e in events)
     sending = cluster.deliver_in_background(bodies or [encode(e) for e in events], rate=rate)
     if fault is not None:
-        cluster.wait_for_commands(max(1, int(expected * trigger_fraction)), timeout)
+        cluster.wait_for_commands(max(1, int(2 * conferences * trigger_fraction)), timeout)
         fault()
     acked = sending.result(timeout=timeout)
     if bodies is not None:  # several deliveries per event: acknowledged if any was
         acked = [True] * len(events)
-    cluster.wait_for_commands(expected, timeout)
+    # (Announcements merge into fewer commands than follow-ups: wait for the work to settle.)
     cluster.wait_until_quiet(timeout)
     return measure(name, cluster, events, acked, started)
 
@@ -246,7 +299,6 @@ def failing_api(conferences: int = 20, joins: int = 4, ended: int = 3) -> Outcom
         live = [e for e in events if e["data"]["payload"]["conference_id"] not in gone]
         started = time.monotonic()
         acked = cluster.deliver([encode(e) for e in events])
-        cluster.wait_for_commands(len(expected_commands(live)), 120)
         cluster.wait_until_quiet(120)
         outcome = measure(
             "API failing 30% 5xx, 10% 429, 5% timeouts",
@@ -293,10 +345,25 @@ def redelivered_webhooks(conferences: int = 20, joins: int = 4, copies: int = 3)
         return _run("every webhook delivered 3 times", cluster, events, None, bodies=bodies)
 
 
+def crowds(scenario: Callable[..., Outcome]) -> Callable[..., Outcome]:
+    """The scenario with crowds: a conference for every 25 of the usual ones, each joined by
+    `joins` x 25 people at once (100 for the default 4), whose announcements the lanes merge."""
+
+    def run(conferences: int = 20, joins: int = 4) -> Outcome:
+        outcome = scenario(conferences=max(1, conferences // 25), joins=joins * 25)
+        outcome.scenario += ", crowds"
+        return outcome
+
+    return run
+
+
 SCENARIOS: dict[str, Callable[..., Outcome]] = {
     "sigkill": sigkill_worker,
     "sigterm": sigterm_worker_group,
     "redis-restart": restart_redis,
+    "sigkill-crowds": crowds(sigkill_worker),
+    "sigterm-crowds": crowds(sigterm_worker_group),
+    "redis-restart-crowds": crowds(restart_redis),
     "api-faults": failing_api,
     "redelivery": redelivered_webhooks,
     # At scale: events arrive faster than the workers act on them, so a backlog is queued

@@ -1,8 +1,10 @@
 """The Celery tasks: thin wrappers that validate, plan and call the Telnyx client.
 
-`telnyx.handle_event` turns one webhook into its follow-ups, each queued as its own task
-(`conference.record_start`, `conference.speak`, ...) with a task id derived from the event, so
-each is retried on its own and recorded in the ledger under a stable name.
+`telnyx.handle_event` turns one webhook into its follow-ups. Those of a conference's events
+wait in the conference's lane, sent one at a time in event order by its drain task
+(tasks/lanes.py). Any other is queued as its own task (`call.speak`, ...) with a task id
+derived from the event, so each is retried on its own and recorded in the ledger under a
+stable name; a dead-lettered follow-up is replayed as such a task too.
 
 What happens to a follow-up:
 - sent and accepted -> recorded done; a later copy of the task stops at the ledger;
@@ -19,17 +21,13 @@ What happens to a follow-up:
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import redis
 from celery import Task, shared_task
 from celery.exceptions import Reject, Retry
-from kombu.exceptions import OperationalError
 from pydantic import ValidationError
 
 from core.logs import add_to_context, log_context
@@ -40,7 +38,8 @@ from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
 from tasks import runtime
-from tasks.retry import backoff_seconds
+from tasks.lanes import add_to_lane, in_lane
+from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import APIError, TelnyxError
 from telnyx_api.events import Envelope
@@ -50,11 +49,6 @@ from telnyx_api.resources import CommandResult
 # through the process's formatter, with the ids of the work in the context.
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# 422 codes that say the moment has passed: nothing to fix, nothing to replay.
-MOOT_CODES = frozenset({"90018", "90019", "90033", "90038"})
-# Infrastructure failures that must leave the message unacknowledged for redelivery.
-BROKER_ERRORS = (redis.ConnectionError, redis.TimeoutError, OperationalError)
 
 
 @shared_task(name=HANDLE_EVENT, bind=True, max_retries=None)
@@ -80,6 +74,11 @@ def _handle_event(body: str) -> dict[str, Any]:
         event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
     )
     followups = runtime.current().plan(event)
+    if in_lane(event, followups):
+        add_to_lane(event, followups)
+        names = [f.action for f in followups] or "no follow-up"
+        log.info("event %s %s: %s, in its conference's lane", event.event_type, event.id, names)
+        return {"status": "planned", "followups": [f.key for f in followups]}
     context = {
         "event_id": event.id,
         "event_type": event.event_type,
@@ -229,25 +228,6 @@ class _Attempt:
         return None
 
 
-def through_redis_outage(step: Callable[[], T], where: str) -> T:
-    """Run `step`, waiting out a Redis outage of up to half the visibility timeout and then
-    running it again; past that, reject the message back to the queue (Redis keeps it
-    unacknowledged if even that fails, and hands it out again once it is back)."""
-    grace = runtime.current().settings.broker_visibility_timeout_seconds / 2
-    deadline = time.monotonic() + grace
-    delay = 0.1
-    while True:
-        try:
-            return step()
-        except BROKER_ERRORS as exc:
-            if time.monotonic() + delay > deadline:
-                log.error("%s: Redis unavailable for %.0fs; requeueing", where, grace)
-                raise Reject(str(exc), requeue=True) from exc
-            log.warning("%s: Redis unavailable (%s); waiting %.1fs", where, exc, delay)
-            time.sleep(delay)  # backing off a reconnect, not synchronising
-            delay = min(delay * 2, 2.0)
-
-
 def _on_error(
     task: Task[Any, Any],
     exc: TelnyxError,
@@ -255,32 +235,25 @@ def _on_error(
     context: dict[str, Any],
     argsrepr: str,
 ) -> dict[str, Any]:
-    settings = runtime.current().settings
-    codes = list(exc.codes) if isinstance(exc, APIError) else []
     retries = task.request.retries
-    if exc.retryable and retries < settings.task_max_retries:
-        delay = backoff_seconds(
-            retries,
-            base=settings.retry_backoff_base_seconds,
-            cap=settings.retry_backoff_max_seconds,
-            hint=exc.retry_delay if isinstance(exc, APIError) else None,
-        )
-        log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, delay)
-        runtime.current().journal.touch(str(task.request.id), delay)
+    verdict = judge(exc, retries)
+    codes = list(verdict.codes)
+    if verdict.outcome == "retry":
+        log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, verdict.delay)
+        runtime.current().journal.touch(str(task.request.id), verdict.delay)
         runtime.current().metrics.incr(
             "telnyx_actions_total", {"action": task.name, "outcome": "retried"}
         )
         # argsrepr: Celery would otherwise show the full arguments of the retry in Flower.
-        raise task.retry(countdown=delay, argsrepr=argsrepr, kwargsrepr="{}")  # type: ignore[call-arg]
-    if exc.retryable:
-        log.error("%s: giving up after %d retries: %s", where, retries, exc)
-        _dead_letter(task, "retries_exhausted", str(exc), context, exc)
-        return {"status": "dead_lettered", "codes": codes}
-    if MOOT_CODES.intersection(codes):
+        raise task.retry(countdown=verdict.delay, argsrepr=argsrepr, kwargsrepr="{}")  # type: ignore[call-arg]
+    if verdict.outcome == "moot":
         log.warning("%s: not retried (codes %s): %s", where, ",".join(codes), exc)
         return {"status": "moot", "codes": codes}
-    log.error("%s: not retried (codes %s): %s", where, ",".join(codes) or "-", exc)
-    _dead_letter(task, "rejected", str(exc), context, exc)
+    if verdict.reason == "retries_exhausted":
+        log.error("%s: giving up after %d retries: %s", where, retries, exc)
+    else:
+        log.error("%s: not retried (codes %s): %s", where, ",".join(codes) or "-", exc)
+    _dead_letter(task, verdict.reason, str(exc), context, exc)
     return {"status": "dead_lettered", "codes": codes}
 
 

@@ -9,11 +9,14 @@ import redis
 
 from core.logs import add_to_context
 from core.settings import ConfigError, WorkerSettings
+from followups.announcement import Chorus
 from followups.followup import FollowUp
+from followups.lanes import Timing
 from followups.policy import Policy, default_rules
 from followups.rules import Rule, RulesError, load_rules_file, plan
 from records.deadletters import DeadLetters
 from records.journal import Journal
+from records.lanes import Lanes
 from records.ledger import Ledger
 from records.metrics import Metrics
 from records.redis_client import redis_client
@@ -35,6 +38,14 @@ class Runtime:
             announce_language=settings.announce_language,
             announce_template=settings.announce_template,
             announce_fallback=settings.announce_fallback,
+            announce_chorus=Chorus(
+                template=settings.announce_merged_template,
+                names=settings.announce_merged_names,
+                others=settings.announce_others,
+                one_other=settings.announce_one_other,
+                unnamed=settings.announce_unnamed,
+                conjunction=settings.announce_and,
+            ),
         )
         # One planner: the built-in rules the settings fill in, replaced or extended by a rules
         # file, read and checked here at start-up (a bad file stops the worker with line and
@@ -46,11 +57,19 @@ class Runtime:
             except RulesError as exc:
                 raise ConfigError(f"RULES_FILE {exc}") from None
             self.rules = [*(self.rules if found.include_defaults else []), *found.rules]
+        self.lane_timing = Timing(
+            settle_ms=int(settings.conference_settle_seconds * 1000),
+            spacing_ms=int(settings.announce_interval_seconds * 1000),
+            max_age_ms=settings.event_max_age_seconds * 1000,
+            # A lane waits for a late conference.created only if the rules act on it.
+            wants_created=any("conference.created" in rule.on for rule in self.rules),
+        )
         self._client: TelnyxClient | None = None
         self._redis: redis.Redis | None = None
         self._ledger: Ledger | None = None
         self._dead_letters: DeadLetters | None = None
         self._journal: Journal | None = None
+        self._lanes: Lanes | None = None
         self._lock = threading.Lock()
 
     def plan(self, event: Event) -> list[FollowUp]:
@@ -108,6 +127,17 @@ class Runtime:
         if self._journal is None:
             self._journal = Journal(self.redis, replication=self.replication)
         return self._journal
+
+    @property
+    def lanes(self) -> Lanes:
+        if self._lanes is None:
+            self._lanes = Lanes(
+                self.redis,
+                lease_seconds=self.settings.action_lease_seconds,
+                done_ttl_seconds=self.settings.action_done_ttl_seconds,
+                replication=self.replication,
+            )
+        return self._lanes
 
     @property
     def metrics(self) -> Metrics:

@@ -11,7 +11,7 @@ from celery.signals import worker_ready, worker_shutting_down
 
 from core import logs
 from core.settings import WorkerSettings, load_settings
-from tasks import handlers, runtime
+from tasks import handlers, lanes, runtime
 from workers import kombu_compat
 from workers.config import worker_celery_config
 from workers.sweeper import Sweeper
@@ -32,7 +32,10 @@ runtime.configure(RUNTIME)
 app = Celery("telnyx_conference_worker")
 app.conf.update(worker_celery_config(settings))
 # Importing the handlers registers every task with this app.
-TASKS = handlers.ACTION_TASKS | {handlers.handle_event.name: handlers.handle_event}
+TASKS = handlers.ACTION_TASKS | {
+    handlers.handle_event.name: handlers.handle_event,
+    lanes.drain.name: lanes.drain,
+}
 
 _sweeper = Sweeper(
     RUNTIME.journal,

@@ -3,6 +3,10 @@ exactly what the API received."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pytest
+
 from sandbox import scenarios
 
 
@@ -45,3 +49,20 @@ def test_triple_concurrent_out_of_order_delivery_acts_once_per_event() -> None:
     _assert_exact(outcome)
     assert outcome.duplicated == 0, outcome
     assert outcome.notes == [], outcome
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [scenarios.sigkill_worker, scenarios.sigterm_worker_group, scenarios.restart_redis],
+    ids=["sigkill", "sigterm", "redis-restart"],
+)
+def test_crowds_are_announced_once_each_through_faults(
+    scenario: Callable[..., scenarios.Outcome],
+) -> None:
+    # Three conferences, each joined by 40 people at once: merged announcements, every
+    # joiner covered once by name or by count, whatever the fault
+    outcome = scenario(conferences=3, joins=40)
+    _assert_exact(outcome)
+    assert outcome.duplicated == 0, outcome
+    assert outcome.announced == 120
+    assert outcome.speaks < 60, outcome

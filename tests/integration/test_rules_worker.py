@@ -50,26 +50,30 @@ def client(redis_server: RedisServer, signer: WebhookSigner) -> FlaskClient:
 def test_the_rules_file_decides_the_followups(
     client: FlaskClient, sign: Callable[..., dict[str, str]], api: FakeTelnyxServer
 ) -> None:
-    # Given a conference where Ann joins and leaves, and which then ends by time limit
+    # Given a conference where Ann joins and Bob leaves, and which then ends by time limit
     conference_id = str(uuid.uuid4())
-    state = client_state({"name": "Ann"})
-    for event in (
-        make_event(
-            "conference.participant.joined", conference_id=conference_id, client_state=state
-        ),
-        make_event("conference.participant.left", conference_id=conference_id, client_state=state),
-        make_event("conference.ended", conference_id=conference_id, reason="time_exceeded"),
-    ):
+
+    def post(event: dict[str, object]) -> None:
         body = encode(event)
         assert client.post("/webhooks/telnyx", data=body, headers=sign(body)).status_code == 200
-    # Then the API gets the join and leave announcements and the stop of the recording
+
     mine = lambda rs: [r for r in rs if r.target == conference_id and r.status == 200]  # noqa: E731
+    for event_type, name in (
+        ("conference.participant.joined", "Ann"),
+        ("conference.participant.left", "Bob"),
+    ):
+        state = client_state({"name": name})
+        post(make_event(event_type, conference_id=conference_id, client_state=state))
+    # (An end arriving before they are announced would make the announcements moot.)
+    assert api.state.wait_for(lambda rs: len(mine(rs)) >= 2, timeout=20)
+    post(make_event("conference.ended", conference_id=conference_id, reason="time_exceeded"))
+    # Then the API gets the join and leave announcements and the stop of the recording
     assert api.state.wait_for(lambda rs: len(mine(rs)) >= 3, timeout=20)
     got = sorted((r.action, (r.body or {}).get("payload", "")) for r in mine(api.state.requests()))
     assert got == [
         ("record_stop", ""),
         ("speak", "Ann has joined the conference."),
-        ("speak", "Ann has left the conference."),
+        ("speak", "Bob has left the conference."),
     ]
 
 

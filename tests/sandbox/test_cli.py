@@ -70,7 +70,7 @@ def test_a_reused_event_id_is_a_redelivery(url: str, capsys: pytest.CaptureFixtu
 
 @pytest.mark.usefixtures("seeded")
 def test_scenario_sends_the_whole_conference(url: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["scenario", "--url", url]) == 0
+    assert main(["scenario", "--url", url, "--end-after", "0"]) == 0
     assert capsys.readouterr().out.count("-> 200") == 7
 
 

@@ -1,0 +1,345 @@
+"""Conference lanes: an event's follow-ups wait in their conference's lane, and one drain task
+at a time sends them, in event order, each after Telnyx has answered the one before.
+
+`handle_event` adds an event's follow-ups to the lane (records/lanes.py), which queues a drain
+task when the lane has none. The drain (`lane.drain`) looks at the lane, asks the domain
+(followups/lanes.py) for the next step, and carries it out: send one command (merged from
+several waiting announcements, maybe), drop what is moot, or wait (for a late
+conference.created, or to space announcements) by handing over to a delayed drain. A run sends
+for a few seconds at most, then hands over, so no lane keeps a thread from the others.
+
+A command is fixed in the lane before it is sent and claimed in the ledger like any other
+action; once Telnyx accepts it, every item it covers is recorded done in one Redis step. A
+drain killed mid-run is redelivered by the broker (or queued again by the journal) and carries
+on with exactly that command.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from celery import Task, shared_task
+
+from core.logs import log_context
+from core.naming import LANE_DRAIN, call_task, conference_task, followup_task_id
+from followups.followup import FollowUp
+from followups.lanes import (
+    LEFT,
+    Drop,
+    Idle,
+    Inflight,
+    LaneItem,
+    LaneState,
+    Send,
+    Wait,
+    next_step,
+    occurred_us,
+)
+from records.deadletters import DeadLetter
+from records.lanes import Look, member_id
+from records.ledger import Begin
+from records.metrics import field
+from records.publisher import celery_message
+from tasks import runtime
+from tasks.outcomes import judge, through_redis_outage
+from telnyx_api.errors import APIError, TelnyxError
+from telnyx_api.events import Event
+
+log = logging.getLogger(__name__)
+
+# One run of a drain sends for about this long, then hands over to a new message: other lanes
+# get the thread in turn, and a run stays far inside the broker's visibility timeout.
+RUN_SECONDS = 5.0
+# Telnyx's answer that the conference is over: nothing more to send in its lane.
+CONFERENCE_OVER = "90019"
+# Events that change what a lane knows even when the rules call for nothing on them.
+LANE_EVENTS = frozenset({"conference.created", "conference.ended", LEFT})
+
+
+def in_lane(event: Event, followups: list[FollowUp]) -> bool:
+    """Whether an event goes through its conference's lane."""
+    return event.conference_id is not None and (bool(followups) or event.event_type in LANE_EVENTS)
+
+
+def add_to_lane(event: Event, followups: list[FollowUp]) -> None:
+    """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries)."""
+    conference_id = str(event.conference_id)
+    now_ms = int(time.time() * 1000)
+    when = occurred_us(event.when, now_ms)
+    at = event.when.isoformat() if event.when else None
+    items = [
+        LaneItem(followup_task_id(event.id, f.key), f, event.id, event.event_type, at, when)
+        for f in followups
+    ]
+    call_control_id = getattr(getattr(event, "payload", None), "call_control_id", None)
+    left = (call_control_id, when) if event.event_type == LEFT and call_control_id else None
+    runtime.current().lanes.append(
+        conference_id,
+        [(i.action_id, i.score, i.to_json()) for i in items],
+        event_type=event.event_type,
+        drain=_drain_message(conference_id),
+        left=left,
+        now_ms=now_ms,
+    )
+
+
+def _drain_message(conference_id: str, delay: float = 0.0) -> tuple[str, bytes]:
+    task_id = str(uuid.uuid4())
+    eta = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
+    argsrepr = f"conference={conference_id}"[:300]
+    return task_id, celery_message(LANE_DRAIN, task_id, [conference_id], argsrepr, eta=eta)
+
+
+@shared_task(name=LANE_DRAIN, bind=True, max_retries=None)
+def drain(self: Task[Any, Any], conference_id: str) -> dict[str, Any]:
+    with log_context(task_id=str(self.request.id), conference_id=conference_id):
+        return _Drain(self, conference_id).run()
+
+
+class _Drain:
+    def __init__(self, task: Task[Any, Any], conference_id: str) -> None:
+        self.task = task
+        self.conference_id = conference_id
+        self.drain_id = str(task.request.id)
+        self.owner = uuid.uuid4().hex
+        self.where = f"lane {conference_id}"
+        self.rt = runtime.current()
+        self.timing = self.rt.lane_timing
+        # What this run sent (Flower shows it as the task's result): action names, no text.
+        self.sent: list[str] = []
+        self.stop_at = time.monotonic() + RUN_SECONDS
+
+    def run(self) -> dict[str, Any]:
+        lanes = self.rt.lanes
+        while True:
+            look = self._redis(lambda: lanes.look(self.conference_id, self.drain_id, self.owner))
+            if look.status == "stale":
+                # Replaced (woken early, or a copy of a message already handled): nothing to do.
+                self._redis(lambda: self.rt.journal.complete(self.drain_id))
+                return {"status": "stale"}
+            if look.status == "busy":
+                self._retry(look.busy_seconds + 0.1, "another run holds the lane")
+            if "inflight" in look.fields:
+                self._settle(Inflight.from_json(look.fields["inflight"]))
+            elif not self._step(look):
+                return {"status": "handed over", "sent": self.sent}
+            if time.monotonic() > self.stop_at or self.task.request.retries:
+                # (After retries, a new message: the next command gets a retry budget afresh.)
+                self._hand_off()
+                return {"status": "handed over", "sent": self.sent}
+
+    def _step(self, look: Look) -> bool:
+        """Carry out the lane's next step; False when this run is over."""
+        items = [LaneItem.from_json(raw) for _, raw in look.entries]
+        members = {member_id(m): m for m, _ in look.entries}
+        state = LaneState.from_fields(look.fields)
+        step = next_step(items, state, int(time.time() * 1000), self.timing)
+        if isinstance(step, Idle):
+            self._hand_off()
+            return False
+        if isinstance(step, Wait):
+            delay = max(step.until_ms / 1000 - time.time(), 0.0)
+            log.info("%s: %s, %.2fs", self.where, step.reason, delay)
+            self._hand_off(delay=delay, waiting=True)
+            return False
+        if isinstance(step, Drop):
+            self._drop(step, members)
+            return True
+        assert isinstance(step, Send)
+        inflight = Inflight.of(step)
+        fixed = self._redis(
+            lambda: self.rt.lanes.fix(
+                self.conference_id,
+                self.drain_id,
+                inflight.to_json(),
+                [members[i.action_id] for i in step.items],
+            )
+        )
+        if fixed:
+            self._settle(inflight)
+        return True
+
+    def _drop(self, step: Drop, members: dict[str, str]) -> None:
+        counters = [
+            field("telnyx_actions_total", {"action": _name(i.followup), "outcome": step.outcome})
+            for i in step.items
+        ]
+        dropped = self._redis(
+            lambda: self.rt.lanes.drop(
+                self.conference_id,
+                self.drain_id,
+                [members[i.action_id] for i in step.items],
+                counters,
+            )
+        )
+        if not dropped:
+            return
+        for item in step.items:
+            reason = step.reason
+            if step.outcome == "expired":
+                reason = f"event is {_age_seconds(item) or 0:.0f}s old"
+            with _item_context(item):
+                log.warning("%s: %s; not acted on", _where(item), reason)
+
+    def _settle(self, inflight: Inflight) -> None:
+        """Send the inflight command (once: the ledger's claim and done record), and record
+        how it ended for every item it covers."""
+        with _item_context(inflight.item):
+            self._settle_logged(inflight)
+
+    def _settle_logged(self, inflight: Inflight) -> None:
+        rt, item = self.rt, inflight.item
+        followup = item.followup
+        state, wait = self._redis(lambda: rt.ledger.begin(inflight.batch_id, self.owner))
+        if state is Begin.DONE:
+            self._finish(inflight, done=True, outcome="duplicate")
+            return
+        if state is Begin.BUSY:
+            self._retry(wait + 0.5, "another worker is sending its command")
+        try:
+            if followup.kind == "conference":
+                rt.client.conferences.actions.perform(
+                    followup.action, followup.target, followup.params
+                )
+            else:
+                rt.client.calls.actions.perform(followup.action, followup.target, followup.params)
+        except TelnyxError as exc:
+            self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
+            self._refused(inflight, exc)
+            return
+        covers = len(inflight.action_ids)
+        self.sent.append(_name(followup) + (f" (for {covers} events)" if covers > 1 else ""))
+        self._finish(inflight, done=True, outcome="sent", announced=followup.announce is not None)
+        covered = len(inflight.action_ids)
+        log.info("%s: sent%s", _where(item), f", for {covered} events" if covered > 1 else "")
+
+    def _refused(self, inflight: Inflight, exc: TelnyxError) -> None:
+        item = inflight.item
+        retries = self.task.request.retries
+        verdict = judge(exc, retries)
+        name, where = _name(item.followup), _where(item)
+        codes = ",".join(verdict.codes) or "-"
+        if verdict.outcome == "retry":
+            log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, verdict.delay)
+            self._redis(
+                lambda: self.rt.metrics.incr(
+                    "telnyx_actions_total", {"action": name, "outcome": "retried"}
+                )
+            )
+            self._retry(verdict.delay, "retrying")
+        if verdict.outcome == "moot":
+            over = CONFERENCE_OVER in verdict.codes
+            log.warning("%s: not retried (codes %s): %s", where, codes, exc)
+            self._finish(inflight, done=True, outcome="moot", ended=over)
+            return
+        if verdict.reason == "retries_exhausted":
+            log.error("%s: giving up after %d retries: %s", where, retries, exc)
+        else:
+            log.error("%s: not retried (codes %s): %s", where, codes, exc)
+        letter = DeadLetter(
+            task_id=inflight.batch_id,
+            task=_task_name(item.followup),
+            args=[item.followup.target, item.followup.params, item.context],
+            reason=verdict.reason,
+            error=str(exc)[:1000],
+            status=exc.status_code if isinstance(exc, APIError) else None,
+            codes=list(verdict.codes),
+            retries=retries,
+            event_id=item.event_id,
+        )
+        self._redis(lambda: self.rt.dead_letters.add(letter))
+        self._finish(inflight, done=False, outcome="dead_lettered")
+
+    def _finish(
+        self,
+        inflight: Inflight,
+        *,
+        done: bool,
+        outcome: str,
+        announced: bool = False,
+        ended: bool = False,
+    ) -> None:
+        name = _name(inflight.item.followup)
+        counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
+        if outcome == "sent":
+            # The other events a merged announcement covered.
+            merged = field("telnyx_actions_total", {"action": name, "outcome": "merged"})
+            counters += [merged] * (len(inflight.action_ids) - 1)
+        latency = _age_seconds(inflight.item) if outcome == "sent" else None
+        self._redis(
+            lambda: self.rt.lanes.finish(
+                self.conference_id,
+                inflight.batch_id,
+                inflight.action_ids,
+                done=done,
+                counters=counters,
+                announced=announced,
+                ended=ended,
+                latency=latency,
+            )
+        )
+
+    def _hand_off(self, delay: float = 0.0, waiting: bool = False) -> None:
+        successor = _drain_message(self.conference_id, delay)
+        self._redis(
+            lambda: self.rt.lanes.hand_off(
+                self.conference_id,
+                self.drain_id,
+                self.owner,
+                successor,
+                delay=delay,
+                waiting=waiting,
+            )
+        )
+
+    def _retry(self, delay: float, why: str) -> None:
+        """Run this drain again in `delay` s (the lane keeps it as its drain meanwhile)."""
+        self._redis(lambda: self.rt.lanes.release(self.conference_id, self.owner))
+        self._redis(lambda: self.rt.journal.touch(self.drain_id, delay))
+        log.info("%s: %s; again in %.1fs", self.where, why, delay)
+        raise self.task.retry(  # type: ignore[call-arg]
+            countdown=delay, argsrepr=f"conference={self.conference_id}", kwargsrepr="{}"
+        )
+
+    def _redis(self, step: Any) -> Any:
+        return through_redis_outage(step, self.where)
+
+
+def _name(followup: FollowUp) -> str:
+    return f"{followup.kind}.{followup.action}"
+
+
+def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:
+    return log_context(
+        event_id=item.event_id,
+        event_type=item.event_type,
+        action=_name(item.followup),
+        call_control_id=_participant(item),
+    )
+
+
+def _where(item: LaneItem) -> str:
+    f = item.followup
+    return f"{f.kind}.{f.action} {f.target} (event {item.event_id})"
+
+
+def _task_name(followup: FollowUp) -> str:
+    if followup.kind == "conference":
+        return conference_task(followup.action)
+    return call_task(followup.action)
+
+
+def _participant(item: LaneItem) -> str | None:
+    announce = item.followup.announce
+    return announce.participant if announce else None
+
+
+def _age_seconds(item: LaneItem) -> float | None:
+    if item.occurred_at is None:
+        return None
+    return max(time.time() - item.occurred_us / 1e6, 0.0)
