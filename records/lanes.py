@@ -5,7 +5,8 @@ Keys, for conference C (all expire after the ledger's done TTL without a write):
 - `tcw:lane:C` (hash): `first` (ms), `created`, `ended`, `left:<call_control_id>` (us),
   `announced` (ms, the last announcement), `seq` (arrival counter), `drain` (the task id of the
   one drain task allowed to act; set while there is work), `waiting` (that task is a delayed one),
-  `inflight` (the command being sent, fixed before it is sent, so a re-run resends exactly it).
+  `inflight` (the command being sent, fixed before it is sent, so a re-run resends exactly it),
+  `attempts` (its failed attempts so far).
 - `tcw:lane:C:q` (sorted set): waiting items, by score (followups/lanes.py), then arrival
   (members are `<12-digit arrival number>:<action id>`, and equal scores sort by member).
 - `tcw:lane:C:items` (hash): action id -> item, until the item is done or dropped.
@@ -36,7 +37,9 @@ LOOK_LIMIT = 500
 
 # KEYS: state, q, items, queue, journal, since, done key of each item;
 # ARGV: now ms, ttl s, event type, left call_control_id or '', left ms, drain id, drain message,
-# now s, then (action id, score, item) per item. Returns {added, scheduled}.
+# now s, inline '1'/'0', then (action id, score, item) per item. Returns {added, scheduled}.
+# Inline: the drain message is journaled but not queued: the caller runs the drain itself, and
+# the journal queues the message if the caller dies first.
 _APPEND = """
 local state, q, items = KEYS[1], KEYS[2], KEYS[3]
 redis.call('HSETNX', state, 'first', ARGV[1])
@@ -55,12 +58,12 @@ if ARGV[4] ~= '' then
   end
 end
 local added = 0
-for i = 0, (#ARGV - 8) / 3 - 1 do
-  local id = ARGV[9 + 3 * i]
+for i = 0, (#ARGV - 9) / 3 - 1 do
+  local id = ARGV[10 + 3 * i]
   if redis.call('EXISTS', KEYS[7 + i]) == 0
-      and redis.call('HSETNX', items, id, ARGV[11 + 3 * i]) == 1 then
+      and redis.call('HSETNX', items, id, ARGV[12 + 3 * i]) == 1 then
     local seq = redis.call('HINCRBY', state, 'seq', 1)
-    redis.call('ZADD', q, ARGV[10 + 3 * i], string.format('%012d', seq) .. ':' .. id)
+    redis.call('ZADD', q, ARGV[11 + 3 * i], string.format('%012d', seq) .. ':' .. id)
     added = added + 1
   end
 end
@@ -74,7 +77,7 @@ if (not drain and redis.call('ZCARD', q) > 0)
   redis.call('HDEL', state, 'waiting')
   redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
   redis.call('ZADD', KEYS[6], ARGV[8], ARGV[6])
-  redis.call('LPUSH', KEYS[4], ARGV[7])
+  if ARGV[9] ~= '1' then redis.call('LPUSH', KEYS[4], ARGV[7]) end
   scheduled = 1
 end
 redis.call('EXPIRE', state, ARGV[2])
@@ -100,29 +103,41 @@ end
 return {'ok', redis.call('HGETALL', KEYS[1]), members, values}
 """
 
-# KEYS: state, q; ARGV: drain id, inflight, members taken out of the queue.
+# KEYS: state, q, claim of the command; ARGV: drain id, inflight, owner, lease ms, members
+# taken out of the queue. Returns 1 fixed and claimed in the ledger, 2 fixed (another claim
+# holds it), 0 not fixed (not this lane's drain, or a command in flight already).
 _FIX = """
 if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return 0 end
 if redis.call('HEXISTS', KEYS[1], 'inflight') == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'inflight', ARGV[2])
-for i = 3, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
-return 1
+for i = 5, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+if redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
+return 2
 """
 
-# KEYS: state, items, metrics, claim, then the done keys to set;
-# ARGV: done ttl, announced field or '', now ms, ended '1'/'0', latency or '', item count n,
-# n action ids, then the counters to increment.
+# KEYS: state, items, metrics, claim, q, lease, journal, since, then the done keys to set;
+# ARGV: done ttl, announced field or '', now ms, ended '1'/'0', latency or '', drain id or '',
+# owner, item count n, n action ids, then the counters to increment. With a drain id: if
+# nothing waits, the lane goes idle and the drain's message is complete in the same step.
 _FINISH = """
-redis.call('HDEL', KEYS[1], 'inflight')
-for i = 5, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
+redis.call('HDEL', KEYS[1], 'inflight', 'attempts')
+for i = 9, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
 redis.call('DEL', KEYS[4])
-local n = tonumber(ARGV[6])
-for i = 7, 6 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
+local n = tonumber(ARGV[8])
+for i = 9, 8 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
 if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
 if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'ended', '1') end
 if ARGV[5] ~= '' then redis.call('HINCRBYFLOAT', KEYS[3], 'LATENCY_SUM', ARGV[5]) end
-for i = 7 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-return 1
+for i = 9 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'drain') == ARGV[6]
+    and redis.call('ZCARD', KEYS[5]) == 0 then
+  redis.call('HDEL', KEYS[1], 'drain', 'waiting')
+  if redis.call('GET', KEYS[6]) == ARGV[7] then redis.call('DEL', KEYS[6]) end
+  redis.call('HDEL', KEYS[7], ARGV[6])
+  redis.call('ZREM', KEYS[8], ARGV[6])
+  return 'idle'
+end
+return 'more'
 """.replace("'LATENCY_SUM'", f"'{LATENCY}_sum'")
 
 # KEYS: state, q, items, metrics, then the done key of each dropped item;
@@ -140,8 +155,8 @@ return 1
 """
 
 # KEYS: state, q, lease, queue, journal, since; ARGV: drain id, owner, next drain id, its
-# message, when it is due (s), waiting '1'/'0'. The drain's own message is complete; the lane
-# goes idle, or to the next drain.
+# message, when it is due (s), waiting '1'/'0', a failed attempt to count '1'/'0'. The drain's
+# own message is complete; the lane goes idle, or to the next drain.
 _HAND_OFF = """
 redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
@@ -152,6 +167,7 @@ if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('HEXISTS', KEYS[1], 'infligh
   return 'idle'
 end
 redis.call('HSET', KEYS[1], 'drain', ARGV[3])
+if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
 if ARGV[6] == '1' then
   redis.call('HSET', KEYS[1], 'waiting', '1')
 else
@@ -161,12 +177,6 @@ redis.call('HSET', KEYS[5], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[6], ARGV[5], ARGV[3])
 redis.call('LPUSH', KEYS[4], ARGV[4])
 return 'next'
-"""
-
-# KEYS: lease; ARGV: owner.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -207,7 +217,6 @@ class Lanes:
         self._finish = client.register_script(_FINISH)
         self._drop = client.register_script(_DROP)
         self._hand_off = client.register_script(_HAND_OFF)
-        self._release = client.register_script(_RELEASE)
 
     def append(
         self,
@@ -218,10 +227,12 @@ class Lanes:
         drain: tuple[str, bytes],
         left: tuple[str, int] | None = None,  # (call_control_id, when they left in us)
         now_ms: int | None = None,
+        inline: bool = False,
     ) -> tuple[int, bool]:
         """Add an event's follow-ups, as (action id, score, item) (those not done or waiting
         already), and what the event says of the conference; queue `drain` if the lane has no
-        drain yet. Returns how many were added and whether the drain was queued."""
+        drain yet (`inline`: journaled only, for the caller to run). Returns how many were
+        added and whether `drain` became the lane's drain."""
         now = time.time()
         keys = [*self._keys(conference_id)[:3], self._queue, JOURNAL, SINCE]
         keys += [done_key(action_id) for action_id, _, _ in items]
@@ -234,6 +245,7 @@ class Lanes:
             drain[0],
             drain[1],
             now,
+            int(inline),
         ]
         for entry in items:
             args += list(entry)
@@ -243,9 +255,11 @@ class Lanes:
     def look(self, conference_id: str, drain_id: str, owner: str) -> Look:
         """The lane as drain `drain_id` sees it, taking (or renewing) the lane's lease."""
         state, queue, items, lease = self._keys(conference_id)
-        answer = self._look(
-            keys=[state, queue, items, lease],
-            args=[drain_id, owner, self._lease_ms, LOOK_LIMIT],
+        # With REDIS_MIN_REPLICAS, a WAIT after taking the lease: what this run acts on (a
+        # command fixed by an earlier run, say) is then on the replicas too, so a failover
+        # cannot make a later run decide differently about a command this one sends.
+        answer = self._write(
+            self._look, [state, queue, items, lease], [drain_id, owner, self._lease_ms, LOOK_LIMIT]
         )
         status = _text(answer[0])
         if status == "busy":
@@ -259,11 +273,29 @@ class Lanes:
                 look.entries.append((_text(member), _text(value)))
         return look
 
-    def fix(self, conference_id: str, drain_id: str, inflight: str, members: Sequence[str]) -> bool:
-        """Make `inflight` the command being sent, taking its items (`members`) out of the
-        queue; False if this drain is stale or a command is in flight already."""
+    def fix(
+        self,
+        conference_id: str,
+        drain_id: str,
+        batch_id: str,
+        inflight: str,
+        members: Sequence[str],
+        owner: str,
+    ) -> int:
+        """Make `inflight` (command `batch_id`) the command being sent, taking its items
+        (`members`) out of the queue, and claim it in the ledger for `owner`. Returns 1 fixed
+        and claimed, 2 fixed but claimed by another, 0 not fixed (this drain is stale, or a
+        command is in flight already)."""
         state, queue, _, _ = self._keys(conference_id)
-        return bool(self._fix(keys=[state, queue], args=[drain_id, inflight, *members]))
+        # With REDIS_MIN_REPLICAS, on the replicas before it is sent: a failover must not lose
+        # which events a command covers (a merge recomposed afterwards would repeat some).
+        return int(
+            self._write(
+                self._fix,
+                [state, queue, claim_key(batch_id)],
+                [drain_id, inflight, owner, self._lease_ms, *members],
+            )
+        )
 
     def finish(
         self,
@@ -276,12 +308,15 @@ class Lanes:
         announced: bool = False,
         ended: bool = False,
         latency: float | None = None,
-    ) -> None:
+        drain: tuple[str, str] | None = None,
+    ) -> bool:
         """The inflight command `batch_id`, covering `action_ids`, is settled: sent (`done`:
         recorded done for every item it covered, so no redelivery repeats any of them), or
-        dropped or dead-lettered. With REDIS_MIN_REPLICAS, returns once replicas hold it."""
-        state, _, items, _ = self._keys(conference_id)
-        keys = [state, items, METRICS, claim_key(batch_id)]
+        dropped or dead-lettered. With `drain` (its id and owner): if nothing else waits, the
+        lane goes idle and the drain's message is complete, in the same step; returns True
+        then. With REDIS_MIN_REPLICAS, returns once replicas hold it."""
+        state, queue, items, lease = self._keys(conference_id)
+        keys = [state, items, METRICS, claim_key(batch_id), queue, lease, JOURNAL, SINCE]
         if done:
             keys += [done_key(i) for i in dict.fromkeys([batch_id, *action_ids])]
         observed = [*counters, *(latency_fields(latency) if latency is not None else [])]
@@ -291,11 +326,13 @@ class Lanes:
             int(time.time() * 1000),
             "1" if ended else "0",
             latency if latency is not None else "",
+            drain[0] if drain else "",
+            drain[1] if drain else "",
             len(action_ids),
             *action_ids,
             *observed,
         ]
-        self._write(self._finish, keys, args)
+        return _text(self._write(self._finish, keys, args)) == "idle"
 
     def drop(
         self,
@@ -321,19 +358,28 @@ class Lanes:
         *,
         delay: float = 0.0,
         waiting: bool = False,
+        failed: bool = False,
     ) -> str:
         """End drain `drain_id`'s run: its message is complete, and the lane goes idle, or to
-        `successor` (queued, due in `delay` s). Returns idle, next or stale."""
+        `successor` (queued, due in `delay` s). `failed`: the inflight command failed and will
+        be tried again (counted in the state's `attempts`). Returns idle, next or stale."""
         state, queue, _, lease = self._keys(conference_id)
         keys = [state, queue, lease, self._queue, JOURNAL, SINCE]
-        args = [drain_id, owner, successor[0], successor[1], time.time() + delay, int(waiting)]
+        args = [
+            drain_id,
+            owner,
+            successor[0],
+            successor[1],
+            time.time() + delay,
+            int(waiting),
+            int(failed),
+        ]
         return _text(self._write(self._hand_off, keys, args))
 
-    def release(self, conference_id: str, owner: str) -> None:
-        """Give up the lease (before a retry), so the retry can take it at once."""
-        self._release(keys=[self._keys(conference_id)[3]], args=[owner])
-
     def _write(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        if not self._replication.required:
+            # (A pipeline would first ask whether the script is loaded: a round trip more.)
+            return script(keys=keys, args=args)
         with self._redis.pipeline(transaction=False) as pipe:
             script(keys=keys, args=args, client=pipe)
             self._replication.wait(pipe)

@@ -38,7 +38,7 @@ from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
 from tasks import runtime
-from tasks.lanes import add_to_lane, in_lane
+from tasks.lanes import add_to_lane, in_lane, run_drain
 from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import APIError, TelnyxError
@@ -59,6 +59,12 @@ def handle_event(self: Task[Any, Any], body: str) -> dict[str, Any]:
     where = f"event task {task_id}"
     with log_context(task_id=task_id):
         outcome = through_redis_outage(lambda: _handle_event(body), where)
+        lane = outcome.pop("lane", None)
+        if lane is not None:
+            # This event made itself its conference's drain: send on this thread, now.
+            conference_id, drain_id = lane
+            with log_context(conference_id=conference_id):
+                outcome["sent"] = run_drain(conference_id, drain_id).get("sent", [])
     through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
     return outcome
 
@@ -75,10 +81,13 @@ def _handle_event(body: str) -> dict[str, Any]:
     )
     followups = runtime.current().plan(event)
     if in_lane(event, followups):
-        add_to_lane(event, followups)
+        drain_id = add_to_lane(event, followups)
         names = [f.action for f in followups] or "no follow-up"
         log.info("event %s %s: %s, in its conference's lane", event.event_type, event.id, names)
-        return {"status": "planned", "followups": [f.key for f in followups]}
+        outcome: dict[str, Any] = {"status": "planned", "followups": [f.key for f in followups]}
+        if drain_id is not None:
+            outcome["lane"] = (str(event.conference_id), drain_id)
+        return outcome
     context = {
         "event_id": event.id,
         "event_type": event.event_type,

@@ -29,6 +29,7 @@ from core.logs import log_context
 from core.naming import LANE_DRAIN, call_task, conference_task, followup_task_id
 from followups.followup import FollowUp
 from followups.lanes import (
+    ENDED,
     LEFT,
     Drop,
     Idle,
@@ -66,8 +67,11 @@ def in_lane(event: Event, followups: list[FollowUp]) -> bool:
     return event.conference_id is not None and (bool(followups) or event.event_type in LANE_EVENTS)
 
 
-def add_to_lane(event: Event, followups: list[FollowUp]) -> None:
-    """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries)."""
+def add_to_lane(event: Event, followups: list[FollowUp]) -> str | None:
+    """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries).
+    Returns a drain id when the lane had no drain: the caller is its drain now, and runs it
+    (`run_drain`) on its own thread, saving a task message; if it dies first, the journal
+    queues the drain's message."""
     conference_id = str(event.conference_id)
     now_ms = int(time.time() * 1000)
     when = occurred_us(event.when, now_ms)
@@ -78,14 +82,17 @@ def add_to_lane(event: Event, followups: list[FollowUp]) -> None:
     ]
     call_control_id = getattr(getattr(event, "payload", None), "call_control_id", None)
     left = (call_control_id, when) if event.event_type == LEFT and call_control_id else None
-    runtime.current().lanes.append(
+    drain = _drain_message(conference_id)
+    _, scheduled = runtime.current().lanes.append(
         conference_id,
         [(i.action_id, i.score, i.to_json()) for i in items],
         event_type=event.event_type,
-        drain=_drain_message(conference_id),
+        drain=drain,
         left=left,
         now_ms=now_ms,
+        inline=True,
     )
+    return drain[0] if scheduled else None
 
 
 def _drain_message(conference_id: str, delay: float = 0.0) -> tuple[str, bytes]:
@@ -98,14 +105,18 @@ def _drain_message(conference_id: str, delay: float = 0.0) -> tuple[str, bytes]:
 @shared_task(name=LANE_DRAIN, bind=True, max_retries=None)
 def drain(self: Task[Any, Any], conference_id: str) -> dict[str, Any]:
     with log_context(task_id=str(self.request.id), conference_id=conference_id):
-        return _Drain(self, conference_id).run()
+        return run_drain(conference_id, str(self.request.id))
+
+
+def run_drain(conference_id: str, drain_id: str) -> dict[str, Any]:
+    """Act as the lane's drain `drain_id` for a few seconds, or until it is idle or waits."""
+    return _Drain(conference_id, drain_id).run()
 
 
 class _Drain:
-    def __init__(self, task: Task[Any, Any], conference_id: str) -> None:
-        self.task = task
+    def __init__(self, conference_id: str, drain_id: str) -> None:
         self.conference_id = conference_id
-        self.drain_id = str(task.request.id)
+        self.drain_id = drain_id
         self.owner = uuid.uuid4().hex
         self.where = f"lane {conference_id}"
         self.rt = runtime.current()
@@ -123,13 +134,27 @@ class _Drain:
                 self._redis(lambda: self.rt.journal.complete(self.drain_id))
                 return {"status": "stale"}
             if look.status == "busy":
-                self._retry(look.busy_seconds + 0.1, "another run holds the lane")
+                # Another copy of this drain's message runs now (a redelivery while the first
+                # was still at work); it completes the message. Were it to die, its lease
+                # lapses and the journal queues the message again.
+                log.info("%s: another run holds the lane", self.where)
+                return {"status": "busy"}
             if "inflight" in look.fields:
-                self._settle(Inflight.from_json(look.fields["inflight"]))
+                inflight = Inflight.from_json(look.fields["inflight"])
+                if "ended" in look.fields and inflight.item.event_type != ENDED:
+                    # (It was waiting to be tried again when the end arrived.)
+                    with _item_context(inflight.item):
+                        log.warning("%s: the conference has ended; not acted on",
+                                    _where(inflight.item))  # fmt: skip
+                    if self._finish(inflight, done=True, outcome="moot"):
+                        return {"status": "idle", "sent": self.sent}
+                    continue
+                attempts = int(look.fields.get("attempts", 0))
+                if not self._settle(inflight, attempts):
+                    return {"status": "handed over", "sent": self.sent}
             elif not self._step(look):
                 return {"status": "handed over", "sent": self.sent}
-            if time.monotonic() > self.stop_at or self.task.request.retries:
-                # (After retries, a new message: the next command gets a retry budget afresh.)
+            if time.monotonic() > self.stop_at:
                 self._hand_off()
                 return {"status": "handed over", "sent": self.sent}
 
@@ -156,13 +181,13 @@ class _Drain:
             lambda: self.rt.lanes.fix(
                 self.conference_id,
                 self.drain_id,
+                inflight.batch_id,
                 inflight.to_json(),
                 [members[i.action_id] for i in step.items],
+                self.owner,
             )
         )
-        if fixed:
-            self._settle(inflight)
-        return True
+        return self._settle(inflight, 0, claimed=fixed == 1) if fixed else True
 
     def _drop(self, step: Drop, members: dict[str, str]) -> None:
         counters = [
@@ -186,21 +211,26 @@ class _Drain:
             with _item_context(item):
                 log.warning("%s: %s; not acted on", _where(item), reason)
 
-    def _settle(self, inflight: Inflight) -> None:
+    def _settle(self, inflight: Inflight, attempts: int, claimed: bool = False) -> bool:
         """Send the inflight command (once: the ledger's claim and done record), and record
-        how it ended for every item it covers."""
+        how it ended for every item it covers; False when this run is over (the lane went
+        idle, or the command is to be tried again later, by the next drain)."""
         with _item_context(inflight.item):
-            self._settle_logged(inflight)
+            return self._settle_logged(inflight, attempts, claimed)
 
-    def _settle_logged(self, inflight: Inflight) -> None:
+    def _settle_logged(self, inflight: Inflight, attempts: int, claimed: bool) -> bool:
         rt, item = self.rt, inflight.item
         followup = item.followup
-        state, wait = self._redis(lambda: rt.ledger.begin(inflight.batch_id, self.owner))
+        state, wait = Begin.CLAIMED, 0.0
+        if not claimed:
+            state, wait = self._redis(lambda: rt.ledger.begin(inflight.batch_id, self.owner))
         if state is Begin.DONE:
-            self._finish(inflight, done=True, outcome="duplicate")
-            return
+            return not self._finish(inflight, done=True, outcome="duplicate")
         if state is Begin.BUSY:
-            self._retry(wait + 0.5, "another worker is sending its command")
+            # Another worker holds its claim (a run that lost its lane?): look when it lapses.
+            log.info("%s: another worker is sending it; again in %.1fs", _where(item), wait)
+            self._hand_off(delay=wait + 0.5, waiting=True)
+            return False
         try:
             if followup.kind == "conference":
                 rt.client.conferences.actions.perform(
@@ -210,17 +240,18 @@ class _Drain:
                 rt.client.calls.actions.perform(followup.action, followup.target, followup.params)
         except TelnyxError as exc:
             self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            self._refused(inflight, exc)
-            return
+            return self._refused(inflight, exc, attempts)
         covers = len(inflight.action_ids)
         self.sent.append(_name(followup) + (f" (for {covers} events)" if covers > 1 else ""))
-        self._finish(inflight, done=True, outcome="sent", announced=followup.announce is not None)
+        idle = self._finish(
+            inflight, done=True, outcome="sent", announced=followup.announce is not None
+        )
         covered = len(inflight.action_ids)
         log.info("%s: sent%s", _where(item), f", for {covered} events" if covered > 1 else "")
+        return not idle
 
-    def _refused(self, inflight: Inflight, exc: TelnyxError) -> None:
+    def _refused(self, inflight: Inflight, exc: TelnyxError, retries: int) -> bool:
         item = inflight.item
-        retries = self.task.request.retries
         verdict = judge(exc, retries)
         name, where = _name(item.followup), _where(item)
         codes = ",".join(verdict.codes) or "-"
@@ -231,12 +262,13 @@ class _Drain:
                     "telnyx_actions_total", {"action": name, "outcome": "retried"}
                 )
             )
-            self._retry(verdict.delay, "retrying")
+            # The lane waits for it: the commands behind it keep their order.
+            self._hand_off(delay=verdict.delay, waiting=True, failed=True)
+            return False
         if verdict.outcome == "moot":
             over = CONFERENCE_OVER in verdict.codes
             log.warning("%s: not retried (codes %s): %s", where, codes, exc)
-            self._finish(inflight, done=True, outcome="moot", ended=over)
-            return
+            return not self._finish(inflight, done=True, outcome="moot", ended=over)
         if verdict.reason == "retries_exhausted":
             log.error("%s: giving up after %d retries: %s", where, retries, exc)
         else:
@@ -253,7 +285,7 @@ class _Drain:
             event_id=item.event_id,
         )
         self._redis(lambda: self.rt.dead_letters.add(letter))
-        self._finish(inflight, done=False, outcome="dead_lettered")
+        return not self._finish(inflight, done=False, outcome="dead_lettered")
 
     def _finish(
         self,
@@ -263,7 +295,9 @@ class _Drain:
         outcome: str,
         announced: bool = False,
         ended: bool = False,
-    ) -> None:
+    ) -> bool:
+        """Record how the inflight command ended; True if the lane went idle with it (this
+        run is over, its message complete)."""
         name = _name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         if outcome == "sent":
@@ -271,20 +305,24 @@ class _Drain:
             merged = field("telnyx_actions_total", {"action": name, "outcome": "merged"})
             counters += [merged] * (len(inflight.action_ids) - 1)
         latency = _age_seconds(inflight.item) if outcome == "sent" else None
-        self._redis(
-            lambda: self.rt.lanes.finish(
-                self.conference_id,
-                inflight.batch_id,
-                inflight.action_ids,
-                done=done,
-                counters=counters,
-                announced=announced,
-                ended=ended,
-                latency=latency,
+        return bool(
+            self._redis(
+                lambda: self.rt.lanes.finish(
+                    self.conference_id,
+                    inflight.batch_id,
+                    inflight.action_ids,
+                    done=done,
+                    counters=counters,
+                    announced=announced,
+                    ended=ended,
+                    latency=latency,
+                    drain=(self.drain_id, self.owner),
+                )
             )
         )
 
-    def _hand_off(self, delay: float = 0.0, waiting: bool = False) -> None:
+    def _hand_off(self, delay: float = 0.0, waiting: bool = False, failed: bool = False) -> None:
+        """End this run: the lane goes idle, or to a new drain message (due in `delay` s)."""
         successor = _drain_message(self.conference_id, delay)
         self._redis(
             lambda: self.rt.lanes.hand_off(
@@ -294,16 +332,8 @@ class _Drain:
                 successor,
                 delay=delay,
                 waiting=waiting,
+                failed=failed,
             )
-        )
-
-    def _retry(self, delay: float, why: str) -> None:
-        """Run this drain again in `delay` s (the lane keeps it as its drain meanwhile)."""
-        self._redis(lambda: self.rt.lanes.release(self.conference_id, self.owner))
-        self._redis(lambda: self.rt.journal.touch(self.drain_id, delay))
-        log.info("%s: %s; again in %.1fs", self.where, why, delay)
-        raise self.task.retry(  # type: ignore[call-arg]
-            countdown=delay, argsrepr=f"conference={self.conference_id}", kwargsrepr="{}"
         )
 
     def _redis(self, step: Any) -> Any:

@@ -65,8 +65,9 @@ def test_only_the_lanes_drain_may_look_and_one_run_at_a_time(redis_client: redis
     busy = lanes.look(C, "d1", "a copy of the same message")
     assert busy.status == "busy"
     assert 4 < busy.busy_seconds <= 5
-    lanes.release(C, "me")
-    assert lanes.look(C, "d1", "a copy of the same message").status == "ok"
+    # the run ends, handing over: its lease goes with it
+    assert lanes.hand_off(C, "d1", "me", _drain("d2")) == "next"
+    assert lanes.look(C, "d2", "the next run").status == "ok"
 
 
 def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Redis) -> None:
@@ -75,14 +76,23 @@ def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Red
     lanes.append(C, entries, event_type="x", drain=_drain("d1"))
     look = lanes.look(C, "d1", "me")
     members = [m for m, _ in look.entries[:2]]
-    assert lanes.fix(C, "d1", "the merged command", members)
-    assert not lanes.fix(C, "d1", "another", [look.entries[2][0]])  # one at a time
+    assert lanes.fix(C, "d1", "a1.merged", "the merged command", members, "me") == 1
+    assert redis_client.get("tcw:claim:a1.merged") == b"me"  # claimed in the ledger
+    assert lanes.fix(C, "d1", "a3", "another", [look.entries[2][0]], "me") == 0  # one at a time
     look = lanes.look(C, "d1", "me")
     assert look.fields["inflight"] == "the merged command"
     assert [member_id(m) for m, _ in look.entries] == ["a3"]
-    lanes.finish(
-        C, "a1.merged", ["a1", "a2"], done=True, counters=["sent", "merged"], announced=True
+    went_idle = lanes.finish(
+        C,
+        "a1.merged",
+        ["a1", "a2"],
+        done=True,
+        counters=["sent", "merged"],
+        announced=True,
+        drain=("d1", "me"),
     )
+    assert not went_idle  # a3 waits
+    assert not redis_client.exists("tcw:claim:a1.merged")
     for action_id in ("a1.merged", "a1", "a2"):
         assert redis_client.exists(done_key(action_id))
     assert not redis_client.exists(done_key("a3"))
@@ -98,10 +108,14 @@ def test_a_dead_lettered_command_is_not_recorded_done(redis_client: redis.Redis)
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
     look = lanes.look(C, "d1", "me")
-    lanes.fix(C, "d1", "cmd", [look.entries[0][0]])
-    lanes.finish(C, "a1", ["a1"], done=False, counters=["dead"])
+    lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
+    assert lanes.finish(C, "a1", ["a1"], done=False, counters=["dead"], drain=("d1", "me"))
+    # nothing waits: the lane went idle, the drain's message complete, in the same step
+    fields = redis_client.hgetall(f"tcw:lane:{C}")
+    assert b"drain" not in fields
+    assert not redis_client.exists(f"tcw:lane:{C}:lease")
+    assert not redis_client.hexists(JOURNAL, "d1")
     assert not redis_client.exists(done_key("a1"))
-    assert lanes.look(C, "d1", "me").entries == []
 
 
 def test_dropped_items_are_recorded_moot_and_counted(redis_client: redis.Redis) -> None:
@@ -130,6 +144,31 @@ def test_a_drain_hands_over_while_there_is_work_and_goes_idle_after(
     assert lanes.hand_off(C, "d2", "me", _drain("d3")) == "idle"
     # the next item finds no drain and queues its own
     assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d4")) == (1, True)
+
+
+def test_an_inline_drain_is_journaled_but_not_queued(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    assert lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"), inline=True) == (
+        1,
+        True,
+    )
+    assert _queued_ids(redis_client) == []
+    assert redis_client.hexists(JOURNAL, "d1")  # queued by the journal if its runner dies
+    assert lanes.look(C, "d1", "me").status == "ok"
+
+
+def test_failed_attempts_are_counted_until_the_command_is_settled(
+    redis_client: redis.Redis,
+) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    look = lanes.look(C, "d1", "me")
+    lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
+    lanes.hand_off(C, "d1", "me", _drain("d2"), delay=0.1, failed=True)
+    lanes.hand_off(C, "d2", "me", _drain("d3"), delay=0.1, failed=True)
+    assert lanes.look(C, "d3", "me").fields["attempts"] == "2"
+    lanes.finish(C, "a1", ["a1"], done=True)
+    assert "attempts" not in lanes.look(C, "d3", "me").fields
 
 
 def test_a_late_created_wakes_a_lane_that_waits_for_it(redis_client: redis.Redis) -> None:
@@ -161,3 +200,12 @@ def test_what_an_event_says_of_the_conference_is_kept(redis_client: redis.Redis)
     assert fields[b"left:v3:x"] == b"40"  # the latest leaving counts
     assert b"drain" not in fields  # nothing to send: no drain
     assert redis_client.ttl(f"tcw:lane:{C}") > 3000
+
+
+def test_a_command_claimed_elsewhere_is_fixed_but_not_claimed(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    redis_client.set("tcw:claim:a1", "someone else")
+    look = lanes.look(C, "d1", "me")
+    assert lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me") == 2
+    assert redis_client.get("tcw:claim:a1") == b"someone else"
