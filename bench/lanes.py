@@ -23,9 +23,7 @@ import os
 import platform
 import statistics
 import sys
-import uuid
 from pathlib import Path
-from typing import Any
 
 import redis
 
@@ -33,28 +31,12 @@ from bench.performance import Bench
 from core.naming import HANDLE_EVENT, event_task_id
 from records.journal import Journal
 from records.publisher import celery_message
-from sandbox.events import client_state, encode, make_event
+from sandbox.events import encode
 from sandbox.harness import wait
 from sandbox.processes import ManagedProcess, procfile
+from sandbox.scenarios import conference_burst
 
 TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def events(conferences: int, per_conference: int) -> list[dict[str, Any]]:
-    """Each conference created, then joined by named participants."""
-    found = []
-    for c in range(conferences):
-        conference_id = str(uuid.uuid4())
-        found.append(make_event("conference.created", conference_id=conference_id))
-        found += [
-            make_event(
-                "conference.participant.joined",
-                conference_id=conference_id,
-                client_state=client_state({"name": f"Guest {c}-{j}"}),
-            )
-            for j in range(per_conference - 1)
-        ]
-    return found
 
 
 def cpu_seconds(pid: int) -> float:
@@ -67,7 +49,7 @@ def run(
     bench: Bench, conferences: int, per_conference: int, worker_root: Path | None
 ) -> tuple[float, float, int]:
     """Events per second, CPU ms per event, commands sent."""
-    batch = events(conferences, per_conference)
+    batch = conference_burst(conferences, joins=per_conference - 1)
     messages = []
     for event in batch:
         task_id = event_task_id(event["data"]["id"])

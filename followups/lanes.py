@@ -21,6 +21,7 @@ CREATED = "conference.created"
 ENDED = "conference.ended"
 LEFT = "conference.participant.left"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+WAITING_FOR_CREATED = "waiting for conference.created"
 # A merged announcement covers at most this many participants (one speak each past that).
 MAX_MERGED = 500
 
@@ -198,7 +199,7 @@ def next_step(items: list[LaneItem], state: LaneState, now_ms: int, timing: Timi
     if timing.wants_created and not state.created:
         settled_at = state.first_ms + timing.settle_ms
         if now_ms < settled_at:
-            return Wait(settled_at, "waiting for conference.created")
+            return Wait(settled_at, WAITING_FOR_CREATED)
     head = items[0]
     announce = head.followup.announce
     if announce is None:

@@ -155,9 +155,15 @@ return 1
 """
 
 # KEYS: state, q, lease, queue, journal, since; ARGV: drain id, owner, next drain id, its
-# message, when it is due (s), waiting '1'/'0', a failed attempt to count '1'/'0'. The drain's
-# own message is complete; the lane goes idle, or to the next drain.
+# message, when it is due (s), waiting '1'/'0', a failed attempt to count '1'/'0', waiting for
+# the created '1'/'0'. The drain's own message is complete; the lane goes idle, or to the next
+# drain. Unless the drain meant to wait for a created that has arrived since it looked
+# ('again': nothing changed, the drain looks again).
 _HAND_OFF = """
+if ARGV[8] == '1' and redis.call('HEXISTS', KEYS[1], 'created') == 1
+    and redis.call('HGET', KEYS[1], 'drain') == ARGV[1] then
+  return 'again'
+end
 redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
 if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
@@ -359,10 +365,13 @@ class Lanes:
         delay: float = 0.0,
         waiting: bool = False,
         failed: bool = False,
+        for_created: bool = False,
     ) -> str:
         """End drain `drain_id`'s run: its message is complete, and the lane goes idle, or to
         `successor` (queued, due in `delay` s). `failed`: the inflight command failed and will
-        be tried again (counted in the state's `attempts`). Returns idle, next or stale."""
+        be tried again (counted in the state's `attempts`). `for_created`: the wait is for the
+        conference's created; if it has arrived since the drain looked, nothing changes and the
+        answer is again. Returns idle, next, stale or again."""
         state, queue, _, lease = self._keys(conference_id)
         keys = [state, queue, lease, self._queue, JOURNAL, SINCE]
         args = [
@@ -373,6 +382,7 @@ class Lanes:
             time.time() + delay,
             int(waiting),
             int(failed),
+            int(for_created),
         ]
         return _text(self._write(self._hand_off, keys, args))
 

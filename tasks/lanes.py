@@ -31,6 +31,7 @@ from followups.followup import FollowUp
 from followups.lanes import (
     ENDED,
     LEFT,
+    WAITING_FOR_CREATED,
     Drop,
     Idle,
     Inflight,
@@ -170,8 +171,9 @@ class _Drain:
         if isinstance(step, Wait):
             delay = max(step.until_ms / 1000 - time.time(), 0.0)
             log.info("%s: %s, %.2fs", self.where, step.reason, delay)
-            self._hand_off(delay=delay, waiting=True)
-            return False
+            # (The created may arrive between the look and the hand-over: then look again.)
+            for_created = step.reason == WAITING_FOR_CREATED
+            return self._hand_off(delay=delay, waiting=True, for_created=for_created) == "again"
         if isinstance(step, Drop):
             self._drop(step, members)
             return True
@@ -321,18 +323,27 @@ class _Drain:
             )
         )
 
-    def _hand_off(self, delay: float = 0.0, waiting: bool = False, failed: bool = False) -> None:
+    def _hand_off(
+        self,
+        delay: float = 0.0,
+        waiting: bool = False,
+        failed: bool = False,
+        for_created: bool = False,
+    ) -> str:
         """End this run: the lane goes idle, or to a new drain message (due in `delay` s)."""
         successor = _drain_message(self.conference_id, delay)
-        self._redis(
-            lambda: self.rt.lanes.hand_off(
-                self.conference_id,
-                self.drain_id,
-                self.owner,
-                successor,
-                delay=delay,
-                waiting=waiting,
-                failed=failed,
+        return str(
+            self._redis(
+                lambda: self.rt.lanes.hand_off(
+                    self.conference_id,
+                    self.drain_id,
+                    self.owner,
+                    successor,
+                    delay=delay,
+                    waiting=waiting,
+                    failed=failed,
+                    for_created=for_created,
+                )
             )
         )
 

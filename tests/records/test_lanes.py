@@ -209,3 +209,17 @@ def test_a_command_claimed_elsewhere_is_fixed_but_not_claimed(redis_client: redi
     look = lanes.look(C, "d1", "me")
     assert lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me") == 2
     assert redis_client.get("tcw:claim:a1") == b"someone else"
+
+
+def test_a_drain_about_to_wait_for_a_created_that_just_came_looks_again(
+    redis_client: redis.Redis,
+) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    lanes.look(C, "d1", "me")  # (no created yet: the drain decides to wait for it)
+    lanes.append(C, [("a0", 0, "i0")], event_type="conference.created", drain=_drain("d2"))
+    redis_client.delete(QUEUE)
+    answer = lanes.hand_off(C, "d1", "me", _drain("d3"), delay=1, waiting=True, for_created=True)
+    assert answer == "again"
+    assert _queued_ids(redis_client) == []
+    assert redis_client.hget(f"tcw:lane:{C}", "drain") == b"d1"
