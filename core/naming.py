@@ -43,6 +43,13 @@ def followup_task_id(event_id: str, key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"followup:{event_id}:{key}"))
 
 
+def inline_drain_id(event_id: str) -> str:
+    """The drain id an event task takes when it finds its conference's lane idle: derived from
+    the event, so that a redelivery of the task (its worker died) finds the lane still waiting
+    for it and takes over at once."""
+    return str(uuid.uuid5(_NAMESPACE, f"drain:{event_id}"))
+
+
 # Every key of ours in Redis starts with this, apart from Celery's own queue and kombu's keys.
 KEY_PREFIX = "tcw:"
 

@@ -37,7 +37,8 @@ LOOK_LIMIT = 500
 
 # KEYS: state, q, items, queue, journal, since, done key of each item;
 # ARGV: now ms, ttl s, event type, left call_control_id or '', left ms, drain id, drain message,
-# now s, inline '1'/'0', then (action id, score, item) per item. Returns {added, scheduled}.
+# now s, inline '1'/'0', then (action id, score, item) per item. Returns {added, scheduled,
+# whether the lane's drain is this one (scheduled now, or by an earlier run of the caller)}.
 # Inline: the drain message is journaled but not queued: the caller runs the drain itself, and
 # the journal queues the message if the caller dies first.
 _APPEND = """
@@ -83,7 +84,7 @@ end
 redis.call('EXPIRE', state, ARGV[2])
 redis.call('EXPIRE', q, ARGV[2])
 redis.call('EXPIRE', items, ARGV[2])
-return {added, scheduled}
+return {added, scheduled, redis.call('HGET', state, 'drain') == ARGV[6] and 1 or 0}
 """
 
 # KEYS: state, q, items, lease; ARGV: drain id, owner, lease ms, limit.
@@ -234,11 +235,12 @@ class Lanes:
         left: tuple[str, int] | None = None,  # (call_control_id, when they left in us)
         now_ms: int | None = None,
         inline: bool = False,
-    ) -> tuple[int, bool]:
+    ) -> tuple[int, bool, bool]:
         """Add an event's follow-ups, as (action id, score, item) (those not done or waiting
         already), and what the event says of the conference; queue `drain` if the lane has no
         drain yet (`inline`: journaled only, for the caller to run). Returns how many were
-        added and whether `drain` became the lane's drain."""
+        added, whether `drain` became the lane's drain now, and whether it is the lane's drain
+        (now, or since an earlier call with the same drain id)."""
         now = time.time()
         keys = [*self._keys(conference_id)[:3], self._queue, JOURNAL, SINCE]
         keys += [done_key(action_id) for action_id, _, _ in items]
@@ -255,8 +257,8 @@ class Lanes:
         ]
         for entry in items:
             args += list(entry)
-        added, scheduled = self._append(keys=keys, args=args)
-        return int(added), bool(scheduled)
+        added, scheduled, current = self._append(keys=keys, args=args)
+        return int(added), bool(scheduled), bool(current)
 
     def look(self, conference_id: str, drain_id: str, owner: str) -> Look:
         """The lane as drain `drain_id` sees it, taking (or renewing) the lane's lease."""

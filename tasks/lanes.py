@@ -26,7 +26,13 @@ from typing import Any
 from celery import Task, shared_task
 
 from core.logs import log_context
-from core.naming import LANE_DRAIN, call_task, conference_task, followup_task_id
+from core.naming import (
+    LANE_DRAIN,
+    call_task,
+    conference_task,
+    followup_task_id,
+    inline_drain_id,
+)
 from followups.followup import FollowUp
 from followups.lanes import (
     ENDED,
@@ -71,8 +77,9 @@ def in_lane(event: Event, followups: list[FollowUp]) -> bool:
 def add_to_lane(event: Event, followups: list[FollowUp]) -> str | None:
     """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries).
     Returns a drain id when the lane had no drain: the caller is its drain now, and runs it
-    (`run_drain`) on its own thread, saving a task message; if it dies first, the journal
-    queues the drain's message."""
+    (`run_drain`) on its own thread, saving a task message. If the caller dies, the broker
+    redelivers its event task, which finds the lane still waiting for this drain and runs it
+    (the journal would queue the drain's message later)."""
     conference_id = str(event.conference_id)
     now_ms = int(time.time() * 1000)
     when = occurred_us(event.when, now_ms)
@@ -83,8 +90,8 @@ def add_to_lane(event: Event, followups: list[FollowUp]) -> str | None:
     ]
     call_control_id = getattr(getattr(event, "payload", None), "call_control_id", None)
     left = (call_control_id, when) if event.event_type == LEFT and call_control_id else None
-    drain = _drain_message(conference_id)
-    _, scheduled = runtime.current().lanes.append(
+    drain = _drain_message(conference_id, task_id=inline_drain_id(event.id))
+    _, _, current = runtime.current().lanes.append(
         conference_id,
         [(i.action_id, i.score, i.to_json()) for i in items],
         event_type=event.event_type,
@@ -93,11 +100,13 @@ def add_to_lane(event: Event, followups: list[FollowUp]) -> str | None:
         now_ms=now_ms,
         inline=True,
     )
-    return drain[0] if scheduled else None
+    return drain[0] if current else None
 
 
-def _drain_message(conference_id: str, delay: float = 0.0) -> tuple[str, bytes]:
-    task_id = str(uuid.uuid4())
+def _drain_message(
+    conference_id: str, delay: float = 0.0, task_id: str | None = None
+) -> tuple[str, bytes]:
+    task_id = task_id or str(uuid.uuid4())
     eta = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
     argsrepr = f"conference={conference_id}"[:300]
     return task_id, celery_message(LANE_DRAIN, task_id, [conference_id], argsrepr, eta=eta)

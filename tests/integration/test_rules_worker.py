@@ -77,6 +77,26 @@ def test_the_rules_file_decides_the_followups(
     ]
 
 
+@pytest.mark.usefixtures("rules_worker")
+def test_leaves_together_are_announced_in_one_sentence(
+    client: FlaskClient, sign: Callable[..., dict[str, str]], api: FakeTelnyxServer
+) -> None:
+    # Given a conference (its created never delivered) that three people leave at once, one of
+    # them without a name
+    conference_id = str(uuid.uuid4())
+    for name in ("Ann", "Bob", None):
+        state = {"client_state": client_state({"name": name})} if name else {}
+        event = make_event("conference.participant.left", conference_id=conference_id, **state)
+        body = encode(event)
+        assert client.post("/webhooks/telnyx", data=body, headers=sign(body)).status_code == 200
+    # Then, after the settle time, one speak says so (the rule's words, merged by default)
+    mine = lambda rs: [r for r in rs if r.target == conference_id and r.status == 200]  # noqa: E731
+    assert api.state.wait_for(lambda rs: len(mine(rs)) >= 1, timeout=20)
+    assert not api.state.wait_for(lambda rs: len(mine(rs)) > 1, timeout=1.5)
+    [speak] = mine(api.state.requests())
+    assert speak.body["payload"] == "Ann, Bob and one other have left the conference."
+
+
 def test_a_bad_rules_file_stops_the_worker_with_line_and_reason(tmp_path: Path) -> None:
     bad = tmp_path / "rules.toml"
     bad.write_text('# comment\n[[rule]]\non = "conference.created"\naction = "conference.fly"\n')

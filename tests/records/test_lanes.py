@@ -31,9 +31,9 @@ def _queued_ids(client: redis.Redis) -> list[str]:
 def test_the_first_item_queues_one_drain_and_later_ones_none(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     added = lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
-    assert added == (1, True)
+    assert added == (1, True, True)
     added = lanes.append(C, [("a2", 11, "item 2")], event_type="x", drain=_drain("d2"))
-    assert added == (1, False)
+    assert added == (1, False, False)
     assert _queued_ids(redis_client) == ["d1"]
     assert redis_client.hexists(JOURNAL, "d1")
 
@@ -45,7 +45,7 @@ def test_an_item_waiting_or_done_is_not_added_again(redis_client: redis.Redis) -
     added = lanes.append(
         C, [("a1", 10, "item 1"), ("a2", 10, "item 2")], event_type="x", drain=_drain("d2")
     )
-    assert added == (0, False)
+    assert added == (0, False, False)
 
 
 def test_items_come_in_score_order_then_arrival_order(redis_client: redis.Redis) -> None:
@@ -101,7 +101,7 @@ def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Red
     assert "announced" in look.fields
     assert redis_client.hget(METRICS, "merged") == b"1"
     # a redelivered event finds its items done
-    assert lanes.append(C, entries[:2], event_type="x", drain=_drain("d9")) == (0, False)
+    assert lanes.append(C, entries[:2], event_type="x", drain=_drain("d9")) == (0, False, False)
 
 
 def test_a_dead_lettered_command_is_not_recorded_done(redis_client: redis.Redis) -> None:
@@ -143,18 +143,23 @@ def test_a_drain_hands_over_while_there_is_work_and_goes_idle_after(
     lanes.drop(C, "d2", [look.entries[0][0]], [])
     assert lanes.hand_off(C, "d2", "me", _drain("d3")) == "idle"
     # the next item finds no drain and queues its own
-    assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d4")) == (1, True)
+    assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d4")) == (
+        1,
+        True,
+        True,
+    )
 
 
 def test_an_inline_drain_is_journaled_but_not_queued(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
-    assert lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"), inline=True) == (
-        1,
-        True,
-    )
+    appended = lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"), inline=True)
+    assert appended == (1, True, True)
     assert _queued_ids(redis_client) == []
     assert redis_client.hexists(JOURNAL, "d1")  # queued by the journal if its runner dies
     assert lanes.look(C, "d1", "me").status == "ok"
+    # the event task's redelivery (same drain id) finds the lane still waiting for it
+    again = lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"), inline=True)
+    assert again == (0, False, True)
 
 
 def test_failed_attempts_are_counted_until_the_command_is_settled(
@@ -177,11 +182,15 @@ def test_a_late_created_wakes_a_lane_that_waits_for_it(redis_client: redis.Redis
     lanes.hand_off(C, "d1", "me", _drain("d2"), delay=1, waiting=True)
     redis_client.delete(QUEUE)
     # a join does not wake it; the created does, with a drain that runs now
-    assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d3")) == (1, False)
+    assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d3")) == (
+        1,
+        False,
+        False,
+    )
     created = lanes.append(
         C, [("a0", 0, "i0")], event_type="conference.created", drain=_drain("d4")
     )
-    assert created == (1, True)
+    assert created == (1, True, True)
     assert _queued_ids(redis_client) == ["d4"]
     assert lanes.look(C, "d2", "me").status == "stale"
 
