@@ -1,12 +1,14 @@
-"""Conference lanes: an event's follow-ups wait in their conference's lane, and one drain task
-at a time sends them, in event order, each after Telnyx has answered the one before.
+"""Conference lanes: an event's follow-ups wait in their conference's lane, and one drain at a
+time sends them, in event order, each after Telnyx has answered the one before.
 
-`handle_event` adds an event's follow-ups to the lane (records/lanes.py), which queues a drain
-task when the lane has none. The drain (`lane.drain`) looks at the lane, asks the domain
-(followups/lanes.py) for the next step, and carries it out: send one command (merged from
-several waiting announcements, maybe), drop what is moot, or wait (for a late
-conference.created, or to space announcements) by handing over to a delayed drain. A run sends
-for a few seconds at most, then hands over, so no lane keeps a thread from the others.
+`handle_event` adds an event's follow-ups to the lane (records/lanes.py). If the lane was idle,
+the event task becomes its drain and runs it on its own thread at once; otherwise the lane's
+drain will get to them. A drain looks at the lane, asks the domain (followups/lanes.py) for the
+next step, and carries it out: send one command (merged from several waiting announcements,
+maybe), drop what is moot, or wait (for a late conference.created, to space announcements, or
+to retry a failed command: the lane keeps its order meanwhile) by handing over to a delayed
+`lane.drain` task. A run sends for a few seconds at most, then hands over, so no lane keeps a
+thread from the others.
 
 A command is fixed in the lane before it is sent and claimed in the ledger like any other
 action; once Telnyx accepts it, every item it covers is recorded done in one Redis step. A
