@@ -47,3 +47,5 @@ def test_ingest_answers_503_quickly_while_redis_is_down_and_recovers_by_itself(
     redis_server.start()
     assert post()[0] == 200
     assert client.get("/readyz").status_code == 200
+    # (closed here: left to the garbage collector, its sockets would warn in a later test)
+    app.extensions["ingest"].publisher.close()
