@@ -34,6 +34,7 @@ from records.publisher import celery_message
 from sandbox.events import encode
 from sandbox.harness import wait
 from sandbox.processes import ManagedProcess, procfile
+from sandbox.redis_server import RedisServer
 from sandbox.scenarios import conference_burst
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -56,7 +57,8 @@ def run(
         argsrepr = f"conference={event['data']['payload']['conference_id']}"
         message = celery_message(HANDLE_EVENT, task_id, [encode(event).decode()], argsrepr)
         messages.append((task_id, message))
-    with bench.api(latency=0.1) as api, _redis() as (client, url):
+    with bench.api(latency=0.1) as api, RedisServer() as server:
+        client, url = redis.Redis.from_url(server.url), server.url
         journal = Journal(client)
         command = procfile()["worker"]
         env = bench.env(url, api.base_url, WORKER_CONCURRENCY="32", LOG_FORMAT="json")
@@ -76,21 +78,9 @@ def run(
             times = sorted(r["received_at"] for r in api.requests() if r["status"] == 200)
         finally:
             worker.stop()
+            client.close()
     rate = len(batch) / (times[-1] - times[0] + 0.1)  # (+ the last command's own latency)
     return rate, used * 1000 / len(batch), len(times)
-
-
-class _redis:
-    def __enter__(self) -> tuple[redis.Redis, str]:
-        from sandbox.redis_server import RedisServer
-
-        self.server = RedisServer().__enter__()
-        self.client = redis.Redis.from_url(self.server.url)
-        return self.client, self.server.url
-
-    def __exit__(self, *exc: object) -> None:
-        self.client.close()
-        self.server.__exit__(*exc)
 
 
 def main() -> int:

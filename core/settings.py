@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import ssl
 from pathlib import Path
-from string import Formatter
 from typing import Annotated, Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
@@ -254,15 +253,7 @@ class WorkerSettings(CommonSettings):
     @field_validator("announce_template")
     @classmethod
     def _only_name_placeholder(cls, value: str) -> str:
-        # str.format with an operator's template: allow exactly {name}, so a template can
-        # never reach attributes or indexes of the values we pass in.
-        try:
-            fields = {name for _, name, _, _ in Formatter().parse(value) if name is not None}
-        except ValueError as exc:
-            raise ValueError(f"not a valid template: {exc}") from None
-        if fields - {"name"}:
-            raise ValueError("the only placeholder allowed is {name}")
-        return value
+        return check_placeholders(value, {"name"})
 
     @field_validator("announce_merged_template")
     @classmethod

@@ -152,11 +152,6 @@ class Send:
     items: list[LaneItem]
     followup: FollowUp
 
-    @property
-    def group(self) -> str | None:
-        announce = self.items[0].followup.announce
-        return announce.group if announce else None
-
 
 @dataclass(frozen=True)
 class Drop:

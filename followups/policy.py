@@ -4,7 +4,7 @@ it is created, announce who joins. A rules file replaces them, or extends them w
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 from followups.announcement import JOINED, Chorus
 from followups.rules import Rule
@@ -20,7 +20,7 @@ class Policy:
     announce_template: str = "{name} has joined the conference."
     announce_fallback: str = "A new participant has joined the conference."
     # Several joins waiting at once: one sentence, "Ada, Grace and 37 others have joined ...".
-    announce_chorus: Chorus = field(default_factory=lambda: JOINED)
+    announce_chorus: Chorus = JOINED
 
 
 def default_rules(policy: Policy) -> list[Rule]:

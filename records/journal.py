@@ -104,16 +104,7 @@ class Journal:
         write (the follow-ups an event task queued, a dead letter): its message is
         acknowledged next, and a failover must not lose what the task did before that.
         Raises ReplicationShortfall otherwise; running it again is harmless."""
-        if not self._replication.required:
-            # (A pipeline would first ask whether the script is loaded: a round trip more.)
-            self._complete(keys=[JOURNAL, SINCE], args=[task_id])
-            return
-        with self._redis.pipeline(transaction=False) as pipe:
-            self._complete(keys=[JOURNAL, SINCE], args=[task_id], client=pipe)
-            self._replication.wait(pipe)
-            results = pipe.execute()
-        if self._replication.required:
-            self._replication.check(results[-1])
+        self._replication.run_script(self._redis, self._complete, [JOURNAL, SINCE], [task_id])
 
     def pending(self) -> int:
         return int(self._redis.zcard(SINCE))

@@ -389,16 +389,7 @@ class Lanes:
         return _text(self._write(self._hand_off, keys, args))
 
     def _write(self, script: Any, keys: list[str], args: list[Any]) -> Any:
-        if not self._replication.required:
-            # (A pipeline would first ask whether the script is loaded: a round trip more.)
-            return script(keys=keys, args=args)
-        with self._redis.pipeline(transaction=False) as pipe:
-            script(keys=keys, args=args, client=pipe)
-            self._replication.wait(pipe)
-            results = pipe.execute()
-        if self._replication.required:
-            self._replication.check(results[-1])
-        return results[0]
+        return self._replication.run_script(self._redis, script, keys, args)
 
     @staticmethod
     def _keys(conference_id: str) -> list[str]:

@@ -45,6 +45,19 @@ class Replication:
                 f"within {self.timeout_seconds:g}s"
             )
 
+    def run_script(self, client: redis.Redis, script: Any, keys: list[str], args: list[Any]) -> Any:
+        """Run a registered Lua script and return its answer; when replicas are required, WAIT
+        after it in the same pipeline and raise ReplicationShortfall if they fall short."""
+        if not self.required:
+            # (A pipeline would first ask whether the script is loaded: a round trip more.)
+            return script(keys=keys, args=args)
+        with client.pipeline(transaction=False) as pipe:
+            script(keys=keys, args=args, client=pipe)
+            self.wait(pipe)
+            results = pipe.execute()
+        self.check(results[-1])
+        return results[0]
+
     def confirm(self, client: redis.Redis) -> None:
         """WAIT on `client`'s own connection (a single-connection client) and check it."""
         if self.required:

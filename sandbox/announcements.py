@@ -5,7 +5,10 @@ conference."). For checking what the local API received; names must not contain 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+
+from sandbox.api_server import RecordedRequest
 
 _ONE = re.compile(r"(?P<name>.+) has (?P<kind>joined|left) the conference\.")
 _UNNAMED_ONE = {
@@ -37,6 +40,17 @@ def covered(text: str) -> Covered | None:
     if one:
         return Covered(one["kind"], named=[one["name"]])
     return None
+
+
+def announced(requests: Iterable[RecordedRequest], target: str | None = None) -> list[Covered]:
+    """Whom the accepted speak commands among `requests` (for `target`, if given) announced,
+    in the order they were sent."""
+    found = [
+        covered(str((r.body or {}).get("payload")))
+        for r in requests
+        if r.action == "speak" and 200 <= r.status < 300 and target in (None, r.target)
+    ]
+    return [c for c in found if c is not None]
 
 
 def _listing(listing: str, kind: str) -> Covered:

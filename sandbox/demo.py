@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from sandbox.announcements import Covered, covered
+from sandbox.announcements import announced
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import client_state, encode, make_event
 from sandbox.processes import ManagedProcess, start_web, start_worker
@@ -56,16 +56,6 @@ def scenario(conference_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         ),
     ]
     return events, make_event("conference.ended", conference_id=conference_id, reason="all_left")
-
-
-def announced(received: list[RecordedRequest], conference_id: str) -> list[Covered]:
-    """Whom the accepted speaks for the conference announced, in order."""
-    found = [
-        covered(str((r.body or {}).get("payload")))
-        for r in received
-        if r.action == "speak" and r.target == conference_id and 200 <= r.status < 300
-    ]
-    return [c for c in found if c is not None]
 
 
 def problems(received: list[RecordedRequest], conference_id: str) -> list[str]:

@@ -58,36 +58,33 @@ def handle_event(self: Task[Any, Any], body: str) -> dict[str, Any]:
     task_id = str(self.request.id)
     where = f"event task {task_id}"
     with log_context(task_id=task_id):
-        outcome = through_redis_outage(lambda: _handle_event(body), where)
-        lane = outcome.pop("lane", None)
+        outcome, lane = through_redis_outage(lambda: _handle_event(body), where)
         if lane is not None:
             # This event made itself its conference's drain: send on this thread, now.
-            conference_id, drain_id = lane
-            with log_context(conference_id=conference_id):
-                outcome["sent"] = run_drain(conference_id, drain_id).get("sent", [])
+            outcome["sent"] = run_drain(*lane).get("sent", [])
     through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
     return outcome
 
 
-def _handle_event(body: str) -> dict[str, Any]:
+def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
+    """The event's outcome, and (conference id, drain id) when the event task is to drain its
+    conference's lane."""
     try:
         event = Envelope.model_validate_json(body).data
     except ValidationError as exc:
         # Ingest validated it; a body that fails here came from elsewhere or an older version.
         log.error("dropping an invalid event body: %s", exc.errors(include_input=False)[:3])
-        return {"status": "invalid"}
+        return {"status": "invalid"}, None
     add_to_context(
         event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
     )
     followups = runtime.current().plan(event)
+    outcome: dict[str, Any] = {"status": "planned", "followups": [f.key for f in followups]}
+    names = [f.action for f in followups] or "no follow-up"
     if in_lane(event, followups):
         drain_id = add_to_lane(event, followups)
-        names = [f.action for f in followups] or "no follow-up"
         log.info("event %s %s: %s, in its conference's lane", event.event_type, event.id, names)
-        outcome: dict[str, Any] = {"status": "planned", "followups": [f.key for f in followups]}
-        if drain_id is not None:
-            outcome["lane"] = (str(event.conference_id), drain_id)
-        return outcome
+        return outcome, (str(event.conference_id), drain_id) if drain_id is not None else None
     context = {
         "event_id": event.id,
         "event_type": event.event_type,
@@ -95,9 +92,8 @@ def _handle_event(body: str) -> dict[str, Any]:
     }
     for followup in followups:
         _queue_followup(followup, context)
-    names = [f.action for f in followups] or "no follow-up"
     log.info("event %s %s: %s", event.event_type, event.id, names)
-    return {"status": "planned", "followups": [f.key for f in followups]}
+    return outcome, None
 
 
 def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> None:

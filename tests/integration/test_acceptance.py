@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.announcements import Covered, covered
+from sandbox.announcements import Covered, announced
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import call_control_id, client_state, encode, make_event
 from sandbox.harness import wait
@@ -201,12 +201,11 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
     def commands() -> list[RecordedRequest]:
         return [r for r in api.state.commands() if r.target in targets]
 
-    def announced() -> list[Covered]:
-        spoken = [covered(str((r.body or {}).get("payload"))) for r in commands()]
-        return [c for c in spoken if c is not None]
+    def spoken() -> list[Covered]:
+        return announced(commands())
 
     # (4 joins and a leave, announced by name or by count: joins waiting at once are merged)
-    assert wait(lambda: sum(c.total for c in announced()) >= 5 and len(commands()) >= 6, 60)
+    assert wait(lambda: sum(c.total for c in spoken()) >= 5 and len(commands()) >= 6, 60)
     ended = make_event("conference.ended", conference_id=conference, reason="time_exceeded")
     assert deployment.post(ended, signer).status_code == 200
     scenario.append(ended)
@@ -247,15 +246,15 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
             ("enqueue", timed_out, "support-overflow"),
         ]
     )
-    joins = [c for c in announced() if c.kind == "joined"]
+    joins = [c for c in spoken() if c.kind == "joined"]
     assert [n for c in joins for n in c.named] == [
         "Ann Fairweather",
         "Sue Quartermain",
         "Cal Ravensworth",
     ]
     assert sum(c.total for c in joins) == 4  # the agent has no name: counted
-    assert [c.named for c in announced() if c.kind == "left"] == [["Ann Fairweather"]]
-    assert [c.kind for c in announced()][-1] == "left"
+    assert [c.named for c in spoken() if c.kind == "left"] == [["Ann Fairweather"]]
+    assert [c.kind for c in spoken()][-1] == "left"
     [whisper] = [r for r in api.state.commands("update") if r.target == conference]
     assert whisper.body["call_control_id"] == supervisor
     assert whisper.body["whisper_call_control_ids"] == [agent]

@@ -15,25 +15,14 @@ import pytest
 import redis
 from flask.testing import FlaskClient
 
-from ingest.app import create_app
-from ingest.settings import WebSettings
 from records.metrics import Metrics
-from sandbox.announcements import Covered, covered
+from sandbox.announcements import announced
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import call_control_id, client_state, encode, make_event
 from sandbox.harness import wait
-from sandbox.signer import WebhookSigner
 
 Sign = Callable[..., dict[str, str]]
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-@pytest.fixture
-def client(
-    signer: WebhookSigner, pipeline_redis_url: str, pipeline_redis: redis.Redis
-) -> FlaskClient:
-    settings = WebSettings(telnyx_public_key=signer.public_key, redis_url=pipeline_redis_url)
-    return create_app(settings).test_client()
 
 
 @pytest.fixture
@@ -57,11 +46,6 @@ def in_conference(api: FakeTelnyxServer, conference_id: str) -> list[RecordedReq
     return [r for r in api.state.commands() if r.target == conference_id]
 
 
-def announcements(requests: list[RecordedRequest]) -> list[Covered]:
-    found = [covered(str((r.body or {}).get("payload"))) for r in requests if r.action == "speak"]
-    return [c for c in found if c is not None]
-
-
 def test_twenty_conferences_record_first_and_announce_in_join_order(
     api: FakeTelnyxServer, post: Callable[[dict[str, Any]], None]
 ) -> None:
@@ -75,7 +59,7 @@ def test_twenty_conferences_record_first_and_announce_in_join_order(
             post(joined(conference_id, name))
 
     def done(conference_id: str) -> bool:
-        return sum(c.total for c in announcements(in_conference(api, conference_id))) >= 3
+        return sum(c.total for c in announced(in_conference(api, conference_id))) >= 3
 
     assert wait(lambda: all(done(c) for c in conferences), 60)
     # Then in every one of them the recording starts first, and the names come in join order,
@@ -83,7 +67,7 @@ def test_twenty_conferences_record_first_and_announce_in_join_order(
     in_order = 0
     for conference_id, names in conferences.items():
         sent = in_conference(api, conference_id)
-        spoken = announcements(sent)
+        spoken = announced(sent)
         if (
             sent[0].action == "record_start"
             and [n for c in spoken for n in c.named] == names
@@ -142,11 +126,11 @@ def test_a_crowd_is_announced_in_a_few_sentences_covering_everyone_once(
     assert last_join - first_join < 2.5
 
     def covered_so_far() -> int:
-        return sum(c.total for c in announcements(in_conference(api, conference_id)))
+        return sum(c.total for c in announced(in_conference(api, conference_id)))
 
     assert wait(lambda: covered_so_far() >= 100, 30)
     speaks = [r for r in in_conference(api, conference_id) if r.action == "speak"]
-    spoken = announcements(speaks)
+    spoken = announced(speaks)
     # Then at most 10 speak commands cover all 100, each once, named ones in join order
     assert len(speaks) <= 10
     assert sum(c.total for c in spoken) == 100
@@ -195,6 +179,10 @@ def test_nothing_is_sent_after_the_conference_ended(
     post(joined(conference_id, "Ada Lovelace"))
     post(joined(conference_id, "Grace Hopper"))
     post(make_event("conference.ended", conference_id=conference_id, reason="all_left"))
+    # (the worker takes events in parallel: the created must come after the end has landed,
+    # or its recording could rightly go out before anyone knew of the end)
+    lane = f"tcw:lane:{conference_id}"
+    assert wait(lambda: bool(pipeline_redis.hexists(lane, "ended")), 20)
     post(make_event("conference.created", conference_id=conference_id))
     # Then nothing is sent for it, and the dropped commands are counted as moot
     assert wait(lambda: _moot(pipeline_redis) - before >= 3, 20)
@@ -207,7 +195,7 @@ def test_nobody_is_announced_after_they_left(
     api: FakeTelnyxServer, post: Callable[[dict[str, Any]], None], pipeline_redis: redis.Redis
 ) -> None:
     # Given a conference where three join at once, and the second leaves before being announced
-    api.state.latency = 0.15
+    api.state.latency = 0.5  # (the recording in flight while the rest arrive)
     conference_id = str(uuid.uuid4())
     leaver = call_control_id()
     post(make_event("conference.created", conference_id=conference_id))
@@ -221,7 +209,7 @@ def test_nobody_is_announced_after_they_left(
     )
     assert wait(lambda: _quiet(pipeline_redis), 20)
     # Then he is left out, and the others are announced
-    spoken = announcements(in_conference(api, conference_id))
+    spoken = announced(in_conference(api, conference_id))
     assert [n for c in spoken for n in c.named] == ["Ada Lovelace", "Grace Hopper"]
     assert sum(c.total for c in spoken) == 2
 

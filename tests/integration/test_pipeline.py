@@ -13,25 +13,14 @@ import redis
 from flask.testing import FlaskClient
 
 from core.naming import command_id
-from ingest.app import create_app
-from ingest.settings import WebSettings
 from records.deadletters import DeadLetters
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import client_state, encode, make_event
 from sandbox.harness import wait
 from sandbox.processes import ManagedProcess
-from sandbox.signer import WebhookSigner
 
 Sign = Callable[..., dict[str, str]]
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-@pytest.fixture
-def client(
-    signer: WebhookSigner, pipeline_redis_url: str, pipeline_redis: redis.Redis
-) -> FlaskClient:
-    settings = WebSettings(telnyx_public_key=signer.public_key, redis_url=pipeline_redis_url)
-    return create_app(settings).test_client()
 
 
 @pytest.fixture
