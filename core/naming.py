@@ -38,6 +38,13 @@ def command_id(event_id: str, action_key: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"command:{event_id}:{action_key}"))
 
 
+def merged_id(action_ids: list[str]) -> str:
+    """The id of one command covering several follow-ups (a merged announcement): derived from
+    every one of them, in order, so a different composition is a different command, both in
+    the ledger and as Telnyx's command_id."""
+    return str(uuid.uuid5(_NAMESPACE, "merged:" + "\n".join(action_ids)))
+
+
 def followup_task_id(event_id: str, key: str) -> str:
     """The Celery task id of one follow-up of one event."""
     return str(uuid.uuid5(_NAMESPACE, f"followup:{event_id}:{key}"))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from core.naming import command_id
+from core.naming import merged_id
 from followups.announcement import Chorus, chorus_text
 from followups.followup import Announce, FollowUp
 
@@ -211,7 +211,7 @@ def next_step(items: list[LaneItem], state: LaneState, now_ms: int, timing: Timi
         batch.append(item)
     if len(batch) == 1:
         return Send(head.action_id, batch, head.followup)
-    return Send(f"{head.action_id}.merged", batch, merged(batch))
+    return Send(merged_id([i.action_id for i in batch]), batch, merged(batch))
 
 
 def merged(batch: list[LaneItem]) -> FollowUp:
@@ -222,7 +222,7 @@ def merged(batch: list[LaneItem]) -> FollowUp:
     params = dict(head.params)
     params["payload"] = chorus_text(names, head.announce.chorus)
     if "command_id" in params:
-        params["command_id"] = command_id(batch[0].event_id, f"merged:{head.key}")
+        params["command_id"] = merged_id([i.followup.params.get("command_id", "") for i in batch])
     return FollowUp(head.kind, head.action, head.target, params, head.announce)
 
 

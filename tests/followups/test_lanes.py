@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from core.naming import merged_id
 from followups.announcement import JOINED
 from followups.followup import Announce, FollowUp
 from followups.lanes import (
@@ -75,7 +76,7 @@ def test_waiting_joins_of_one_group_merge_in_order_up_to_another_command() -> No
     step = next_step(items, CREATED, NOW, TIMING)
     assert isinstance(step, Send)
     assert [i.action_id for i in step.items] == ["a-1", "a-2", "a-3"]
-    assert step.batch_id == "a-1.merged"
+    assert step.batch_id == merged_id(["a-1", "a-2", "a-3"])
     params = step.followup.params
     assert (
         params["payload"] == "Ada Lovelace, Grace Hopper and one other have joined the conference."
@@ -86,6 +87,11 @@ def test_waiting_joins_of_one_group_merge_in_order_up_to_another_command() -> No
     again = next_step(items, CREATED, NOW + 5, TIMING)
     assert isinstance(again, Send)
     assert again.followup.params["command_id"] == params["command_id"]
+    # a different composition (one join fewer) is a different command, to the ledger and Telnyx
+    fewer = next_step([items[0], items[2], items[3]], CREATED, NOW, TIMING)
+    assert isinstance(fewer, Send)
+    assert fewer.batch_id != step.batch_id
+    assert fewer.followup.params["command_id"] != params["command_id"]
 
 
 def test_announcements_of_different_groups_do_not_merge() -> None:
