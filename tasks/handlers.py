@@ -49,6 +49,8 @@ from telnyx_api.resources import CommandResult
 # through the process's formatter, with the ids of the work in the context.
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# The context key in which an action task's message counts its waits for another copy's claim.
+CLAIM_WAITS = "claim_waits"
 
 
 @shared_task(name=HANDLE_EVENT, bind=True, max_retries=None)
@@ -207,9 +209,13 @@ class _Attempt:
             return {"status": "duplicate"}
         if state is Begin.BUSY:
             # Another copy of this task is sending it now; look again when its claim lapses.
+            # Celery counts this as a retry too; the message counts the waits, so that only
+            # failed attempts spend the retry budget (failed_attempts).
             rt.journal.touch(self.action_id, wait + 0.5)
+            waits = {**self.context, CLAIM_WAITS: int(self.context.get(CLAIM_WAITS, 0)) + 1}
             # (celery-types does not list retry's **options, which go to apply_async.)
             raise self.task.retry(  # type: ignore[call-arg]
+                args=(self.target, self.params, waits),
                 countdown=wait + 0.5,
                 argsrepr=followup_argsrepr(self.kind, self.target, self.context),
                 kwargsrepr="{}",
@@ -240,7 +246,7 @@ def _on_error(
     context: dict[str, Any],
     argsrepr: str,
 ) -> dict[str, Any]:
-    retries = task.request.retries
+    retries = failed_attempts(task, context)
     verdict = judge(exc, retries)
     codes = list(verdict.codes)
     if verdict.outcome == "retry":
@@ -262,6 +268,12 @@ def _on_error(
     return {"status": "dead_lettered", "codes": codes}
 
 
+def failed_attempts(task: Task[Any, Any], context: dict[str, Any]) -> int:
+    """The task's failed attempts so far: Celery's retries, less those that only waited for
+    another copy's claim."""
+    return max(task.request.retries - int(context.get(CLAIM_WAITS, 0)), 0)
+
+
 def _dead_letter(
     task: Task[Any, Any],
     reason: str,
@@ -270,16 +282,20 @@ def _dead_letter(
     exc: TelnyxError | None = None,
 ) -> None:
     request = task.request
+    args = list(request.args or [])
+    if len(args) == 3 and isinstance(args[2], dict):
+        # A replay starts afresh: no waits counted.
+        args[2] = {k: v for k, v in args[2].items() if k != CLAIM_WAITS}
     runtime.current().dead_letters.add(
         DeadLetter(
             task_id=str(request.id),
             task=task.name,
-            args=list(request.args or []),
+            args=args,
             reason=reason,
             error=error[:1000],
             status=exc.status_code if isinstance(exc, APIError) else None,
             codes=list(exc.codes) if isinstance(exc, APIError) else [],
-            retries=request.retries,
+            retries=failed_attempts(task, context),
             event_id=context.get("event_id"),
         )
     )
@@ -300,8 +316,8 @@ def _age_seconds(occurred_at: str | None) -> float | None:
 def _register(kind: str, action: str) -> Task[Any, Any]:
     name = conference_task(action) if kind == "conference" else call_task(action)
 
-    # max_retries=None: the retry budget is ours (TASK_MAX_RETRIES), checked in _on_error,
-    # so waiting on another worker's claim does not use it up.
+    # max_retries=None: the retry budget is ours (TASK_MAX_RETRIES), checked in _on_error
+    # against failed attempts only, so waiting on another worker's claim does not use it up.
     @shared_task(name=name, bind=True, max_retries=None)
     def run(
         self: Task[Any, Any], target: str, params: dict[str, Any], context: dict[str, Any]

@@ -52,3 +52,22 @@ def test_each_action_task_sends_its_command(
     assert api.state.wait_for(lambda rs: any(r.status == 200 for r in rs), timeout=20)
     assert [r.status for r in api.state.requests()] == [503, 200]
     assert api.state.commands()[0].body == op.body  # type: ignore[attr-defined]
+
+
+def test_waits_for_another_copys_claim_do_not_spend_the_retry_budget(
+    producer: Celery, api: FakeTelnyxServer
+) -> None:
+    # Given a task that has waited ten times for another copy's claim (Celery counts each wait
+    # as a retry: ten is the whole budget of TASK_MAX_RETRIES)
+    context = {"event_id": "manual", "claim_waits": 10}
+    # When its next attempt fails once
+    api.state.fail_next(1, 503)
+    producer.send_task(
+        conference_task("record_start"),
+        args=["conf-waited", {"format": "mp3", "channels": "single"}, context],
+        queue=QUEUE,
+        retries=10,
+    )
+    # Then it is retried, not given up on: the waits were not failed attempts
+    assert api.state.wait_for(lambda rs: any(r.status == 200 for r in rs), timeout=20)
+    assert [r.status for r in api.state.requests()] == [503, 200]
