@@ -83,7 +83,7 @@ def _redis(settings: CommonSettings, durability: bool) -> list[Finding]:
                 )
             )
         if durability:
-            findings.extend(_durability(client))
+            findings.extend(_durability(client, settings.redis_min_replicas))
     except redis.RedisError as exc:
         # redis-py's messages name host and port, never the password.
         return [*findings, Finding("error", "redis", f"not reachable ({tls}): {exc}")]
@@ -126,13 +126,13 @@ def _sentinels(settings: CommonSettings) -> list[Finding]:
     ]
 
 
-def _durability(client: redis.Redis) -> list[Finding]:
+def _durability(client: redis.Redis, min_replicas: int) -> list[Finding]:
     """Warnings only: hosted Redis often hides CONFIG, and its persistence is the host's."""
     try:
         # One name a call: CONFIG GET takes several only from Redis 7.
         config = {
             _text(key): _text(value)
-            for name in ("maxmemory-policy", "appendonly", "save")
+            for name in ("maxmemory-policy", "appendonly", "appendfsync", "save")
             for key, value in client.config_get(name).items()
         }
     except redis.ResponseError:
@@ -160,6 +160,18 @@ def _durability(client: redis.Redis) -> list[Finding]:
                 "warning",
                 "redis durability",
                 "neither AOF nor snapshots are on: a Redis restart loses the queue",
+            )
+        )
+    fsync = config.get("appendfsync", "")
+    if min_replicas == 0 and not (config.get("appendonly") == "yes" and fsync == "always"):
+        findings.append(
+            Finding(
+                "warning",
+                "redis durability",
+                f"appendonly {config.get('appendonly', '?')}, appendfsync {fsync or '?'} and "
+                "REDIS_MIN_REPLICAS 0: a Redis crash can lose the last second of writes, and "
+                "with them which events a command in flight covered, so a join may be "
+                "announced twice; set appendfsync always, or REDIS_MIN_REPLICAS with replicas",
             )
         )
     if not findings:

@@ -93,9 +93,27 @@ def test_an_evicting_redis_is_warned_about(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", lru_redis.url)
     findings = _durability(check())
-    assert [f.level for f in findings] == ["warning", "warning"]
+    assert [f.level for f in findings] == ["warning", "warning", "warning"]
     assert "maxmemory-policy is allkeys-lru" in findings[0].detail
     assert "neither AOF nor snapshots" in findings[1].detail
+    assert "appendonly no, appendfsync everysec and REDIS_MIN_REPLICAS 0" in findings[2].detail
+
+
+def test_a_redis_that_fsyncs_every_second_without_replicas_is_warned_about(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with (
+        RedisServer(extra_args=["--appendonly", "yes", "--appendfsync", "everysec"]) as everysec,
+        RedisServer(persistent=True) as always,
+    ):
+        monkeypatch.setenv("REDIS_URL", everysec.url)
+        [finding] = _durability(check())
+        assert finding.level == "warning"
+        assert "appendfsync everysec" in finding.detail
+        assert "announced twice" in finding.detail
+        # fsync on every write: nothing to warn about
+        monkeypatch.setenv("REDIS_URL", always.url)
+        assert [f.level for f in _durability(check())] == ["ok"]
 
 
 def test_a_redis_that_hides_config_gets_a_reminder_not_a_failure(
