@@ -163,6 +163,10 @@ class CommonSettings(BaseSettings):
         return self.redis_tls or {}
 
 
+# Telnyx ignores a command whose command_id it has seen within this many seconds.
+TELNYX_COMMAND_WINDOW_SECONDS = 60
+
+
 class WorkerSettings(CommonSettings):
     telnyx_api_key: SecretStr
     telnyx_api_base_url: str = DEFAULT_BASE_URL
@@ -225,6 +229,21 @@ class WorkerSettings(CommonSettings):
         """How long a claim on an action lasts: longer than one API call can take."""
         return 2 * self.telnyx_api_timeout_seconds + 2
 
+    @property
+    def redis_outage_grace_seconds(self) -> float:
+        """How long a task waits out a Redis outage before it requeues its message: half the
+        visibility timeout, so the message is still its own when Redis is back."""
+        return self.broker_visibility_timeout_seconds / 2
+
+    @property
+    def lane_lease_seconds(self) -> float:
+        """How long a drain's hold on its lane (and its claim on the command it sends) lasts
+        between two of its writes: longer than the longest step between them, an API call
+        (connect plus read) followed by a Redis outage waited out. A run that still outlives
+        it changes nothing (every lane write checks the lease), but the run that takes over
+        resends its command when the claim lapses, which Telnyx ignores only within 60 s."""
+        return 2 * self.telnyx_api_timeout_seconds + self.redis_outage_grace_seconds + 2
+
     @model_validator(mode="after")
     def _visibility_covers_retries(self) -> WorkerSettings:
         needed = self.retry_backoff_max_seconds + self.action_lease_seconds
@@ -233,6 +252,14 @@ class WorkerSettings(CommonSettings):
                 f"BROKER_VISIBILITY_TIMEOUT_SECONDS must exceed {needed:.0f} "
                 "(RETRY_BACKOFF_MAX_SECONDS plus two API timeouts and 2 s), "
                 "or a waiting retry would be handed to a second worker"
+            )
+        if self.lane_lease_seconds >= TELNYX_COMMAND_WINDOW_SECONDS:
+            raise ValueError(
+                f"two TELNYX_API_TIMEOUT_SECONDS plus half of BROKER_VISIBILITY_TIMEOUT_SECONDS "
+                f"plus 2 s (the lanes' lease, {self.lane_lease_seconds:g}s) must stay under "
+                f"{TELNYX_COMMAND_WINDOW_SECONDS}s, the time Telnyx ignores a repeated "
+                "command_id: a command resent after the lease lapses could run twice; lower "
+                "TELNYX_API_TIMEOUT_SECONDS or BROKER_VISIBILITY_TIMEOUT_SECONDS"
             )
         return self
 

@@ -4,17 +4,20 @@ and which drain task may send its commands.
 Keys, for conference C (all expire after the ledger's done TTL without a write):
 - `tcw:lane:C` (hash): `first` (ms), `created`, `ended`, `left:<call_control_id>` (us),
   `announced` (ms, the last announcement), `seq` (arrival counter), `drain` (the task id of the
-  one drain task allowed to act; set while there is work), `waiting` (that task is a delayed one),
-  `inflight` (the command being sent, fixed before it is sent, so a re-run resends exactly it),
-  `attempts` (its failed attempts so far).
+  one drain task allowed to act; set while there is work), `waiting` (that task is a delayed one
+  that has not started: a created or an end may replace it with one that runs now), `inflight`
+  (the command being sent, fixed before it is sent, so a re-run resends exactly it), `batch` (its
+  id), `attempts` (its failed attempts so far).
 - `tcw:lane:C:q` (sorted set): waiting items, by score (followups/lanes.py), then arrival
   (members are `<12-digit arrival number>:<action id>`, and equal scores sort by member).
 - `tcw:lane:C:items` (hash): action id -> item, until the item is done or dropped.
-- `tcw:lane:C:lease`: held by the drain run acting now; lapses if its worker dies.
+- `tcw:lane:C:lease`: the run of the drain acting now (a token of its own, not the drain id:
+  two copies of one drain message are two runs); lapses if its worker dies or stalls.
 
 Every change is one Lua script, and the drain message is queued and journaled in the same
 script that makes it the lane's drain, so at any moment a lane with work has exactly one drain
-task, recoverable by the journal like any other message.
+task, recoverable by the journal like any other message. Every script a drain runs checks that
+its run holds the lease (a fencing token): a run that outlived its lease changes nothing.
 """
 
 from __future__ import annotations
@@ -87,13 +90,26 @@ redis.call('EXPIRE', items, ARGV[2])
 return {added, scheduled, redis.call('HGET', state, 'drain') == ARGV[6] and 1 or 0}
 """
 
-# KEYS: state, q, items, lease; ARGV: drain id, owner, lease ms, limit.
+# Every script below that changes a lane is fenced: it acts only for the run that holds the
+# lane's lease (`owner`, one per run of a drain) while the lane's drain is still that run's, and
+# renews the lease as it does. A run that outlived its lease (a slow API call, a Redis stall) is
+# told 'lost' and looks again; its writes never land beside those of the run that took over.
+
+# KEYS: state, q, items, lease, journal, since; ARGV: drain id, owner, lease ms, limit.
+# A stale drain's message is complete in the same step that says it is stale (its id may become
+# the lane's drain again later, as an event task's redelivery does: it is journaled anew then).
 _LOOK = """
-if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return {'stale'} end
+if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
+  redis.call('HDEL', KEYS[5], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
+  return {'stale'}
+end
 if not redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
   if redis.call('GET', KEYS[4]) ~= ARGV[2] then return {'busy', redis.call('PTTL', KEYS[4])} end
   redis.call('PEXPIRE', KEYS[4], ARGV[3])
 end
+-- Running now: a wake (a created, an end) must not install a second drain beside this one.
+redis.call('HDEL', KEYS[1], 'waiting')
 local members = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[4]) - 1)
 local values = {}
 if #members > 0 then
@@ -104,54 +120,99 @@ end
 return {'ok', redis.call('HGETALL', KEYS[1]), members, values}
 """
 
-# KEYS: state, q, claim of the command; ARGV: drain id, inflight, owner, lease ms, members
-# taken out of the queue. Returns 1 fixed and claimed in the ledger, 2 fixed (another claim
-# holds it), 0 not fixed (not this lane's drain, or a command in flight already).
+# KEYS: state, lease, queue, journal, since; ARGV: drain id, its message, when it is due (s).
+# A copy of a drain that found another run holding the lane queues itself for when that lease
+# ends, so a holder that dies is taken over then, not at the journal's sweep.
+_REQUEUE = """
+if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  redis.call('ZREM', KEYS[5], ARGV[1])
+  return 'stale'
+end
+if redis.call('EXISTS', KEYS[2]) == 0 then return 'free' end
+redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
+redis.call('LPUSH', KEYS[3], ARGV[2])
+return 'queued'
+"""
+
+# KEYS: state, q, claim of the command, lease; ARGV: drain id, inflight, owner, lease ms,
+# batch id, then the members taken out of the queue. Returns 1 fixed and claimed in the ledger,
+# 2 fixed (another claim holds it), 0 not fixed: the run does not hold the lane, a command is
+# in flight already, or a member is no longer waiting (taken by a run that has since lost the
+# lane): nothing is changed then.
 _FIX = """
-if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return 0 end
+if redis.call('GET', KEYS[4]) ~= ARGV[3] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
+  return 0
+end
 if redis.call('HEXISTS', KEYS[1], 'inflight') == 1 then return 0 end
-redis.call('HSET', KEYS[1], 'inflight', ARGV[2])
-for i = 5, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+for i = 6, #ARGV do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return 0 end
+end
+redis.call('PEXPIRE', KEYS[4], ARGV[4])
+redis.call('HSET', KEYS[1], 'inflight', ARGV[2], 'batch', ARGV[5])
+for i = 6, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
 if redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
 return 2
 """
 
-# KEYS: state, items, metrics, claim, q, lease, journal, since, then the done keys to set;
-# ARGV: done ttl, announced field or '', now ms, ended '1'/'0', latency or '', drain id or '',
-# owner, item count n, n action ids, then the counters to increment. With a drain id: if
-# nothing waits, the lane goes idle and the drain's message is complete in the same step.
+# KEYS: state, items, metrics, claim, q, lease, journal, since, then the done keys to set (the
+# command's own first); ARGV: done ttl, announced field or '', now ms, ended '1'/'0', latency
+# or '', drain id, owner, batch id, lease ms, item count n, n action ids, then the counters to
+# increment. Only the command in flight is settled, once (running it again after a lost reply
+# changes nothing more). If nothing waits, the lane goes idle and the drain's message is
+# complete in the same step. Returns idle, more, or lost (this run does not hold the lane).
 _FINISH = """
-redis.call('HDEL', KEYS[1], 'inflight', 'attempts')
-for i = 9, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
-redis.call('DEL', KEYS[4])
-local n = tonumber(ARGV[8])
-for i = 9, 8 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
-if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
-if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'ended', '1') end
-if ARGV[5] ~= '' then redis.call('HINCRBYFLOAT', KEYS[3], 'LATENCY_SUM', ARGV[5]) end
-for i = 9 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-if ARGV[6] ~= '' and redis.call('HGET', KEYS[1], 'drain') == ARGV[6]
-    and redis.call('ZCARD', KEYS[5]) == 0 then
+if redis.call('GET', KEYS[6]) ~= ARGV[7] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[6] then
+  -- Telnyx accepted what this run sent all the same: record the command done, so the run
+  -- that holds the lane finds it done instead of sending it again.
+  if #KEYS >= 9 then redis.call('SET', KEYS[9], '1', 'EX', ARGV[1]) end
+  if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
+  return 'lost'
+end
+local batch = redis.call('HGET', KEYS[1], 'batch')
+if batch and batch ~= ARGV[8] then return 'lost' end
+if batch then
+  redis.call('HDEL', KEYS[1], 'inflight', 'batch', 'attempts')
+  for i = 9, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
+  if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
+  local n = tonumber(ARGV[10])
+  for i = 11, 10 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
+  if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
+  if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'ended', '1') end
+  if ARGV[5] ~= '' then redis.call('HINCRBYFLOAT', KEYS[3], 'LATENCY_SUM', ARGV[5]) end
+  for i = 11 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+end
+if redis.call('ZCARD', KEYS[5]) == 0 then
   redis.call('HDEL', KEYS[1], 'drain', 'waiting')
-  if redis.call('GET', KEYS[6]) == ARGV[7] then redis.call('DEL', KEYS[6]) end
+  redis.call('DEL', KEYS[6])
   redis.call('HDEL', KEYS[7], ARGV[6])
   redis.call('ZREM', KEYS[8], ARGV[6])
   return 'idle'
 end
+redis.call('PEXPIRE', KEYS[6], ARGV[9])
 return 'more'
 """.replace("'LATENCY_SUM'", f"'{LATENCY}_sum'")
 
-# KEYS: state, q, items, metrics, then the done key of each dropped item;
-# ARGV: drain id, done ttl, n, n members, n action ids, then the counters to increment.
+# KEYS: state, q, items, metrics, lease, then the done key of each dropped item;
+# ARGV: drain id, owner, lease ms, done ttl, n, n members, n action ids, then the counters to
+# increment. Returns 1 dropped, 0 not (the run does not hold the lane, or a member is no
+# longer waiting: nothing is changed then).
 _DROP = """
-if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return 0 end
-local n = tonumber(ARGV[3])
-for i = 1, n do
-  redis.call('ZREM', KEYS[2], ARGV[3 + i])
-  redis.call('HDEL', KEYS[3], ARGV[3 + n + i])
-  redis.call('SET', KEYS[4 + i], 'moot', 'EX', ARGV[2])
+if redis.call('GET', KEYS[5]) ~= ARGV[2] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
+  return 0
 end
-for i = 4 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
+local n = tonumber(ARGV[5])
+for i = 1, n do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[5 + i]) then return 0 end
+end
+redis.call('PEXPIRE', KEYS[5], ARGV[3])
+for i = 1, n do
+  redis.call('ZREM', KEYS[2], ARGV[5 + i])
+  redis.call('HDEL', KEYS[3], ARGV[5 + n + i])
+  redis.call('SET', KEYS[5 + i], 'moot', 'EX', ARGV[4])
+end
+for i = 6 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
 return 1
 """
 
@@ -159,16 +220,16 @@ return 1
 # message, when it is due (s), waiting '1'/'0', a failed attempt to count '1'/'0', waiting for
 # the created '1'/'0'. The drain's own message is complete; the lane goes idle, or to the next
 # drain. Unless the drain meant to wait for a created that has arrived since it looked
-# ('again': nothing changed, the drain looks again).
+# ('again': nothing changed, the drain looks again), or the run does not hold the lane ('lost':
+# nothing changed; it looks again, and learns whether it is stale).
 _HAND_OFF = """
-if ARGV[8] == '1' and redis.call('HEXISTS', KEYS[1], 'created') == 1
-    and redis.call('HGET', KEYS[1], 'drain') == ARGV[1] then
-  return 'again'
+if redis.call('GET', KEYS[3]) ~= ARGV[2] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
+  return 'lost'
 end
+if ARGV[8] == '1' and redis.call('HEXISTS', KEYS[1], 'created') == 1 then return 'again' end
 redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
-if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
-if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then return 'stale' end
+redis.call('DEL', KEYS[3])
 if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('HEXISTS', KEYS[1], 'inflight') == 0 then
   redis.call('HDEL', KEYS[1], 'drain', 'waiting')
   return 'idle'
@@ -220,6 +281,7 @@ class Lanes:
         self._replication = replication
         self._append = client.register_script(_APPEND)
         self._look = client.register_script(_LOOK)
+        self._requeue = client.register_script(_REQUEUE)
         self._fix = client.register_script(_FIX)
         self._finish = client.register_script(_FINISH)
         self._drop = client.register_script(_DROP)
@@ -261,13 +323,16 @@ class Lanes:
         return int(added), bool(scheduled), bool(current)
 
     def look(self, conference_id: str, drain_id: str, owner: str) -> Look:
-        """The lane as drain `drain_id` sees it, taking (or renewing) the lane's lease."""
+        """The lane as drain `drain_id` sees it, taking (or renewing) the lane's lease for the
+        run `owner`. A stale drain's message is complete with the answer."""
         state, queue, items, lease = self._keys(conference_id)
         # With REDIS_MIN_REPLICAS, a WAIT after taking the lease: what this run acts on (a
         # command fixed by an earlier run, say) is then on the replicas too, so a failover
         # cannot make a later run decide differently about a command this one sends.
         answer = self._write(
-            self._look, [state, queue, items, lease], [drain_id, owner, self._lease_ms, LOOK_LIMIT]
+            self._look,
+            [state, queue, items, lease, JOURNAL, SINCE],
+            [drain_id, owner, self._lease_ms, LOOK_LIMIT],
         )
         status = _text(answer[0])
         if status == "busy":
@@ -277,9 +342,17 @@ class Lanes:
         raw = answer[1]
         look = Look("ok", fields={_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)})
         for member, value in zip(answer[2], answer[3], strict=True):
-            if value is not None:  # (None: settled by a run that stopped half-way)
+            if value is not None:  # (None: an item whose hash expired apart from its queue)
                 look.entries.append((_text(member), _text(value)))
         return look
+
+    def requeue(self, conference_id: str, drain: tuple[str, bytes], due: float) -> str:
+        """Queue drain `drain` (id, message) again, due at `due` (epoch s), for a copy that
+        found another run holding the lane. Returns queued, stale (it is not the lane's drain
+        any more: its message is complete) or free (the lease has just ended: look again)."""
+        state, _, _, lease = self._keys(conference_id)
+        keys = [state, lease, self._queue, JOURNAL, SINCE]
+        return _text(self._write(self._requeue, keys, [drain[0], drain[1], due]))
 
     def fix(
         self,
@@ -292,16 +365,16 @@ class Lanes:
     ) -> int:
         """Make `inflight` (command `batch_id`) the command being sent, taking its items
         (`members`) out of the queue, and claim it in the ledger for `owner`. Returns 1 fixed
-        and claimed, 2 fixed but claimed by another, 0 not fixed (this drain is stale, or a
-        command is in flight already)."""
-        state, queue, _, _ = self._keys(conference_id)
+        and claimed, 2 fixed but claimed by another, 0 not fixed (the run does not hold the
+        lane, a command is in flight already, or a member is no longer waiting)."""
+        state, queue, _, lease = self._keys(conference_id)
         # With REDIS_MIN_REPLICAS, on the replicas before it is sent: a failover must not lose
         # which events a command covers (a merge recomposed afterwards would repeat some).
         return int(
             self._write(
                 self._fix,
-                [state, queue, claim_key(batch_id)],
-                [drain_id, inflight, owner, self._lease_ms, *members],
+                [state, queue, claim_key(batch_id), lease],
+                [drain_id, inflight, owner, self._lease_ms, batch_id, *members],
             )
         )
 
@@ -311,18 +384,19 @@ class Lanes:
         batch_id: str,
         action_ids: Sequence[str],
         *,
+        drain: tuple[str, str],
         done: bool,
         counters: Sequence[str] = (),
         announced: bool = False,
         ended: bool = False,
         latency: float | None = None,
-        drain: tuple[str, str] | None = None,
-    ) -> bool:
-        """The inflight command `batch_id`, covering `action_ids`, is settled: sent (`done`:
-        recorded done for every item it covered, so no redelivery repeats any of them), or
-        dropped or dead-lettered. With `drain` (its id and owner): if nothing else waits, the
-        lane goes idle and the drain's message is complete, in the same step; returns True
-        then. With REDIS_MIN_REPLICAS, returns once replicas hold it."""
+    ) -> str:
+        """The inflight command `batch_id`, covering `action_ids`, is settled by the run
+        `drain` (drain id, owner): sent (`done`: recorded done for every item it covered, so
+        no redelivery repeats any of them), or dropped or dead-lettered. Returns idle (nothing
+        else waits: the lane went idle and the drain's message is complete, in the same step),
+        more, or lost (the run does not hold the lane: only a sent command's own done record
+        is written). With REDIS_MIN_REPLICAS, returns once replicas hold it."""
         state, queue, items, lease = self._keys(conference_id)
         keys = [state, items, METRICS, claim_key(batch_id), queue, lease, JOURNAL, SINCE]
         if done:
@@ -334,28 +408,41 @@ class Lanes:
             int(time.time() * 1000),
             "1" if ended else "0",
             latency if latency is not None else "",
-            drain[0] if drain else "",
-            drain[1] if drain else "",
+            drain[0],
+            drain[1],
+            batch_id,
+            self._lease_ms,
             len(action_ids),
             *action_ids,
             *observed,
         ]
-        return _text(self._write(self._finish, keys, args)) == "idle"
+        return _text(self._write(self._finish, keys, args))
 
     def drop(
         self,
         conference_id: str,
         drain_id: str,
+        owner: str,
         members: Sequence[str],
         counters: Sequence[str],
     ) -> bool:
         """Take the items `members` out of the lane unsent, recorded so that no redelivery adds
-        them back."""
-        state, queue, items, _ = self._keys(conference_id)
+        them back. False when nothing changed: the run does not hold the lane, or a member is
+        no longer waiting."""
+        state, queue, items, lease = self._keys(conference_id)
         ids = [member_id(m) for m in members]
-        keys = [state, queue, items, METRICS, *(done_key(i) for i in ids)]
-        args: list[Any] = [drain_id, self._ttl, len(ids), *members, *ids, *counters]
-        return bool(self._drop(keys=keys, args=args))
+        keys = [state, queue, items, METRICS, lease, *(done_key(i) for i in ids)]
+        args: list[Any] = [
+            drain_id,
+            owner,
+            self._lease_ms,
+            self._ttl,
+            len(ids),
+            *members,
+            *ids,
+            *counters,
+        ]
+        return bool(self._write(self._drop, keys, args))
 
     def hand_off(
         self,
@@ -373,7 +460,8 @@ class Lanes:
         `successor` (queued, due in `delay` s). `failed`: the inflight command failed and will
         be tried again (counted in the state's `attempts`). `for_created`: the wait is for the
         conference's created; if it has arrived since the drain looked, nothing changes and the
-        answer is again. Returns idle, next, stale or again."""
+        answer is again. Returns idle, next, again, or lost (the run does not hold the lane:
+        nothing changed)."""
         state, queue, _, lease = self._keys(conference_id)
         keys = [state, queue, lease, self._queue, JOURNAL, SINCE]
         args = [

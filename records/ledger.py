@@ -77,9 +77,13 @@ class Ledger:
         self._finish = client.register_script(_FINISH)
         self._release = client.register_script(_RELEASE)
 
-    def begin(self, action_id: str, owner: str) -> tuple[Begin, float]:
-        """Claim an action; also returns the seconds left on a BUSY claim."""
-        answer = self._begin(keys=self._keys(action_id), args=[owner, self._lease_ms])
+    def begin(
+        self, action_id: str, owner: str, lease_seconds: float | None = None
+    ) -> tuple[Begin, float]:
+        """Claim an action (for `lease_seconds`, or the ledger's lease); also returns the
+        seconds left on a BUSY claim."""
+        lease_ms = self._lease_ms if lease_seconds is None else int(lease_seconds * 1000)
+        answer = self._begin(keys=self._keys(action_id), args=[owner, lease_ms])
         answer = answer.decode() if isinstance(answer, bytes) else str(answer)
         if answer in ("done", "claimed"):
             return Begin(answer), 0.0

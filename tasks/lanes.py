@@ -67,6 +67,11 @@ log = logging.getLogger(__name__)
 RUN_SECONDS = 5.0
 # Telnyx's answer that the conference is over: nothing more to send in its lane.
 CONFERENCE_OVER = "90019"
+# What the lane store answers a run that no longer holds its lane: it looks again, and learns
+# whether it is stale (its message complete) or another run holds the lane.
+LOST = "lost"
+# Hand-over answers after which a run looks at its lane again instead of ending.
+LOOK_AGAIN = frozenset({"again", LOST})
 # Events that change what a lane knows even when the rules call for nothing on them.
 LANE_EVENTS = frozenset({"conference.created", "conference.ended", LEFT})
 
@@ -142,14 +147,17 @@ class _Drain:
         while True:
             look = self._redis(lambda: lanes.look(self.conference_id, self.drain_id, self.owner))
             if look.status == "stale":
-                # Replaced (woken early, or a copy of a message already handled): nothing to do.
-                self._redis(lambda: self.rt.journal.complete(self.drain_id))
+                # Replaced (woken early, or a copy of a message already handled): nothing to
+                # do. (The look completed its message in the journal.)
                 return {"status": "stale"}
             if look.status == "busy":
-                # Another copy of this drain's message runs now (a redelivery while the first
-                # was still at work); it completes the message. Were it to die, its lease
-                # lapses and the journal queues the message again.
-                log.info("%s: another run holds the lane", self.where)
+                # Another run holds the lane now (a redelivery while the first was still at
+                # work, or a run that outlived its lease). This copy comes back when that
+                # lease ends: if its holder has died, it takes over then.
+                log.info("%s: another run holds the lane; again in %.1fs",
+                         self.where, look.busy_seconds)  # fmt: skip
+                if self._requeue(look.busy_seconds + 0.1) == "free":
+                    continue
                 return {"status": "busy"}
             if "inflight" in look.fields:
                 inflight = Inflight.from_json(look.fields["inflight"])
@@ -166,8 +174,7 @@ class _Drain:
                     return {"status": "handed over", "sent": self.sent}
             elif not self._step(look):
                 return {"status": "handed over", "sent": self.sent}
-            if time.monotonic() > self.stop_at:
-                self._hand_off()
+            if time.monotonic() > self.stop_at and self._hand_off() != LOST:
                 return {"status": "handed over", "sent": self.sent}
 
     def _step(self, look: Look) -> bool:
@@ -177,14 +184,13 @@ class _Drain:
         state = LaneState.from_fields(look.fields)
         step = next_step(items, state, int(time.time() * 1000), self.timing)
         if isinstance(step, Idle):
-            self._hand_off()
-            return False
+            return self._hand_off() in LOOK_AGAIN
         if isinstance(step, Wait):
             delay = max(step.until_ms / 1000 - time.time(), 0.0)
             log.info("%s: %s, %.2fs", self.where, step.reason, delay)
             # (The created may arrive between the look and the hand-over: then look again.)
             for_created = step.reason == WAITING_FOR_CREATED
-            return self._hand_off(delay=delay, waiting=True, for_created=for_created) == "again"
+            return self._hand_off(delay=delay, waiting=True, for_created=for_created) in LOOK_AGAIN
         if isinstance(step, Drop):
             self._drop(step, members)
             return True
@@ -211,6 +217,7 @@ class _Drain:
             lambda: self.rt.lanes.drop(
                 self.conference_id,
                 self.drain_id,
+                self.owner,
                 [members[i.action_id] for i in step.items],
                 counters,
             )
@@ -236,14 +243,16 @@ class _Drain:
         followup = item.followup
         state, wait = Begin.CLAIMED, 0.0
         if not claimed:
-            state, wait = self._redis(lambda: rt.ledger.begin(inflight.batch_id, self.owner))
+            lease = rt.settings.lane_lease_seconds
+            state, wait = self._redis(
+                lambda: rt.ledger.begin(inflight.batch_id, self.owner, lease_seconds=lease)
+            )
         if state is Begin.DONE:
             return not self._finish(inflight, done=True, outcome="duplicate")
         if state is Begin.BUSY:
             # Another worker holds its claim (a run that lost its lane?): look when it lapses.
             log.info("%s: another worker is sending it; again in %.1fs", _where(item), wait)
-            self._hand_off(delay=wait + 0.5, waiting=True)
-            return False
+            return self._hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
         try:
             if followup.kind == "conference":
                 rt.client.conferences.actions.perform(
@@ -276,8 +285,7 @@ class _Drain:
                 )
             )
             # The lane waits for it: the commands behind it keep their order.
-            self._hand_off(delay=verdict.delay, waiting=True, failed=True)
-            return False
+            return self._hand_off(delay=verdict.delay, waiting=True, failed=True) in LOOK_AGAIN
         if verdict.outcome == "moot":
             over = CONFERENCE_OVER in verdict.codes
             log.warning("%s: not retried (codes %s): %s", where, codes, exc)
@@ -310,7 +318,8 @@ class _Drain:
         ended: bool = False,
     ) -> bool:
         """Record how the inflight command ended; True if the lane went idle with it (this
-        run is over, its message complete)."""
+        run is over, its message complete). False also when this run has lost the lane: its
+        next look says whether it is stale, or another run holds the lane."""
         name = _name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         if outcome == "sent":
@@ -318,21 +327,28 @@ class _Drain:
             merged = field("telnyx_actions_total", {"action": name, "outcome": "merged"})
             counters += [merged] * (len(inflight.action_ids) - 1)
         latency = _age_seconds(inflight.item) if outcome == "sent" else None
-        return bool(
-            self._redis(
-                lambda: self.rt.lanes.finish(
-                    self.conference_id,
-                    inflight.batch_id,
-                    inflight.action_ids,
-                    done=done,
-                    counters=counters,
-                    announced=announced,
-                    ended=ended,
-                    latency=latency,
-                    drain=(self.drain_id, self.owner),
-                )
+        answer = self._redis(
+            lambda: self.rt.lanes.finish(
+                self.conference_id,
+                inflight.batch_id,
+                inflight.action_ids,
+                drain=(self.drain_id, self.owner),
+                done=done,
+                counters=counters,
+                announced=announced,
+                ended=ended,
+                latency=latency,
             )
         )
+        if answer == LOST:
+            log.warning("%s: this run no longer holds the lane", self.where)
+        return bool(answer == "idle")
+
+    def _requeue(self, delay: float) -> str:
+        """Queue this drain's message again, due in `delay` s; see Lanes.requeue."""
+        again = _drain_message(self.conference_id, delay, task_id=self.drain_id)
+        due = time.time() + delay
+        return str(self._redis(lambda: self.rt.lanes.requeue(self.conference_id, again, due)))
 
     def _hand_off(
         self,
@@ -341,7 +357,9 @@ class _Drain:
         failed: bool = False,
         for_created: bool = False,
     ) -> str:
-        """End this run: the lane goes idle, or to a new drain message (due in `delay` s)."""
+        """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
+        Returns idle or next (the run is over), again (a created came: look again) or lost
+        (this run no longer holds the lane: look again, to learn who does)."""
         successor = _drain_message(self.conference_id, delay)
         return str(
             self._redis(

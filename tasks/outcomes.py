@@ -30,7 +30,7 @@ def through_redis_outage(step: Callable[[], T], where: str) -> T:
     """Run `step`, waiting out a Redis outage of up to half the visibility timeout and then
     running it again; past that, reject the message back to the queue (Redis keeps it
     unacknowledged if even that fails, and hands it out again once it is back)."""
-    grace = runtime.current().settings.broker_visibility_timeout_seconds / 2
+    grace = runtime.current().settings.redis_outage_grace_seconds
     deadline = time.monotonic() + grace
     delay = 0.1
     while True:

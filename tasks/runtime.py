@@ -133,7 +133,7 @@ class Runtime:
         if self._lanes is None:
             self._lanes = Lanes(
                 self.redis,
-                lease_seconds=self.settings.action_lease_seconds,
+                lease_seconds=self.settings.lane_lease_seconds,
                 done_ttl_seconds=self.settings.action_done_ttl_seconds,
                 replication=self.replication,
             )

@@ -21,6 +21,25 @@ def test_worker_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (settings.announce_voice, settings.announce_language) == ("female", "en-US")
 
 
+def test_the_lanes_lease_outlasts_a_call_and_a_redis_outage(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TELNYX_API_KEY", "k")
+    settings = load_settings(WorkerSettings)
+    # connect + read of one API call, then a Redis outage waited out, then a margin
+    assert settings.lane_lease_seconds == 2 * 10 + 50 / 2 + 2 == 47
+    # A lease past Telnyx's 60 s command_id window is refused at start-up, naming its parts
+    monkeypatch.setenv("TELNYX_API_TIMEOUT_SECONDS", "20")
+    monkeypatch.setenv("BROKER_VISIBILITY_TIMEOUT_SECONDS", "70")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(WorkerSettings)
+    message = str(caught.value)
+    assert "TELNYX_API_TIMEOUT_SECONDS" in message
+    assert "BROKER_VISIBILITY_TIMEOUT_SECONDS" in message
+    assert "77s" in message
+    assert "under 60s" in message
+
+
 def test_every_problem_is_named_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RECORDING_FORMAT", "ogg")
     monkeypatch.setenv("REDIS_URL", "http://x")

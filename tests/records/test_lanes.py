@@ -82,7 +82,7 @@ def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Red
     look = lanes.look(C, "d1", "me")
     assert look.fields["inflight"] == "the merged command"
     assert [member_id(m) for m, _ in look.entries] == ["a3"]
-    went_idle = lanes.finish(
+    answer = lanes.finish(
         C,
         "a1.merged",
         ["a1", "a2"],
@@ -91,7 +91,7 @@ def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Red
         announced=True,
         drain=("d1", "me"),
     )
-    assert not went_idle  # a3 waits
+    assert answer == "more"  # a3 waits
     assert not redis_client.exists("tcw:claim:a1.merged")
     for action_id in ("a1.merged", "a1", "a2"):
         assert redis_client.exists(done_key(action_id))
@@ -109,7 +109,8 @@ def test_a_dead_lettered_command_is_not_recorded_done(redis_client: redis.Redis)
     lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
     look = lanes.look(C, "d1", "me")
     lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
-    assert lanes.finish(C, "a1", ["a1"], done=False, counters=["dead"], drain=("d1", "me"))
+    answer = lanes.finish(C, "a1", ["a1"], done=False, counters=["dead"], drain=("d1", "me"))
+    assert answer == "idle"
     # nothing waits: the lane went idle, the drain's message complete, in the same step
     fields = redis_client.hgetall(f"tcw:lane:{C}")
     assert b"drain" not in fields
@@ -122,8 +123,10 @@ def test_dropped_items_are_recorded_moot_and_counted(redis_client: redis.Redis) 
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1"), ("a2", 11, "i2")], event_type="x", drain=_drain("d1"))
     look = lanes.look(C, "d1", "me")
-    assert not lanes.drop(C, "d0", [look.entries[0][0]], ["moot"])  # not this lane's drain
-    assert lanes.drop(C, "d1", [look.entries[0][0]], ["moot"])
+    assert not lanes.drop(C, "d0", "me", [look.entries[0][0]], ["moot"])  # not the lane's drain
+    assert not lanes.drop(C, "d1", "not the lease's holder", [look.entries[0][0]], ["moot"])
+    assert lanes.drop(C, "d1", "me", [look.entries[0][0]], ["moot"])
+    assert not lanes.drop(C, "d1", "me", [look.entries[0][0]], ["moot"])  # dropped already
     assert redis_client.get(done_key("a1")) == b"moot"
     assert redis_client.hget(METRICS, "moot") == b"1"
     assert [member_id(m) for m, _ in lanes.look(C, "d1", "me").entries] == ["a2"]
@@ -135,12 +138,14 @@ def test_a_drain_hands_over_while_there_is_work_and_goes_idle_after(
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
     redis_client.delete(QUEUE)
+    assert lanes.hand_off(C, "d1", "me", _drain("d2")) == "lost"  # no look, no lease
+    lanes.look(C, "d1", "me")
     assert lanes.hand_off(C, "d1", "me", _drain("d2"), delay=0.5, waiting=True) == "next"
     assert _queued_ids(redis_client) == ["d2"]
     assert not redis_client.hexists(JOURNAL, "d1")
     assert redis_client.zscore(SINCE, "d2") is not None
     look = lanes.look(C, "d2", "me")
-    lanes.drop(C, "d2", [look.entries[0][0]], [])
+    lanes.drop(C, "d2", "me", [look.entries[0][0]], [])
     assert lanes.hand_off(C, "d2", "me", _drain("d3")) == "idle"
     # the next item finds no drain and queues its own
     assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d4")) == (
@@ -170,15 +175,16 @@ def test_failed_attempts_are_counted_until_the_command_is_settled(
     look = lanes.look(C, "d1", "me")
     lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
     lanes.hand_off(C, "d1", "me", _drain("d2"), delay=0.1, failed=True)
-    lanes.hand_off(C, "d2", "me", _drain("d3"), delay=0.1, failed=True)
-    assert lanes.look(C, "d3", "me").fields["attempts"] == "2"
-    lanes.finish(C, "a1", ["a1"], done=True)
-    assert "attempts" not in lanes.look(C, "d3", "me").fields
+    lanes.look(C, "d2", "run 2")
+    lanes.hand_off(C, "d2", "run 2", _drain("d3"), delay=0.1, failed=True)
+    assert lanes.look(C, "d3", "run 3").fields["attempts"] == "2"
+    assert lanes.finish(C, "a1", ["a1"], done=True, drain=("d3", "run 3")) == "idle"
 
 
 def test_a_late_created_wakes_a_lane_that_waits_for_it(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    lanes.look(C, "d1", "me")
     lanes.hand_off(C, "d1", "me", _drain("d2"), delay=1, waiting=True)
     redis_client.delete(QUEUE)
     # a join does not wake it; the created does, with a drain that runs now
@@ -193,6 +199,7 @@ def test_a_late_created_wakes_a_lane_that_waits_for_it(redis_client: redis.Redis
     assert created == (1, True, True)
     assert _queued_ids(redis_client) == ["d4"]
     assert lanes.look(C, "d2", "me").status == "stale"
+    assert not redis_client.hexists(JOURNAL, "d2")  # complete with the verdict
 
 
 def test_what_an_event_says_of_the_conference_is_kept(redis_client: redis.Redis) -> None:

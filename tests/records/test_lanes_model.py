@@ -1,0 +1,415 @@
+"""The lane store, model-checked against a real Redis: hypothesis drives drain runs through
+every step they take (look, fix, claim, send, finish, drop, hand-off) interleaved with events,
+lease and claim lapses, lost replies, redeliveries, killed runs and wakes, and checks the lane's
+invariants after every step:
+
+- every item is queued, in flight or settled (done, moot or dead-lettered), exactly one;
+- no item is sent under two command_ids, and no command_id covers two compositions;
+- only the run that holds the lease gets a lane write accepted;
+- a lane with items has a drain, journaled, so something will run it;
+
+and, once the faults stop, that the lane drains to idle with every item settled.
+
+The runs follow the protocol of tasks/lanes.py (`_Drain`) step by step, with the domain's own
+`next_step` deciding what to send; Telnyx is a dictionary of the commands it accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import hypothesis.strategies as st
+import pytest
+import redis
+from hypothesis import HealthCheck, settings
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from core.naming import LANE_DRAIN, inline_drain_id
+from followups.announcement import JOINED
+from followups.announcement import LEFT as LEFT_CONFERENCE
+from followups.followup import Announce, FollowUp
+from followups.lanes import (
+    CREATED,
+    ENDED,
+    LEFT,
+    Drop,
+    Idle,
+    Inflight,
+    LaneItem,
+    LaneState,
+    Send,
+    Timing,
+    Wait,
+    next_step,
+)
+from records.journal import JOURNAL
+from records.lanes import Lanes, member_id
+from records.ledger import Begin, Ledger, done_key
+from records.publisher import celery_message
+
+C = "conf-model"
+STATE, QUEUE_KEY, ITEMS, LEASE = (f"tcw:lane:{C}{s}" for s in ("", ":q", ":items", ":lease"))
+NOW_MS = 1_800_000_000_000
+# No settle time or spacing: every wait is then a retry's, and runs act at once.
+TIMING = Timing(settle_ms=0, spacing_ms=0, max_age_ms=10**9, wants_created=False)
+PEOPLE = ["call-a", "call-b", "call-c"]
+
+
+def _message(drain_id: str) -> tuple[str, bytes]:
+    return drain_id, celery_message(LANE_DRAIN, drain_id, [C], f"conference={C}")
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+@dataclass
+class Run:
+    """One run of a drain message, as `_Drain` carries it out: `phase` is its next step."""
+
+    drain_id: str
+    owner: str
+    phase: str = "look"
+    inflight: Inflight | None = None
+    members: dict[str, str] = field(default_factory=dict)
+    step: Any = None
+    claimed: bool = False
+    failed: bool = False
+
+
+class LaneModel(RuleBasedStateMachine):
+    client: redis.Redis
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.client.flushdb()
+        self.lanes = Lanes(self.client, lease_seconds=60, done_ttl_seconds=3600)
+        self.ledger = Ledger(self.client, lease_seconds=60, done_ttl_seconds=3600)
+        self.events: list[tuple[str, str, list[LaneItem], str | None]] = []
+        self.appended: set[str] = set()
+        self.dead: set[str] = set()
+        self.runs: dict[int, Run] = {}
+        self.next_run = 0
+        self.next_event = 0
+        self.clock = 0
+        # Telnyx: command_id -> the compositions (sets of action ids) it was accepted for.
+        self.accepted: dict[str, set[frozenset[str]]] = {}
+        self.sent_as: dict[str, set[str]] = {}  # action id -> command_ids it was sent under
+
+    # -- events ------------------------------------------------------------------------------
+
+    @rule(kind=st.sampled_from(["join", "join", "join", "leave", CREATED, ENDED]),
+          who=st.sampled_from(PEOPLE))  # fmt: skip
+    def event(self, kind: str, who: str) -> None:
+        self.next_event += 1
+        self.clock += 1
+        event_id = f"e{self.next_event}"
+        at = (NOW_MS + self.clock) * 1000
+        items: list[LaneItem] = []
+        left = None
+        if kind == "join":
+            announce = Announce("joins", JOINED, f"Person {who}", who, joined=True)
+            params = {"payload": f"{who} joined", "command_id": f"cmd-{event_id}"}
+            followup = FollowUp("conference", "speak", C, params, announce)
+            items.append(LaneItem(f"a-{event_id}", followup, event_id, "joined", None, at))
+        elif kind == "leave":
+            left = who
+            announce = Announce("leaves", LEFT_CONFERENCE, f"Person {who}", who, joined=False)
+            params = {"payload": f"{who} left", "command_id": f"cmd-{event_id}"}
+            followup = FollowUp("conference", "speak", C, params, announce)
+            items.append(LaneItem(f"a-{event_id}", followup, event_id, LEFT, None, at))
+        elif kind == CREATED:
+            params = {"format": "mp3", "command_id": f"cmd-{event_id}"}
+            followup = FollowUp("conference", "record_start", C, params)
+            items.append(LaneItem(f"a-{event_id}", followup, event_id, CREATED, None, at))
+        event_type = {"join": "conference.participant.joined", "leave": LEFT}.get(kind, kind)
+        self.events.append((event_id, event_type, items, left))
+        self._append(len(self.events) - 1)
+
+    @precondition(lambda self: self.events)
+    @rule(data=st.data())
+    def redeliver_event(self, data: st.DataObject) -> None:
+        """The broker hands an event task out again (its worker died, or was slow)."""
+        self._append(data.draw(st.integers(0, len(self.events) - 1)))
+
+    def _append(self, index: int) -> None:
+        event_id, event_type, items, left = self.events[index]
+        drain = _message(inline_drain_id(event_id))
+        at = items[0].occurred_us if items else (NOW_MS + self.clock) * 1000
+        _, _, current = self.lanes.append(
+            C,
+            [(i.action_id, i.score, i.to_json()) for i in items],
+            event_type=event_type,
+            drain=drain,
+            left=(left, at) if left else None,
+            now_ms=NOW_MS,
+            inline=True,
+        )
+        self.appended.update(i.action_id for i in items)
+        if current:  # the event task drains its lane itself
+            self._spawn(drain[0])
+
+    # -- runs --------------------------------------------------------------------------------
+
+    def _spawn(self, drain_id: str) -> None:
+        self.next_run += 1
+        self.runs[self.next_run] = Run(drain_id, owner=f"run-{self.next_run}")
+
+    @precondition(lambda self: self.client.hlen(JOURNAL) > 0)
+    @rule(data=st.data())
+    def deliver_from_journal(self, data: st.DataObject) -> None:
+        """A drain message runs: queued, redelivered, or queued again by the journal's sweep;
+        maybe while another copy of it runs."""
+        ids = sorted(_text(i) for i in self.client.hkeys(JOURNAL))
+        self._spawn(data.draw(st.sampled_from(ids)))
+
+    @precondition(lambda self: self.runs)
+    @rule(data=st.data(), lost_reply=st.booleans())
+    def step(self, data: st.DataObject, lost_reply: bool) -> None:
+        """One run takes its next step; with `lost_reply`, Redis ran the step's script but the
+        reply was lost, and the run (through_redis_outage) runs it again."""
+        key = data.draw(st.sampled_from(sorted(self.runs)))
+        outcome = data.draw(st.sampled_from(["accepted", "accepted", "timeout", "refused"]))
+        self._advance(key, outcome, lost_reply)
+
+    @precondition(lambda self: self.runs)
+    @rule(data=st.data())
+    def kill(self, data: st.DataObject) -> None:
+        """A worker dies (SIGKILL): its run stops wherever it was."""
+        del self.runs[data.draw(st.sampled_from(sorted(self.runs)))]
+
+    @rule()
+    def lease_lapses(self) -> None:
+        """The run holding the lane stalls past its lease (or died): the lease expires."""
+        self.client.delete(LEASE)
+
+    @rule()
+    def claims_lapse(self) -> None:
+        for key in self.client.scan_iter("tcw:claim:*"):
+            self.client.delete(key)
+
+    def _advance(self, key: int, outcome: str = "accepted", lost_reply: bool = False) -> None:
+        run = self.runs[key]
+        holder = self.client.get(LEASE)
+        twice = 2 if lost_reply else 1
+        if run.phase == "look":
+            for _ in range(twice):
+                look = self.lanes.look(C, run.drain_id, run.owner)
+            if look.status == "stale":
+                del self.runs[key]
+            elif look.status == "busy":
+                run.phase = "requeue"
+            else:
+                self._decide(run, look.fields, look.entries)
+        elif run.phase == "requeue":
+            answer = ""
+            for _ in range(twice):
+                answer = self.lanes.requeue(C, _message(run.drain_id), 0.0)
+            if answer == "free":
+                run.phase = "look"
+            else:
+                del self.runs[key]
+        elif run.phase == "fix":
+            assert run.inflight is not None
+            members = [run.members[i] for i in run.inflight.action_ids]
+            fixed = 0
+            for _ in range(twice):
+                fixed = self.lanes.fix(
+                    C,
+                    run.drain_id,
+                    run.inflight.batch_id,
+                    run.inflight.to_json(),
+                    members,
+                    run.owner,
+                )
+            if fixed and not lost_reply:
+                self._accepted_write(run, holder)
+            run.phase, run.claimed = ("send", fixed == 1) if fixed else ("look", False)
+            if fixed == 2:
+                run.phase = "begin"
+        elif run.phase == "begin":
+            assert run.inflight is not None
+            state, _ = self.ledger.begin(run.inflight.batch_id, run.owner)
+            if state is Begin.DONE:
+                run.phase, run.step = "finish", "duplicate"
+            elif state is Begin.BUSY:
+                run.phase, run.failed = "hand_off", False
+            else:
+                run.phase = "send"
+        elif run.phase == "send":
+            assert run.inflight is not None
+            if outcome in ("accepted", "timeout"):  # (a timeout after Telnyx accepted it)
+                followup = run.inflight.item.followup
+                command = str(followup.params["command_id"])
+                covers = frozenset(run.inflight.action_ids)
+                self.accepted.setdefault(command, set()).add(covers)
+                for action_id in covers:
+                    self.sent_as.setdefault(action_id, set()).add(command)
+            if outcome == "accepted":
+                run.phase, run.step = "finish", "sent"
+            elif outcome == "timeout":
+                self.ledger.release(run.inflight.batch_id, run.owner)
+                run.phase, run.failed = "hand_off", True
+            else:
+                self.dead.update(run.inflight.action_ids)
+                run.phase, run.step = "finish", "dead"
+        elif run.phase == "finish":
+            assert run.inflight is not None
+            answer = ""
+            for _ in range(twice):
+                answer = self.lanes.finish(
+                    C,
+                    run.inflight.batch_id,
+                    run.inflight.action_ids,
+                    drain=(run.drain_id, run.owner),
+                    done=run.step != "dead",
+                )
+            if answer != "lost" and not lost_reply:
+                self._accepted_write(run, holder)
+            if answer == "idle":
+                del self.runs[key]
+            else:
+                run.phase = "look"
+        elif run.phase == "drop":
+            assert isinstance(run.step, Drop)
+            members = [run.members[i.action_id] for i in run.step.items]
+            dropped = False
+            for _ in range(twice):
+                dropped = self.lanes.drop(C, run.drain_id, run.owner, members, [])
+            if dropped and not lost_reply:
+                self._accepted_write(run, holder)
+            run.phase = "look"
+        elif run.phase == "hand_off":
+            answer = ""
+            for _ in range(twice):
+                answer = self.lanes.hand_off(
+                    C,
+                    run.drain_id,
+                    run.owner,
+                    _message(f"d{self.next_run}-{run.owner}-{self.clock}"),
+                    waiting=True,
+                    failed=run.failed,
+                )
+            if answer in ("idle", "next"):
+                if not lost_reply:
+                    self._accepted_write(run, holder)
+                del self.runs[key]
+            else:
+                run.phase = "look"
+
+    def _decide(self, run: Run, fields: dict[str, str], entries: list[tuple[str, str]]) -> None:
+        """What `_Drain` does with a look: settle what is in flight, or the domain's next step."""
+        run.members = {member_id(m): m for m, _ in entries}
+        if "inflight" in fields:
+            run.inflight = Inflight.from_json(fields["inflight"])
+            if "ended" in fields and run.inflight.item.event_type != ENDED:
+                run.phase, run.step = "finish", "moot"
+            else:
+                run.phase, run.failed = "begin", False
+            return
+        items = [LaneItem.from_json(raw) for _, raw in entries]
+        step = next_step(items, LaneState.from_fields(fields), NOW_MS, TIMING)
+        run.step = step
+        if isinstance(step, Idle | Wait):
+            run.phase, run.failed = "hand_off", False
+        elif isinstance(step, Drop):
+            run.phase = "drop"
+        else:
+            assert isinstance(step, Send)
+            run.inflight = Inflight.of(step)
+            run.phase = "fix"
+
+    def _accepted_write(self, run: Run, holder: bytes | None) -> None:
+        held_by = _text(holder) if holder is not None else None
+        assert held_by == run.owner, f"{run.owner} changed the lane while {held_by} held it"
+
+    # -- invariants --------------------------------------------------------------------------
+
+    @invariant()
+    def every_item_is_in_exactly_one_place(self) -> None:
+        queued = [member_id(_text(m)) for m in self.client.zrange(QUEUE_KEY, 0, -1)]
+        raw = self.client.hget(STATE, "inflight")
+        inflight = Inflight.from_json(raw).action_ids if raw else []
+        held = {_text(k) for k in self.client.hkeys(ITEMS)}
+        assert len(queued) == len(set(queued))
+        assert not set(queued) & set(inflight), "an item both queued and in flight"
+        assert held == set(queued) | set(inflight), (
+            f"items nowhere: {held - set(queued) - set(inflight)}; "
+            f"queued or in flight without an item: {(set(queued) | set(inflight)) - held}"
+        )
+        for action_id in self.appended - held:
+            assert action_id in self.dead or self.client.exists(done_key(action_id)), (
+                f"{action_id} left the lane unsettled"
+            )
+
+    @invariant()
+    def nothing_is_sent_twice(self) -> None:
+        for action_id, commands in self.sent_as.items():
+            assert len(commands) <= 1, f"{action_id} sent as {commands}"
+        for command, compositions in self.accepted.items():
+            assert len(compositions) <= 1, f"{command} covered {compositions}"
+
+    @invariant()
+    def a_lane_with_work_has_a_journaled_drain(self) -> None:
+        work = self.client.zcard(QUEUE_KEY) > 0 or self.client.hexists(STATE, "inflight")
+        if work:
+            drain = self.client.hget(STATE, "drain")
+            assert drain is not None, "work waits with no drain"
+            assert self.client.hexists(JOURNAL, drain), "the lane's drain is not journaled"
+
+    def teardown(self) -> None:
+        """The faults stop: every run dies, and the journal's messages run, one at a time,
+        without faults, until nothing is left. The lane must end idle, every item settled."""
+        self.runs.clear()
+        self.client.delete(LEASE)
+        for key in self.client.scan_iter("tcw:claim:*"):
+            self.client.delete(key)
+        for _ in range(200):
+            if not self.runs:
+                drains = sorted(_text(i) for i in self.client.hkeys(JOURNAL))
+                if not drains:
+                    break
+                self._spawn(drains[0])
+            self._advance(min(self.runs))
+            self.every_item_is_in_exactly_one_place()
+            self.nothing_is_sent_twice()
+        assert not self.runs, "the drains did not finish"
+        assert self.client.zcard(QUEUE_KEY) == 0
+        assert not self.client.hexists(STATE, "inflight")
+        assert not self.client.hexists(STATE, "drain")
+        settled = {a for a in self.appended if a in self.dead or self.client.exists(done_key(a))}
+        assert settled == self.appended
+
+
+def test_the_lane_store_keeps_its_invariants_in_any_interleaving(
+    redis_client: redis.Redis,
+) -> None:
+    LaneModel.client = redis_client
+    run_state_machine_as_test(
+        LaneModel,
+        settings=settings(
+            max_examples=300,
+            stateful_step_count=40,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow],
+        ),
+    )
+
+
+def test_the_model_sees_a_lost_item(redis_client: redis.Redis) -> None:
+    """The invariants can fail: an item taken out of the queue without being in flight."""
+    LaneModel.client = redis_client
+    model = LaneModel()
+    model.event("join", "call-a")
+    member = _text(redis_client.zrange(QUEUE_KEY, 0, 0)[0])
+    redis_client.zrem(QUEUE_KEY, member)
+    assert sorted(model.appended) == [member_id(member)]
+    with pytest.raises(AssertionError, match="items nowhere"):
+        model.every_item_is_in_exactly_one_place()
