@@ -209,6 +209,29 @@ def sigterm_worker_group(conferences: int = 20, joins: int = 4) -> Outcome:
         return outcome
 
 
+def stalled_redis(conferences: int = 20, joins: int = 4, stall: float = 8.0) -> Outcome:
+    """SIGSTOP Redis mid-drain for longer than the visibility timeout (6 s here), so drains
+    outlive their leases and messages are handed out again, then SIGKILL one of two workers."""
+    with Cluster(persistent_redis=True) as cluster:
+        cluster.api.state.latency = 0.05
+        victim, _ = cluster.add_worker(), cluster.add_worker()
+        events = conference_burst(conferences, joins)
+
+        def fault() -> None:
+            cluster.redis_server.pause()
+            time.sleep(stall)  # the fault's length, not a synchronisation
+            cluster.redis_server.resume()
+            victim.signal_group(signal.SIGKILL)
+
+        return _run(
+            f"SIGSTOP Redis {stall:g}s, then SIGKILL a worker",
+            cluster,
+            events,
+            fault,
+            timeout=180.0,
+        )
+
+
 def restart_redis(conferences: int = 20, joins: int = 4) -> Outcome:
     """Restart Redis (with AOF persistence) mid-burst; ingest answers 503 meanwhile."""
     with Cluster(persistent_redis=True) as cluster:
@@ -365,6 +388,8 @@ SCENARIOS: dict[str, Callable[..., Outcome]] = {
     "sigterm-crowds": crowds(sigterm_worker_group),
     "redis-restart-crowds": crowds(restart_redis),
     "api-faults": failing_api,
+    "stall": stalled_redis,
+    "stall-crowds": crowds(stalled_redis),
     "redelivery": redelivered_webhooks,
     # At scale: events arrive faster than the workers act on them, so a backlog is queued
     # when the primary dies (the test suite runs the plain scenario, small).
