@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import threading
 import time
 import uuid
@@ -162,6 +163,16 @@ class FakeTelnyx:
         with self._lock:
             self._faults.extend(Fault(status, **kwargs) for _ in range(count))
 
+    def faults_in_force(self) -> dict[str, Any]:
+        """What /_sandbox/faults answers: the latency, the random rates and the queued faults."""
+        with self._lock:
+            return {
+                "latency": self.latency,
+                "hang_seconds": self.hang_seconds,
+                "rates": asdict(self.rates),
+                "fail_next": [asdict(fault) for fault in self._faults],
+            }
+
     def set_rates(self, rates: FaultRates) -> None:
         with self._lock:
             self.rates = rates
@@ -237,16 +248,25 @@ class FakeTelnyx:
             case "POST", "reset":
                 self.clear()
                 return 200, {}, {"result": "ok"}
+            case "GET", "reset":
+                return 405, {"allow": "POST"}, _error("10015", "Bad Request", "POST to reset")
+            case "GET", "faults":
+                return 200, {}, self.faults_in_force()
             case "POST", "faults":
                 body, error = _parse_body(raw_body)
-                if error:
-                    return 400, {}, _error("10015", "Bad Request", error)
-                self.latency = float(body.get("latency", self.latency))
+                problem = error or _faults_problem(body)
+                if problem:
+                    return 400, {}, _error("10015", "Bad Request", problem)
+                if "latency" in body:
+                    self.latency = float(body["latency"])
+                if "hang_seconds" in body:
+                    self.hang_seconds = float(body["hang_seconds"])
                 if "rates" in body:
                     self.set_rates(FaultRates(**body["rates"]))
                 for fault in body.get("fail_next", []):
+                    fault = dict(fault)
                     self.fail_next(int(fault.pop("count", 1)), **fault)
-                return 200, {}, {"result": "ok"}
+                return 200, {}, self.faults_in_force()
         return 404, {}, _error("10005", "Resource not found")
 
     def _answer(
@@ -440,6 +460,41 @@ def _error(code: str, title: str, detail: str = "", pointer: str = "") -> dict[s
     return {"errors": [error]}
 
 
+_FAULT_KEYS = {"latency", "hang_seconds", "rates", "fail_next"}
+_RATE_KEYS = set(FaultRates.__dataclass_fields__)
+_NEXT_KEYS = {"count", *Fault.__dataclass_fields__}
+
+
+def _faults_problem(body: Any) -> str | None:
+    """Why a POST to /_sandbox/faults cannot be applied, or None (the README shows each form)."""
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    unknown = set(body) - _FAULT_KEYS
+    if unknown:
+        known = ", ".join(sorted(_FAULT_KEYS))
+        return f"unknown key(s) {', '.join(sorted(unknown))}; known: {known}"
+    for key in ("latency", "hang_seconds"):
+        if key in body and (not isinstance(body[key], int | float) or body[key] < 0):
+            return f"{key} must be a number of seconds, 0 or more"
+    rates = body.get("rates", {})
+    if not isinstance(rates, dict) or set(rates) - _RATE_KEYS:
+        return f"rates must be an object with keys among {', '.join(sorted(_RATE_KEYS))}"
+    for key in ("server_error", "rate_limited", "timeout"):
+        if not isinstance(rates.get(key, 0.0), int | float) or not 0 <= rates.get(key, 0.0) <= 1:
+            return f"rates.{key} must be a fraction between 0 and 1"
+    faults = body.get("fail_next", [])
+    if not isinstance(faults, list):
+        return "fail_next must be a list of faults"
+    for fault in faults:
+        if not isinstance(fault, dict) or set(fault) - _NEXT_KEYS:
+            known = ", ".join(sorted(_NEXT_KEYS))
+            return f"each fail_next entry must be an object with keys among {known}"
+        numbers = (fault.get("status", 500), fault.get("count", 1))
+        if not all(isinstance(n, int) and n >= 0 for n in numbers):
+            return "fail_next: status and count must be whole numbers (status 0: no answer)"
+    return None
+
+
 def _fault_body(fault: Fault) -> Any:
     titles = {429: "Too many requests", 408: "Request timeout", 422: "Unprocessable entity"}
     title = titles.get(fault.status, "Service unavailable" if fault.status >= 500 else "Error")
@@ -551,15 +606,22 @@ def main(argv: list[str] | None = None) -> int:
         server.state.on_request = _print_request
     print(f"Telnyx-compatible API on {server.base_url} (API key {args.api_key!r})", flush=True)
     print(
-        f"controls: {server.base_url.rsplit('/', 1)[0]}{ADMIN_PREFIX}stats|requests|reset|faults",
+        f"controls: {server.base_url.rsplit('/', 1)[0]}{ADMIN_PREFIX}stats|requests|reset|faults"
+        " (README, 'The sandbox API's controls')",
         flush=True,
     )
+    # SIGTERM (a container's stop, a `kill`) ends it at once, like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     server.start()
     try:
         server._thread.join()
     except KeyboardInterrupt:
         server.stop()
     return 0
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def _print_request(request: RecordedRequest) -> None:

@@ -86,3 +86,55 @@ def test_requests_are_recorded_with_decoded_targets(
     assert request.action == "record_start"
     assert request.target == "name with/slash"
     assert request.body == {"format": "wav"}
+
+
+def test_the_fault_controls_show_what_is_in_force(api: FakeTelnyxServer) -> None:
+    faults = api.base_url.rsplit("/", 1)[0] + "/_sandbox/faults"
+    assert httpx.get(faults).json() == {
+        "latency": 0.0,
+        "hang_seconds": api.state.hang_seconds,
+        "rates": {
+            "server_error": 0.0,
+            "rate_limited": 0.0,
+            "timeout": 0.0,
+            "retry_after": None,
+            "seed": None,
+        },
+        "fail_next": [],
+    }
+    body = {
+        "latency": 0.01,
+        "rates": {"server_error": 0.5, "seed": 3},
+        "fail_next": [{"count": 2, "status": 422, "code": "90019", "path_contains": "speak"}],
+    }
+    answer = httpx.post(faults, json=body)
+    assert answer.status_code == 200
+    shown = httpx.get(faults).json()
+    assert shown == answer.json()
+    assert (shown["latency"], shown["rates"]["server_error"]) == (0.01, 0.5)
+    assert [f["code"] for f in shown["fail_next"]] == ["90019", "90019"]
+    assert httpx.post(faults.replace("faults", "reset")).status_code == 200
+    assert httpx.get(faults).json()["fail_next"] == []
+    assert httpx.get(faults.replace("faults", "reset")).status_code == 405
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ([1], "must be a JSON object"),
+        ({"fail": []}, "unknown key(s) fail"),
+        ({"latency": "slow"}, "latency must be a number"),
+        ({"rates": {"server_errors": 0.1}}, "rates must be an object with keys among"),
+        ({"rates": {"timeout": 2}}, "rates.timeout must be a fraction"),
+        ({"fail_next": [{"status": "503"}]}, "status and count must be whole numbers"),
+        ({"fail_next": [{"colour": "red"}]}, "each fail_next entry"),
+    ],
+)
+def test_a_fault_body_it_cannot_apply_is_400_with_the_reason(
+    api: FakeTelnyxServer, body: object, reason: str
+) -> None:
+    faults = api.base_url.rsplit("/", 1)[0] + "/_sandbox/faults"
+    answer = httpx.post(faults, json=body)
+    assert answer.status_code == 400
+    assert reason in answer.json()["errors"][0]["detail"]
+    assert httpx.get(faults).json()["fail_next"] == []
