@@ -130,3 +130,36 @@ def test_flower_will_not_start_without_auth(pipeline_redis_url: str) -> None:
     process = ManagedProcess("flower", procfile()["flower"], env)
     assert process.process.wait(timeout=30) == 2
     assert "FLOWER_BASIC_AUTH is required" in process.output()
+
+
+def test_flower_started_before_any_worker_knows_our_tasks_and_warns_of_nothing(
+    redis_url: str,
+) -> None:
+    # Given Flower started as a Procfile start does, with no worker up yet (database 0 has none)
+    port = free_port()
+    env = {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "PORT": str(port),
+        "FLOWER_BASIC_AUTH": ":".join(AUTH),
+    }
+    env.pop("TELNYX_API_KEY", None)
+    process = ManagedProcess("flower", procfile()["flower"], env)
+    try:
+        # When it has asked the workers about themselves, and nobody answered
+        process.wait_until(lambda: "no worker answered yet" in process.output(), 60)
+        output = process.output()
+    finally:
+        process.stop()
+    # Then it says so plainly, lists the project's tasks, and warns of nothing
+    assert "Registered tasks" in output
+    for name in (
+        "telnyx.handle_event",
+        "lane.drain",
+        "conference.record_start",
+        "conference.speak",
+    ):
+        assert name in output
+    assert "Inspect method" not in output
+    assert "WARNING" not in output
+    assert "ERROR" not in output
