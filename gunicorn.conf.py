@@ -4,6 +4,7 @@ Every setting here is read from the environment or fixed for a reason given besi
 limits on requests are part of the service's input bounds (README, "Security").
 """
 
+import logging
 import os
 from typing import Any
 
@@ -33,6 +34,21 @@ worker_connections = int(os.environ.get("WEB_MAX_CONNECTIONS", "1000"))
 # connections tend to land on whichever worker accepts first: one process saturates while
 # the other idles (measured: ack p99 over 200 ms at half capacity, against 10 ms here).
 reuse_port = True
+
+
+def on_starting(server: Any) -> None:
+    """With reuse_port the master holds no socket (each worker opens its own), so gunicorn's
+    "Listening at:" line would name none: give it the addresses bound."""
+    addresses = ",".join(f"http://{address}" for address in server.cfg.bind)
+
+    def fill_in(record: logging.LogRecord) -> bool:
+        args = record.args
+        if record.msg == "Listening at: %s (%s)" and isinstance(args, tuple) and not args[0]:
+            record.args = (addresses, *args[1:])
+        return True
+
+    server.log.error_log.addFilter(fill_in)
+
 
 # Load the app once in the master: a bad setting stops the process at once with its name
 # (rather than every worker failing to boot), and workers share the loaded code's memory.

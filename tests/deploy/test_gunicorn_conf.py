@@ -72,3 +72,6 @@ def test_the_access_log_carries_the_routers_request_id(
         process.stop()
     line = next(x for x in process.output().splitlines() if request_id in x)
     assert 'method=GET path="/healthz" status=200' in line
+    # The start-up line names the address (each worker binds its own socket: SO_REUSEPORT)
+    [listening] = [x for x in process.output().splitlines() if "Listening at:" in x]
+    assert f"Listening at: http://[::]:{port} (" in listening
