@@ -4,7 +4,7 @@
     on = "conference.participant.left"          # an event type, or a list of them
     when = { state_role = "agent" }             # optional: every listed field must match
     action = "conference.speak"                 # conference.<action> or call.<action>
-    params = { payload = "{name} has left.", voice = "female", call_control_ids = "everyone" }
+    params = { payload = "{name} has left.", voice = "female" }   # call_control_ids: all
     fallback = { payload = "A participant has left." }   # optional: used when a field is empty
     merge = { template = "{names} have left.", names = 3 }  # optional, see below
     # target = "{conference_id}"                # default: {conference_id}, or {call_control_id}
@@ -307,9 +307,8 @@ def _check(rule: Rule) -> None:
     sample = dict.fromkeys(FIELDS, "x")
     params = dict(_fill({**rule.params, **rule.fallback}, _Everything(sample)) or {})
     if addresses_participants:
-        if "call_control_ids" not in params:
-            raise ValueError(f"{rule.action}: give call_control_ids (a list, or {EVERYONE!r})")
-        params["call_control_ids"] = participants_param(params["call_control_ids"])
+        # Left out, it means every participant, as in the client and Telnyx's SDKs.
+        params["call_control_ids"] = participants_param(params.get("call_control_ids", EVERYONE))
     build_body(model, params)
 
 

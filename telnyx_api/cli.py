@@ -1,7 +1,7 @@
 """`telnyx-conference`: every conference and queue operation from the shell, JSON out.
 
     telnyx-conference conferences list --status in_progress
-    telnyx-conference conferences speak CONF_ID --payload "Hello" --voice female --everyone
+    telnyx-conference conferences speak CONF_ID --payload "Hello" --voice female  # everyone
     telnyx-conference calls enqueue CALL_CONTROL_ID --queue support
 
 TELNYX_API_KEY and TELNYX_API_BASE_URL come from the environment. Exit status: 0 on success,
@@ -154,9 +154,11 @@ def _add_model_options(
         flags = [f"--{name.replace('_', '-')}", *ALIASES.get(name, [])]
         parser.add_argument(*flags, dest=name, required=info.is_required(), **_option(info))
     if addresses_participants:
-        who = parser.add_mutually_exclusive_group(required=True)
-        who.add_argument("--call-control-ids", nargs="+", metavar="ID", help="these participants")
-        who.add_argument("--everyone", action="store_true", help="every participant")
+        who = parser.add_mutually_exclusive_group()
+        who.add_argument(
+            "--call-control-ids", nargs="+", metavar="ID", help="these participants (default: all)"
+        )
+        who.add_argument("--everyone", action="store_true", help="every participant (the default)")
 
 
 def _option(info: FieldInfo) -> dict[str, Any]:
@@ -230,7 +232,8 @@ def _params(
         if getattr(args, name, None) is not None and name != "call_control_ids"
     }
     if addresses_participants:
-        params["call_control_ids"] = EVERYONE if args.everyone else args.call_control_ids
+        # Neither option: every participant, as in the client and Telnyx's SDKs.
+        params["call_control_ids"] = args.call_control_ids or EVERYONE
     elif getattr(args, "call_control_ids", None) is not None:
         params["call_control_ids"] = args.call_control_ids
     return params

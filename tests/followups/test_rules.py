@@ -96,7 +96,7 @@ def _write(tmp_path: Path, text: str) -> Path:
         ('[[rule]]\non = "conference.created"\naction = "conference.record_start"\nparams = { format = "ogg" }\n', ":1: rule 1: format"),
         ('[[rule]]\non = "conference.created"\naction = "conference.record_start"\nparams = { format = "mp3", colour = "red" }\n', ":1: rule 1: colour"),
         ('[[rule]]\non = "conference.created"\naction = "conference.speak"\nparams = { payload = "{nme}", voice = "f", call_control_ids = "everyone" }\n', "unknown placeholder {nme}"),
-        ('[[rule]]\non = "conference.created"\naction = "conference.mute"\n', "give call_control_ids"),
+        ('[[rule]]\non = "conference.created"\naction = "conference.mute"\nparams = { call_control_ids = "all" }\n', "call_control_ids must be a non-empty list of call control ids, or EVERYONE"),
         ('[[rule]]\non = "conference.created"\naction = "conference.record_stop"\nwhen = 3\n', ":1: rule 1: when"),
         ('[[rules]]\non = "x"\n', "unknown table(s): rules"),
         ('[[rule]\n', "rules.toml: "),
@@ -112,6 +112,14 @@ def test_a_bad_file_is_refused_with_line_and_reason(
     with pytest.raises(RulesError) as caught:
         load_rules(_write(tmp_path, text))
     assert message in str(caught.value)
+
+
+def test_leaving_out_call_control_ids_means_everyone(tmp_path: Path) -> None:
+    text = '[[rule]]\non = "conference.created"\naction = "conference.mute"\n'
+    [mute] = plan(
+        _event("conference.created", conference_id="c1"), load_rules(_write(tmp_path, text))
+    )
+    assert (mute.action, mute.params.get("call_control_ids")) == ("mute", None)
 
 
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:

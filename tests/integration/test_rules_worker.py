@@ -75,6 +75,10 @@ def test_the_rules_file_decides_the_followups(
         ("speak", "Ann has joined the conference."),
         ("speak", "Bob has left the conference."),
     ]
+    # Both speaks reach every participant (no call_control_ids on the wire): the join's rule
+    # leaves call_control_ids out, the leave's says "everyone"
+    speaks = [r for r in mine(api.state.requests()) if r.action == "speak"]
+    assert [("call_control_ids" in r.body) for r in speaks] == [False, False]
 
 
 @pytest.mark.usefixtures("rules_worker")

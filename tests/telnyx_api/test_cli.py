@@ -106,14 +106,23 @@ def test_a_missing_api_key_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert "TELNYX_API_KEY is required" in capsys.readouterr().err
 
 
-def test_participant_actions_require_an_explicit_choice(
+def test_participant_actions_reach_everyone_unless_told_whom(
     env: FakeTelnyxServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    speak = ["conferences", "speak", CONF, "--payload", "hi", "--voice", "female"]
+    # Neither option, or --everyone: every participant (no call_control_ids on the wire)
+    assert main(speak) == 0
+    assert main([*speak, "--everyone"]) == 0
+    # --call-control-ids: those only
+    assert main([*speak, "--call-control-ids", "v3:a", "v3:b"]) == 0
+    bodies = [r.body for r in env.state.requests()]
+    assert ["call_control_ids" in b for b in bodies] == [False, False, True]
+    assert bodies[2]["call_control_ids"] == ["v3:a", "v3:b"]
+    # Both at once is a usage error
     with pytest.raises(SystemExit) as caught:
-        main(["conferences", "speak", CONF, "--payload", "hi", "--voice", "female"])
+        main([*speak, "--everyone", "--call-control-ids", "v3:a"])
     assert caught.value.code == 2
-    assert "--everyone" in capsys.readouterr().err
-    assert env.state.requests() == []
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def test_a_body_the_model_refuses_exits_2(
