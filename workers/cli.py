@@ -1,19 +1,23 @@
 """`conference-worker`: operator commands for a running deployment.
 
     conference-worker check [--flower]
+    conference-worker health [--name NODE] [--timeout SECONDS]
     conference-worker dead-letters list
     conference-worker dead-letters show TASK_ID
     conference-worker dead-letters replay TASK_ID | --all
     conference-worker dead-letters purge TASK_ID | --all
 
 Configuration comes from the environment. `check` (the Procfile's release step) prints one
-line per finding and exits 1 on any error; the dead-letter commands print JSON.
+line per finding and exits 1 on any error; `health` (a container's healthcheck) exits 0 only
+when this host's own worker answers; the dead-letter commands print JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -40,6 +44,15 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="validate the worker's configuration and reach Redis (release step)"
     )
     check.add_argument("--flower", action="store_true", help="also check Flower's basic auth")
+    health = commands.add_parser(
+        "health",
+        help="whether this host's worker answers a ping (a container healthcheck): another "
+        "worker on the broker does not count",
+    )
+    health.add_argument(
+        "--name", default=None, help="the worker's node name (default: as the Procfile names it)"
+    )
+    health.add_argument("--timeout", type=float, default=2.0, help="seconds to wait (default 2)")
     dead = commands.add_parser("dead-letters", help="actions that failed for good")
     verbs = dead.add_subparsers(dest="verb", required=True)
     listing = verbs.add_parser("list", help="list dead letters, oldest first")
@@ -58,6 +71,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "check":
         return report(preflight.check(flower=args.flower), sys.stdout)
+    if args.command == "health":
+        return _health(args.name or own_node_name(), args.timeout)
     try:
         settings = load_settings(CommonSettings)
     except ConfigError as exc:
@@ -73,6 +88,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         client.close()
     print(json.dumps(result, indent=2))
     return code
+
+
+def own_node_name() -> str:
+    """The node name the Procfile's worker line gives the worker on this host."""
+    prefix = os.environ.get("DYNO") or os.environ.get("HONCHO_PROCESS_NAME") or "worker"
+    return f"{prefix}@{socket.gethostname()}"
+
+
+def _health(name: str, timeout: float) -> int:
+    """Ping only `name` (a broadcast ping would be answered by any worker on the broker, so a
+    container whose own worker is hung or gone would pass); returns as soon as it answers."""
+    try:
+        from workers.monitor import app  # (needs REDIS_URL only; imported here: it reads it)
+    except ConfigError as exc:
+        print(f"conference-worker: {exc}", file=sys.stderr)
+        return 2
+    try:
+        replies = app.control.ping(destination=[name], timeout=timeout, limit=1)
+    except (redis.RedisError, OSError) as exc:
+        print(f"{name}: Redis unavailable: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        app.close()
+    if any(reply.get(name, {}).get("ok") == "pong" for reply in replies or []):
+        print(f"{name}: pong")
+        return 0
+    print(f"{name}: no answer within {timeout:g}s", file=sys.stderr)
+    return 1
 
 
 def _dead_letters(store: DeadLetters, args: argparse.Namespace) -> tuple[int, Any]:
