@@ -57,7 +57,8 @@ preload_app = True
 # A worker that stops reporting for this long is restarted (with gevent this is a heartbeat,
 # not a request time limit).
 timeout = 20
-# On SIGTERM, requests in flight get this long: under the 30 s before a platform's SIGKILL.
+# On SIGTERM, requests in flight get this long: under the 30 s a platform waits before its
+# SIGKILL (Heroku's shutdown window; docker-compose.yml's stop_grace_period is set to match).
 graceful_timeout = 20
 # Idle keep-alive connections stay open longer than a router's own idle timeout (90 s on
 # Heroku), so closing one is always the router's move and never races a request it is sending.

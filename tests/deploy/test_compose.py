@@ -12,6 +12,10 @@ from typing import Any
 import pytest
 import yaml
 
+from core.settings import WorkerSettings, load_settings
+from tests.deploy.test_gunicorn_conf import effective_config
+from workers.flower import auth_problem
+
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 ENV = {"TELNYX_API_KEY": "k", "TELNYX_PUBLIC_KEY": "p", "FLOWER_BASIC_AUTH": "ops:longenough"}
 
@@ -69,11 +73,51 @@ def test_the_worker_shuts_down_softly(services: dict[str, Any]) -> None:
     assert worker["stop_grace_period"] == "30s"
 
 
-def test_secrets_come_from_the_environment(services: dict[str, Any]) -> None:
+def _seconds(value: str) -> float:
+    assert value.endswith("s"), value
+    return float(value[:-1])
+
+
+def test_grace_periods_cover_the_processes_own_timeouts(
+    services: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TELNYX_API_KEY", "k")
+    soft = load_settings(WorkerSettings).worker_soft_shutdown_seconds
+    assert _seconds(services["worker"]["stop_grace_period"]) > soft
+    graceful = int(effective_config()["graceful_timeout"])
+    assert _seconds(services["web"]["stop_grace_period"]) > graceful
+    # The sandbox API stops on SIGTERM itself (tests/sandbox), with an init process besides
+    assert services["api"]["init"] is True
+
+
+def test_our_processes_run_on_a_read_only_root(services: dict[str, Any]) -> None:
+    for name in ("release", "web", "worker", "flower", "api"):
+        assert services[name]["read_only"] is True, name
+        assert services[name]["tmpfs"] == ["/tmp"], name  # noqa: S108 - a tmpfs mount
+
+
+def test_the_worker_healthcheck_asks_its_own_worker(services: dict[str, Any]) -> None:
+    test = services["worker"]["healthcheck"]["test"]
+    assert test[:3] == ["CMD", "conference-worker", "health"]
+
+
+def test_secrets_come_from_the_environment_and_only_running_needs_them(
+    services: dict[str, Any],
+) -> None:
     text = COMPOSE.read_text()
-    assert "${TELNYX_API_KEY:?" in text
-    assert "${FLOWER_BASIC_AUTH:?" in text
+    # No ${VAR:?} anywhere: `build` and `config` work without the runtime secrets ...
+    assert ":?" not in text
+    assert services["web"]["environment"]["TELNYX_API_KEY"] == "${TELNYX_API_KEY:-}"
+    assert services["flower"]["environment"]["FLOWER_BASIC_AUTH"] == "${FLOWER_BASIC_AUTH:-}"
     assert "TELNYX_API_KEY" not in services["flower"]["environment"]
+    # ... and running refuses without them: the release check (which web, worker and Flower
+    # wait for) fails on an empty key, and Flower will not start without its auth
+    release = " ".join(services["release"]["command"])
+    assert "ingest.check && conference-worker check" in release
+    assert services["worker"]["depends_on"]["release"] == {
+        "condition": "service_completed_successfully"
+    }
+    assert auth_problem("") is not None
 
 
 def test_the_ha_profile_adds_a_replica_and_three_sentinels(services: dict[str, Any]) -> None:
