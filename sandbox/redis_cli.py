@@ -71,6 +71,9 @@ def _foreground(process: subprocess.Popen[bytes], pid_file: Path, url_file: Path
     def terminate(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
+    # Both set here: a process started in the background by a shell inherits SIGINT ignored,
+    # and Python then installs no Ctrl-C handler of its own.
+    signal.signal(signal.SIGINT, terminate)
     signal.signal(signal.SIGTERM, terminate)
     try:
         process.wait()

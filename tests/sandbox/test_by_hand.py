@@ -92,12 +92,15 @@ def test_a_private_redis_in_the_foreground_stops_with_ctrl_c(tmp_path: Path) -> 
         [SANDBOX, "redis", "--dir", str(tmp_path)],
         env=_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     ) as process:  # fmt: skip
-        assert process.stdout is not None
-        url = _url_of(process.stdout.readline())
-        client = redis.Redis.from_url(url)
-        assert client.ping()
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=10) == 0
+        try:
+            assert process.stdout is not None
+            url = _url_of(process.stdout.readline())
+            client = redis.Redis.from_url(url)
+            assert client.ping()
+            process.send_signal(signal.SIGINT)
+            assert process.wait(timeout=10) == 0
+        finally:
+            process.kill()
         with pytest.raises(redis.ConnectionError):
             client.ping()
         client.close()
@@ -118,14 +121,17 @@ def test_the_sandbox_api_stops_on_sigterm() -> None:
         [SANDBOX, "api", "--port", str(port), "--quiet"],
         env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     ) as process:  # fmt: skip
-        assert process.stdout is not None
-        assert "Telnyx-compatible API" in process.stdout.readline()
-        assert httpx.get(f"http://127.0.0.1:{port}/_sandbox/faults").status_code == 200
-        process.send_signal(signal.SIGTERM)
-        started = time.monotonic()
-        assert process.wait(timeout=5) == 0
-        # (as PID 1 of a container, without a handler it would wait for SIGKILL)
-        assert time.monotonic() - started < 2
+        try:
+            assert process.stdout is not None
+            assert "Telnyx-compatible API" in process.stdout.readline()
+            assert httpx.get(f"http://127.0.0.1:{port}/_sandbox/faults").status_code == 200
+            process.send_signal(signal.SIGTERM)
+            started = time.monotonic()
+            assert process.wait(timeout=5) == 0
+            # (as PID 1 of a container, without a handler it would wait for SIGKILL)
+            assert time.monotonic() - started < 2
+        finally:
+            process.kill()
 
 
 @pytest.fixture
