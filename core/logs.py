@@ -32,6 +32,12 @@ def log_context(**fields: Any) -> Iterator[None]:
         _context.reset(token)
 
 
+def context_value(name: str) -> Any:
+    """A field of the current context (None when unset): e.g. the request id of the API call
+    just made."""
+    return _context.get().get(name)
+
+
 def add_to_context(**fields: Any) -> None:
     """Add fields to the current block's context (e.g. a Telnyx request id once known)."""
     _context.set({**_context.get(), **{k: v for k, v in fields.items() if v is not None}})

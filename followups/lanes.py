@@ -113,6 +113,8 @@ class Inflight:
     batch_id: str  # its record in the ledger (for a single item, the item's action id)
     action_ids: list[str]  # every item it covers
     item: LaneItem  # the command, as an item of the lane (action id = batch id)
+    event_ids: list[str] = field(default_factory=list)  # the events of the items it covers
+    names: int = 0  # how many participants' names it says
 
     @classmethod
     def of(cls, send: Send) -> Inflight:
@@ -125,15 +127,26 @@ class Inflight:
             head.occurred_at,
             head.occurred_us,
         )
-        return cls(send.batch_id, [i.action_id for i in send.items], item)
+        return cls(
+            send.batch_id,
+            [i.action_id for i in send.items],
+            item,
+            [i.event_id for i in send.items],
+            names_said(send.items),
+        )
 
     def to_json(self) -> str:
-        return json.dumps([self.batch_id, self.action_ids, self.item.to_json()])
+        return json.dumps(
+            [self.batch_id, self.action_ids, self.item.to_json(), self.event_ids, self.names]
+        )
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> Inflight:
-        batch_id, action_ids, item = json.loads(raw)
-        return cls(batch_id, list(action_ids), LaneItem.from_json(item))
+        batch_id, action_ids, item, *more = json.loads(raw)
+        lane_item = LaneItem.from_json(item)
+        # (Written by an earlier version: the head's event, and no count.)
+        event_ids, names = more if len(more) == 2 else ([lane_item.event_id], 0)
+        return cls(batch_id, list(action_ids), lane_item, list(event_ids), int(names))
 
 
 @dataclass(frozen=True)
@@ -224,6 +237,17 @@ def merged(batch: list[LaneItem]) -> FollowUp:
     if "command_id" in params:
         params["command_id"] = merged_id([i.followup.params.get("command_id", "") for i in batch])
     return FollowUp(head.kind, head.action, head.target, params, head.announce)
+
+
+def names_said(items: list[LaneItem]) -> int:
+    """How many participants' names one command for `items` says: one merged sentence names
+    the first few (the chorus's `names`) and counts the rest."""
+    named = [i for i in items if i.followup.announce is not None and i.followup.announce.name]
+    if len(items) == 1 or not named:
+        return len(named)
+    head = items[0].followup.announce
+    limit = head.chorus.names if head is not None else len(named)
+    return min(len(named), limit)
 
 
 def occurred_us(occurred_at: datetime | None, now_ms: int) -> int:

@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from celery import Task, shared_task
-from celery.exceptions import Reject, Retry
+from celery.exceptions import Ignore, Reject, Retry
 from pydantic import ValidationError
 
 from core.logs import add_to_context, log_context
@@ -37,7 +37,7 @@ from records.deadletters import DeadLetter
 from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
-from tasks import runtime
+from tasks import report, runtime
 from tasks.lanes import add_to_lane, in_lane, run_drain
 from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
@@ -62,8 +62,9 @@ def handle_event(self: Task[Any, Any], body: str) -> dict[str, Any]:
     with log_context(task_id=task_id):
         outcome, lane = through_redis_outage(lambda: _handle_event(body), where)
         if lane is not None:
-            # This event made itself its conference's drain: send on this thread, now.
-            outcome["sent"] = run_drain(*lane).get("sent", [])
+            # This event made itself its conference's drain: send on this thread, now. (Each
+            # command sent is a Flower entry of its own: tasks/report.py.)
+            run_drain(*lane)
     through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
     return outcome
 
@@ -81,10 +82,13 @@ def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
         event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
     )
     followups = runtime.current().plan(event)
-    outcome: dict[str, Any] = {"status": "planned", "followups": [f.key for f in followups]}
+    outcome: dict[str, Any] = {"event_id": event.id, "event_type": event.event_type}
     names = [f.action for f in followups] or "no follow-up"
     if in_lane(event, followups):
-        drain_id = add_to_lane(event, followups)
+        added, drain_id = add_to_lane(event, followups)
+        # Where each follow-up went, the same way every time (Flower shows it as the result).
+        went = "queued in its lane" if added else "duplicate (already queued or done)"
+        outcome["followups"] = [f"{_task_name(f)}: {went}" for f in followups] or "no follow-up"
         log.info("event %s %s: %s, in its conference's lane", event.event_type, event.id, names)
         return outcome, (str(event.conference_id), drain_id) if drain_id is not None else None
     context = {
@@ -92,17 +96,22 @@ def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
         "event_type": event.event_type,
         "occurred_at": event.when.isoformat() if event.when else None,
     }
-    for followup in followups:
-        _queue_followup(followup, context)
+    outcome["followups"] = [
+        f"{_task_name(f)}: queued as task {_queue_followup(f, context)}" for f in followups
+    ] or "no follow-up"
     log.info("event %s %s: %s", event.event_type, event.id, names)
     return outcome, None
 
 
-def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> None:
+def _task_name(followup: FollowUp) -> str:
     if followup.kind == "conference":
-        name = conference_task(followup.action)
-    else:
-        name = call_task(followup.action)
+        return conference_task(followup.action)
+    return call_task(followup.action)
+
+
+def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> str:
+    """Queue a follow-up as its own task; returns its task id."""
+    name = _task_name(followup)
     task_id = followup_task_id(context["event_id"], followup.key)
     message = celery_message(
         name,
@@ -111,6 +120,7 @@ def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> None:
         followup_argsrepr(followup.kind, followup.target, context),
     )
     runtime.current().journal.publish(task_id, message)
+    return task_id
 
 
 def followup_argsrepr(kind: str, target: str, context: dict[str, Any]) -> str:
@@ -145,18 +155,40 @@ def _perform_logged(
 ) -> dict[str, Any]:
     try:
         outcome = through_redis_outage(attempt.run, where)
-    except (Retry, Reject):
+    except (Retry, Reject, Ignore):
         raise
     except Exception as exc:  # the task boundary: a bug must not loop for ever
         log.exception("%s: unexpected error", where)
         error = f"{type(exc).__name__}: {exc}"
         through_redis_outage(lambda: _dead_letter(task, "error", error, context), where)
-        outcome = {"status": "dead_lettered"}
+        outcome = {"status": "dead_lettered", "error": error}
     # Every outcome above is final for this task: nothing left for the journal to recover.
     # (A sent action's finish() has already done it, and counted it, in one Redis step.)
-    if outcome.get("status") != "sent":
-        through_redis_outage(lambda: _complete(attempt, str(outcome.get("status"))), where)
+    status = str(outcome.get("status"))
+    if status != "sent":
+        through_redis_outage(lambda: _complete(attempt, status), where)
+    # Flower shows each ending as what it is (tasks/report.py): a refusal as a failure, a
+    # command that became moot as revoked, with why.
+    if status == "dead_lettered":
+        task_id = str(task.request.id)
+        raise CommandFailed(
+            f"{outcome.get('error', '')}; dead letter {task_id} "
+            f"(replay: conference-worker dead-letters replay {task_id})"
+        )
+    if status in ("moot", "expired"):
+        args = followup_argsrepr(attempt.kind, attempt.target, context)
+        report.moot(str(task.request.id), attempt.name, args, str(outcome.get("why")),
+                    started=True)  # fmt: skip
+        raise Ignore()
     return outcome
+
+
+class CommandFailed(Exception):
+    """A command Telnyx refused for good, or given up on: what Flower shows as its failure."""
+
+
+class CommandRetry(Exception):
+    """Why a command is tried again, and when: what Flower shows as its retry's reason."""
 
 
 def _complete(attempt: _Attempt, outcome: str) -> None:
@@ -202,7 +234,7 @@ class _Attempt:
         age = _age_seconds(self.context.get("occurred_at"))
         if age is not None and age > rt.settings.event_max_age_seconds:
             log.warning("%s: event is %.0fs old; not acted on", self.where, age)
-            return {"status": "expired"}
+            return {"status": "expired", "why": f"the event is {age:.0f}s old"}
         state, wait = rt.ledger.begin(self.action_id, self.owner)
         if state is Begin.DONE:
             log.info("%s: already done; not sent again", self.where)
@@ -256,16 +288,20 @@ def _on_error(
             "telnyx_actions_total", {"action": task.name, "outcome": "retried"}
         )
         # argsrepr: Celery would otherwise show the full arguments of the retry in Flower.
-        raise task.retry(countdown=verdict.delay, argsrepr=argsrepr, kwargsrepr="{}")  # type: ignore[call-arg]
+        reason = CommandRetry(f"{report.describe(exc)}; next attempt in {verdict.delay:.1f}s")
+        raise task.retry(  # type: ignore[call-arg]
+            exc=reason, countdown=verdict.delay, argsrepr=argsrepr, kwargsrepr="{}"
+        )
     if verdict.outcome == "moot":
         log.warning("%s: not retried (codes %s): %s", where, ",".join(codes), exc)
-        return {"status": "moot", "codes": codes}
+        why = f"Telnyx says it is over: {report.describe(exc)}"
+        return {"status": "moot", "codes": codes, "why": why}
     if verdict.reason == "retries_exhausted":
         log.error("%s: giving up after %d retries: %s", where, retries, exc)
     else:
         log.error("%s: not retried (codes %s): %s", where, ",".join(codes) or "-", exc)
     _dead_letter(task, verdict.reason, str(exc), context, exc)
-    return {"status": "dead_lettered", "codes": codes}
+    return {"status": "dead_lettered", "codes": codes, "error": report.describe(exc)}
 
 
 def failed_attempts(task: Task[Any, Any], context: dict[str, Any]) -> int:

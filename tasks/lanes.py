@@ -27,7 +27,7 @@ from typing import Any
 
 from celery import Task, shared_task
 
-from core.logs import log_context
+from core.logs import context_value, log_context
 from core.naming import (
     LANE_DRAIN,
     call_task,
@@ -47,6 +47,7 @@ from followups.lanes import (
     LaneState,
     Send,
     Wait,
+    names_said,
     next_step,
     occurred_us,
 )
@@ -55,7 +56,7 @@ from records.lanes import Look, member_id
 from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
-from tasks import runtime
+from tasks import report, runtime
 from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.errors import APIError, TelnyxError
 from telnyx_api.events import Event
@@ -81,9 +82,10 @@ def in_lane(event: Event, followups: list[FollowUp]) -> bool:
     return event.conference_id is not None and (bool(followups) or event.event_type in LANE_EVENTS)
 
 
-def add_to_lane(event: Event, followups: list[FollowUp]) -> str | None:
+def add_to_lane(event: Event, followups: list[FollowUp]) -> tuple[int, str | None]:
     """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries).
-    Returns a drain id when the lane had no drain: the caller is its drain now, and runs it
+    Returns how many were added (0: all queued or done already), and a drain id when the lane
+    had no drain: the caller is its drain now, and runs it
     (`run_drain`) on its own thread, saving a task message. If the caller dies, the broker
     redelivers its event task, which finds the lane still waiting for this drain and runs it
     (the journal would queue the drain's message later)."""
@@ -98,7 +100,7 @@ def add_to_lane(event: Event, followups: list[FollowUp]) -> str | None:
     call_control_id = getattr(getattr(event, "payload", None), "call_control_id", None)
     left = (call_control_id, when) if event.event_type == LEFT and call_control_id else None
     drain = _drain_message(conference_id, task_id=inline_drain_id(event.id))
-    _, _, current = runtime.current().lanes.append(
+    added, _, current = runtime.current().lanes.append(
         conference_id,
         [(i.action_id, i.score, i.to_json()) for i in items],
         event_type=event.event_type,
@@ -107,7 +109,7 @@ def add_to_lane(event: Event, followups: list[FollowUp]) -> str | None:
         now_ms=now_ms,
         inline=True,
     )
-    return drain[0] if current else None
+    return added, drain[0] if current else None
 
 
 def _drain_message(
@@ -138,7 +140,8 @@ class _Drain:
         self.where = f"lane {conference_id}"
         self.rt = runtime.current()
         self.timing = self.rt.lane_timing
-        # What this run sent (Flower shows it as the task's result): action names, no text.
+        # What this run sent (Flower shows it as the task's result): the commands' ids, each
+        # a Flower entry of its own (tasks/report.py), no text.
         self.sent: list[str] = []
         self.stop_at = time.monotonic() + RUN_SECONDS
 
@@ -149,7 +152,7 @@ class _Drain:
             if look.status == "stale":
                 # Replaced (woken early, or a copy of a message already handled): nothing to
                 # do. (The look completed its message in the journal.)
-                return {"status": "stale"}
+                return {"status": "stale", "sent": self.sent}
             if look.status == "busy":
                 # Another run holds the lane now (a redelivery while the first was still at
                 # work, or a run that outlived its lease). This copy comes back when that
@@ -158,7 +161,7 @@ class _Drain:
                          self.where, look.busy_seconds)  # fmt: skip
                 if self._requeue(look.busy_seconds + 0.1) == "free":
                     continue
-                return {"status": "busy"}
+                return {"status": "busy", "sent": self.sent}
             if "inflight" in look.fields:
                 inflight = Inflight.from_json(look.fields["inflight"])
                 if "ended" in look.fields and inflight.item.event_type != ENDED:
@@ -166,6 +169,9 @@ class _Drain:
                     with _item_context(inflight.item):
                         log.warning("%s: the conference has ended; not acted on",
                                     _where(inflight.item))  # fmt: skip
+                    report.moot(inflight.batch_id, _name(inflight.item.followup),
+                                self._args(inflight), "the conference has ended",
+                                started="attempts" in look.fields)  # fmt: skip
                     if self._finish(inflight, done=True, outcome="moot"):
                         return {"status": "idle", "sent": self.sent}
                     continue
@@ -230,6 +236,8 @@ class _Drain:
                 reason = f"event is {_age_seconds(item) or 0:.0f}s old"
             with _item_context(item):
                 log.warning("%s: %s; not acted on", _where(item), reason)
+            args = report.command_args(self.conference_id, [item.event_id], names_said([item]))
+            report.moot(item.action_id, _name(item.followup), args, reason, started=False)
 
     def _settle(self, inflight: Inflight, attempts: int, claimed: bool = False) -> bool:
         """Send the inflight command (once: the ledger's claim and done record), and record
@@ -253,6 +261,8 @@ class _Drain:
             # Another worker holds its claim (a run that lost its lane?): look when it lapses.
             log.info("%s: another worker is sending it; again in %.1fs", _where(item), wait)
             return self._hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
+        started = time.monotonic()
+        report.attempt(inflight.batch_id, _name(followup), self._args(inflight), attempts + 1)
         try:
             if followup.kind == "conference":
                 rt.client.conferences.actions.perform(
@@ -263,8 +273,14 @@ class _Drain:
         except TelnyxError as exc:
             self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
             return self._refused(inflight, exc, attempts)
-        covers = len(inflight.action_ids)
-        self.sent.append(_name(followup) + (f" (for {covers} events)" if covers > 1 else ""))
+        report.accepted(
+            inflight.batch_id,
+            request_id=context_value("telnyx_request_id"),
+            command_id=followup.params.get("command_id"),
+            attempts=attempts + 1,
+            started=started,
+        )
+        self.sent.append(inflight.batch_id)
         idle = self._finish(
             inflight, done=True, outcome="sent", announced=followup.announce is not None
         )
@@ -284,11 +300,14 @@ class _Drain:
                     "telnyx_actions_total", {"action": name, "outcome": "retried"}
                 )
             )
+            report.retrying(inflight.batch_id, exc, verdict.delay)
             # The lane waits for it: the commands behind it keep their order.
             return self._hand_off(delay=verdict.delay, waiting=True, failed=True) in LOOK_AGAIN
         if verdict.outcome == "moot":
             over = CONFERENCE_OVER in verdict.codes
             log.warning("%s: not retried (codes %s): %s", where, codes, exc)
+            why = f"Telnyx says it is over: {report.describe(exc)}"
+            report.moot(inflight.batch_id, name, self._args(inflight), why, started=True)
             return not self._finish(inflight, done=True, outcome="moot", ended=over)
         if verdict.reason == "retries_exhausted":
             log.error("%s: giving up after %d retries: %s", where, retries, exc)
@@ -306,6 +325,7 @@ class _Drain:
             event_id=item.event_id,
         )
         self._redis(lambda: self.rt.dead_letters.add(letter))
+        report.failed(inflight.batch_id, exc, dead_letter=letter.task_id)
         return not self._finish(inflight, done=False, outcome="dead_lettered")
 
     def _finish(
@@ -343,6 +363,9 @@ class _Drain:
         if answer == LOST:
             log.warning("%s: this run no longer holds the lane", self.where)
         return bool(answer == "idle")
+
+    def _args(self, inflight: Inflight) -> str:
+        return report.command_args(self.conference_id, inflight.event_ids, inflight.names)
 
     def _requeue(self, delay: float) -> str:
         """Queue this drain's message again, due in `delay` s; see Lanes.requeue."""

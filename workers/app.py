@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
+import threading
 from typing import Any
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery.signals import worker_ready, worker_shutting_down
 
 from core import logs
 from core.settings import WorkerSettings, load_settings
-from tasks import handlers, lanes, runtime
+from tasks import handlers, lanes, report, runtime
 from workers import kombu_compat
 from workers.config import worker_celery_config
 from workers.sweeper import Sweeper
@@ -29,8 +31,24 @@ sys.setswitchinterval(0.0005)
 RUNTIME = runtime.Runtime(settings)
 runtime.configure(RUNTIME)
 
-app = Celery("telnyx_conference_worker")
+app = Celery("telnyx_conference_worker", task_cls="tasks.safe:SafeTask")
 app.conf.update(worker_celery_config(settings))
+
+
+class _ReportCommands(bootsteps.StartStopStep):
+    """Hands the consumer's event dispatcher to tasks/report.py (again after a reconnection,
+    which makes a new one), so each command a lane sends is a Flower entry of its own."""
+
+    requires = ("celery.worker.consumer.events:Events",)
+
+    def start(self, c: Any) -> None:
+        report.use_dispatcher(c.event_dispatcher)
+
+    def stop(self, c: Any) -> None:
+        report.use_dispatcher(None)
+
+
+app.steps["consumer"].add(_ReportCommands)
 # Importing the handlers registers every task with this app.
 TASKS = handlers.ACTION_TASKS | {
     handlers.handle_event.name: handlers.handle_event,
@@ -47,8 +65,27 @@ _sweeper = Sweeper(
 
 
 @worker_ready.connect
-def _start_sweeper(**_: Any) -> None:
+def _start_sweeper(sender: Any = None, **_: Any) -> None:
     _sweeper.start()
+    _start_pool_threads(getattr(sender, "pool", None))
+
+
+def _start_pool_threads(pool: Any) -> None:
+    """Start every thread of the threads pool now. Python's executor starts them one at a time
+    as work arrives, so until a burst Flower's worker page says "Threads: 1" for a pool of 32;
+    started now, it shows the pool as it is (and the first burst finds its threads ready)."""
+    executor = getattr(pool, "executor", None)
+    limit = getattr(pool, "limit", None)
+    if executor is None or not isinstance(limit, int) or limit < 2:
+        return
+    everyone = threading.Barrier(limit)
+
+    def wait_for_the_others() -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            everyone.wait(timeout=10)
+
+    for _ in range(limit):
+        executor.submit(wait_for_the_others)
 
 
 @worker_shutting_down.connect

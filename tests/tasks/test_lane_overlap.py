@@ -105,7 +105,7 @@ def event(event_type: str, name: str | None = None) -> str:
         fields["client_state"] = client_state({"name": name})
     envelope = Envelope.model_validate(make_event(event_type, **fields))
     followups = runtime.current().plan(envelope.data)
-    return add_to_lane(envelope.data, followups) or ""
+    return add_to_lane(envelope.data, followups)[1] or ""
 
 
 def join(name: str) -> str:
@@ -237,7 +237,7 @@ def test_a_stale_copy_does_not_complete_a_drain_that_is_the_lanes_again(
     assert s_looked.reached.wait(10)
     # When the created event's task appends it: its drain id becomes the lane's drain
     followups = runtime.current().plan(envelope.data)
-    assert add_to_lane(envelope.data, followups) == reused
+    assert add_to_lane(envelope.data, followups)[1] == reused
     # ... and dies before running it, while S carries on
     s_looked.go.set()
     s.join(10)
