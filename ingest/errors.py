@@ -43,6 +43,7 @@ def register_error_handlers(app: Flask) -> None:
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         # The traceback goes to our log, never to the caller.
         log.exception("unhandled error")
+        _count("internal_error")
         return error_response(500, "internal_error", "the request could not be processed")
 
 

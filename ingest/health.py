@@ -7,6 +7,7 @@ import hmac
 import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
+from records.metrics import redis_down_page
 from records.publisher import QueueUnavailable
 
 health = Blueprint("health", __name__)
@@ -38,5 +39,7 @@ def metrics() -> tuple[Response, int]:
     try:
         page = ingest.publisher.metrics()
     except (redis.RedisError, QueueUnavailable):
-        return jsonify(error="queue_unavailable", detail="Redis is not reachable"), 503
+        # Still a page (200): Prometheus records that Redis is down, and the alert says so,
+        # instead of a failed scrape that looks like this process being down.
+        page = redis_down_page()
     return Response(page, mimetype="text/plain; version=0.0.4"), 200

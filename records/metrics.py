@@ -16,6 +16,10 @@ import redis
 from core.naming import KEY_PREFIX
 
 METRICS = f"{KEY_PREFIX}metrics"
+# Each worker process's last sign of life (sorted set: name -> when), written by its sweeper.
+WORKERS = f"{KEY_PREFIX}workers"
+# A worker not seen for this long no longer counts as consuming.
+WORKER_SEEN_SECONDS = 30.0
 # End-to-end latency buckets (seconds): from Telnyx's occurred_at to the command accepted.
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 LATENCY = "telnyx_action_latency_seconds"
@@ -28,6 +32,12 @@ HELP = {
     "telnyx_actions_total": ("counter", "Follow-up actions by action and outcome."),
     LATENCY: ("histogram", "From the event's occurred_at to Telnyx accepting the command."),
     "telnyx_queue_depth": ("gauge", "Task messages waiting in the queue."),
+    "telnyx_queue_age_seconds": (
+        "gauge",
+        "How long the oldest message waiting in the queue has waited (0 when none waits).",
+    ),
+    "telnyx_workers": ("gauge", "Worker processes seen consuming in the last 30 seconds."),
+    "telnyx_redis_up": ("gauge", "Whether the web process could read Redis for this page."),
 }
 
 
@@ -52,6 +62,13 @@ class Metrics:
     def incr(self, name: str, labels: Mapping[str, str] | None = None, amount: int = 1) -> None:
         self._redis.hincrby(METRICS, field(name, labels), amount)
 
+    def incr_many(self, amounts: Mapping[str, int]) -> None:
+        """Several series at once (their fields, as `field` makes them), in one round trip."""
+        with self._redis.pipeline(transaction=False) as pipe:
+            for series, amount in amounts.items():
+                pipe.hincrby(METRICS, series, amount)
+            pipe.execute()
+
     def observe_latency(self, seconds: float) -> None:
         with self._redis.pipeline(transaction=False) as pipe:
             for name in latency_fields(seconds):
@@ -63,9 +80,12 @@ class Metrics:
         raw = self._redis.hgetall(METRICS)
         return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
 
-    def render(self, queue_depth: int) -> str:
+    def render(self, queue_depth: int, queue_age: float = 0.0, workers: int = 0) -> str:
         values = self.snapshot()
         values["telnyx_queue_depth"] = float(queue_depth)
+        values["telnyx_queue_age_seconds"] = round(queue_age, 3)
+        values["telnyx_workers"] = float(workers)
+        values["telnyx_redis_up"] = 1.0
         # Every bucket is always shown, as Prometheus histograms expect.
         for bound in [*map(str, LATENCY_BUCKETS), "+Inf"]:
             values.setdefault(field(f"{LATENCY}_bucket", {"le": bound}), 0.0)
@@ -83,6 +103,12 @@ class Metrics:
         )
         values["telnyx_webhooks_received_total"] = received
         return "".join(_family(name, kind, text, values) for name, (kind, text) in HELP.items())
+
+
+def redis_down_page() -> str:
+    """The page when Redis cannot be read: only that, so an alert can say so."""
+    kind, text = HELP["telnyx_redis_up"]
+    return f"# HELP telnyx_redis_up {text}\n# TYPE telnyx_redis_up {kind}\ntelnyx_redis_up 0\n"
 
 
 def _family(name: str, kind: str, text: str, values: Mapping[str, float]) -> str:

@@ -21,8 +21,10 @@ import json
 import os
 import queue
 import socket
+import threading
 import time
 import weakref
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
@@ -35,7 +37,7 @@ from redis.retry import Retry
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 from core.settings import CommonSettings
 from records.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
-from records.metrics import METRICS, Metrics
+from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
 from records.redis_client import single_connection_factory
 from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
 
@@ -68,6 +70,8 @@ def celery_message(
         "root_id": task_id,
         # Shown by Flower instead of the arguments: ids only, never caller data.
         "argsrepr": argsrepr,
+        # When it was queued: /metrics' queue age (how long the oldest has waited).
+        "sent_at": round(time.time(), 3),
     }
     properties = {
         **_PROPERTIES,
@@ -155,6 +159,9 @@ class EventPublisher:
         weakref.finalize(self, _close_all, self._clients)
         self._checkout_timeout = checkout_timeout_seconds
         self._queue = queue_name
+        # Refusals Redis could not count yet (it was down): counted once it is back.
+        self._uncounted: Counter[str] = Counter()
+        self._uncounted_lock = threading.Lock()
         self._dedupe_ttl = dedupe_ttl_seconds
         self._sha = hashlib.sha1(QUEUE_ONCE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
 
@@ -249,17 +256,60 @@ class EventPublisher:
             return False
 
     def count_rejection(self, reason: str) -> None:
-        """Best effort: a refusal is counted when Redis is there to count it."""
-        with contextlib.suppress(redis.RedisError, QueueUnavailable), self._redis() as client:
-            Metrics(client).incr("telnyx_webhooks_rejected_total", {"reason": reason})
+        """Count a refusal. One that Redis could not take (it was down: the refusal was a 503)
+        waits in this process and is counted with the next that can be, so an outage's 503s
+        show in /metrics once Redis is back."""
+        with self._uncounted_lock:
+            self._uncounted[reason] += 1
+        self._flush_uncounted()
+
+    def _flush_uncounted(self) -> None:
+        with self._uncounted_lock:
+            counts, self._uncounted = self._uncounted, Counter()
+        if not counts:
+            return
+        try:
+            with self._redis() as client:
+                name = "telnyx_webhooks_rejected_total"
+                Metrics(client).incr_many(
+                    {field(name, {"reason": r}): n for r, n in counts.items()}
+                )
+        except (redis.RedisError, QueueUnavailable):
+            with self._uncounted_lock:
+                self._uncounted.update(counts)
 
     def metrics(self) -> str:
-        """The Prometheus page: every process's counters, and the queue's depth now."""
+        """The Prometheus page: every process's counters, the queue's depth and the age of its
+        oldest message now, and the workers seen lately. Raises QueueUnavailable or a
+        RedisError when Redis cannot be read (the page then says only that)."""
+        self._flush_uncounted()
         with self._redis() as client:
-            return Metrics(client).render(queue_depth=int(client.llen(self._queue)))
+            with client.pipeline(transaction=False) as pipe:
+                pipe.llen(self._queue)
+                pipe.lindex(self._queue, -1)  # kombu pops from this end: the oldest
+                pipe.zcount(WORKERS, time.time() - WORKER_SEEN_SECONDS, "+inf")
+                depth, oldest, workers = pipe.execute()
+            age = queue_age(client, oldest) if oldest is not None else 0.0
+            return Metrics(client).render(
+                queue_depth=int(depth), queue_age=age, workers=int(workers)
+            )
 
     def close(self) -> None:
         _close_all(self._clients)
+
+
+def queue_age(client: redis.Redis, message: bytes | str) -> float:
+    """Seconds since `message` (a queued one) was queued: from its `sent_at` header, or for a
+    message of Celery's own making, from the journal's record of it."""
+    try:
+        headers = json.loads(message)["headers"]
+    except (ValueError, KeyError, TypeError):
+        return 0.0
+    sent_at = headers.get("sent_at")
+    if not isinstance(sent_at, int | float):
+        score = client.zscore(SINCE, str(headers.get("id")))
+        sent_at = float(score) if score is not None else time.time()
+    return max(time.time() - float(sent_at), 0.0)
 
 
 def _call(client: redis.Redis, *command: Any) -> Any:

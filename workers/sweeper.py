@@ -1,9 +1,12 @@
-"""A background thread in each worker that recovers task messages lost in transit, and
-deletes dead letters past their time."""
+"""A background thread in each worker that recovers task messages lost in transit, deletes
+dead letters past their time, and records that the worker is alive (/metrics' telnyx_workers)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import socket
 import threading
 
 import redis
@@ -31,10 +34,15 @@ class Sweeper(threading.Thread):
         self._grace = grace
         self._interval = interval
         self._stopping = threading.Event()
+        # Recorded as seen each round (/metrics counts the workers seen lately).
+        self.name_of_worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def run(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            self._journal.seen(self.name_of_worker)
         while not self._stopping.wait(self._interval):
             try:
+                self._journal.seen(self.name_of_worker)
                 sweep = self._journal.sweep(self._grace, lock_seconds=self._interval)
                 expired = self._dead_letters.expire() if self._dead_letters else 0
             except redis.RedisError as exc:
