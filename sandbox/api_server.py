@@ -111,6 +111,13 @@ class FakeTelnyx:
         self.latency = 0.0
         self.hang_seconds = 30.0
         self.rates = FaultRates()
+        # Commands a second the account may send (None: no limit), as Telnyx counts them: in
+        # one-second windows, each answer saying what is left in x-ratelimit-* headers, a 429
+        # (code 10011) past it.
+        self.rate_limit: int | None = None
+        self._window = (0, 0)  # (second, commands counted in it)
+        # Telnyx down: every command answered 503 until switched off.
+        self.outage = False
         self._random = random.Random()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -158,6 +165,8 @@ class FakeTelnyx:
             self._conferences.clear()
             self._participants.clear()
             self.rates = FaultRates()
+            self.rate_limit = None
+            self.outage = False
 
     def fail_next(self, count: int = 1, status: int = 500, **kwargs: Any) -> None:
         with self._lock:
@@ -169,6 +178,8 @@ class FakeTelnyx:
             return {
                 "latency": self.latency,
                 "hang_seconds": self.hang_seconds,
+                "rate_limit": self.rate_limit,
+                "outage": self.outage,
                 "rates": asdict(self.rates),
                 "fail_next": [asdict(fault) for fault in self._faults],
             }
@@ -261,6 +272,10 @@ class FakeTelnyx:
                     self.latency = float(body["latency"])
                 if "hang_seconds" in body:
                     self.hang_seconds = float(body["hang_seconds"])
+                if "rate_limit" in body:
+                    self.rate_limit = body["rate_limit"]
+                if "outage" in body:
+                    self.outage = bool(body["outage"])
                 if "rates" in body:
                     self.set_rates(FaultRates(**body["rates"]))
                 for fault in body.get("fail_next", []):
@@ -280,15 +295,40 @@ class FakeTelnyx:
     ) -> tuple[int, dict[str, str], Any, float | None]:
         if headers.get("authorization") != f"Bearer {self.api_key}":
             return 401, {}, _error("10009", "Authentication failed"), None
+        command = "/actions/" in path
+        if command and self.outage:
+            return 503, {}, _error("503", "Service unavailable"), None
         fault = self._take_fault(path)
         if fault is not None:
             return fault.status, fault.headers, _fault_body(fault), None
+        limit_headers: dict[str, str] = {}
+        if command and self.rate_limit is not None:
+            over, limit_headers = self._count_against_the_limit(self.rate_limit)
+            if over:
+                error = _error("10011", "Too many requests")
+                return 429, limit_headers, error, None
         if parse_error:
             return 400, {}, _error("10015", "Bad Request", parse_error), None
         if not path.startswith(API_PREFIX + "/"):
             return 404, {}, _error("10005", "Resource not found"), None
         parts = [unquote(p) for p in path[len(API_PREFIX) + 1 :].split("/")]
-        return self._route(method, parts, query, body)
+        status, headers_out, answer, first_seen = self._route(method, parts, query, body)
+        return status, {**headers_out, **limit_headers}, answer, first_seen
+
+    def _count_against_the_limit(self, limit: int) -> tuple[bool, dict[str, str]]:
+        """Count one command in this second's window: whether it is over the limit, and the
+        headers Telnyx sends with every answer."""
+        now = time.time()
+        second = int(now)
+        start, used = self._window
+        used = used + 1 if start == second else 1
+        self._window = (second, used)
+        headers = {
+            "x-ratelimit-limit": str(limit),
+            "x-ratelimit-remaining": str(max(limit - used, 0)),
+            "x-ratelimit-reset": f"{second + 1 - now:.3f}",
+        }
+        return used > limit, headers
 
     def _take_fault(self, path: str) -> Fault | None:
         for index, fault in enumerate(self._faults):
@@ -460,7 +500,7 @@ def _error(code: str, title: str, detail: str = "", pointer: str = "") -> dict[s
     return {"errors": [error]}
 
 
-_FAULT_KEYS = {"latency", "hang_seconds", "rates", "fail_next"}
+_FAULT_KEYS = {"latency", "hang_seconds", "rates", "fail_next", "rate_limit", "outage"}
 _RATE_KEYS = set(FaultRates.__dataclass_fields__)
 _NEXT_KEYS = {"count", *Fault.__dataclass_fields__}
 
@@ -476,6 +516,11 @@ def _faults_problem(body: Any) -> str | None:
     for key in ("latency", "hang_seconds"):
         if key in body and (not isinstance(body[key], int | float) or body[key] < 0):
             return f"{key} must be a number of seconds, 0 or more"
+    limit = body.get("rate_limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 1):
+        return "rate_limit must be a whole number of commands a second, or null for none"
+    if not isinstance(body.get("outage", False), bool):
+        return "outage must be true or false"
     rates = body.get("rates", {})
     if not isinstance(rates, dict) or set(rates) - _RATE_KEYS:
         return f"rates must be an object with keys among {', '.join(sorted(_RATE_KEYS))}"

@@ -93,6 +93,8 @@ def test_the_fault_controls_show_what_is_in_force(api: FakeTelnyxServer) -> None
     assert httpx.get(faults).json() == {
         "latency": 0.0,
         "hang_seconds": api.state.hang_seconds,
+        "rate_limit": None,
+        "outage": False,
         "rates": {
             "server_error": 0.0,
             "rate_limited": 0.0,
@@ -128,6 +130,8 @@ def test_the_fault_controls_show_what_is_in_force(api: FakeTelnyxServer) -> None
         ({"rates": {"timeout": 2}}, "rates.timeout must be a fraction"),
         ({"fail_next": [{"status": "503"}]}, "status and count must be whole numbers"),
         ({"fail_next": [{"colour": "red"}]}, "each fail_next entry"),
+        ({"rate_limit": 0}, "rate_limit must be a whole number"),
+        ({"outage": "yes"}, "outage must be true or false"),
     ],
 )
 def test_a_fault_body_it_cannot_apply_is_400_with_the_reason(
@@ -138,3 +142,50 @@ def test_a_fault_body_it_cannot_apply_is_400_with_the_reason(
     assert answer.status_code == 400
     assert reason in answer.json()["errors"][0]["detail"]
     assert httpx.get(faults).json()["fail_next"] == []
+
+
+def test_a_rate_limit_counts_commands_a_second_and_says_what_is_left(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    faults = api.base_url.rsplit("/", 1)[0] + "/_sandbox/faults"
+    assert httpx.post(faults, json={"rate_limit": 1000}).json()["rate_limit"] == 1000
+    client.conferences.actions.record_start("c", format="mp3")
+    [first] = api.state.requests()
+    # (the headers ride on every answer: read them from a raw call)
+    answer = httpx.post(
+        f"{api.base_url}/conferences/c/actions/record_start",
+        json={"format": "mp3"},
+        headers={"authorization": f"Bearer {API_KEY}"},
+    )
+    assert answer.headers["x-ratelimit-limit"] == "1000"
+    assert int(answer.headers["x-ratelimit-remaining"]) < 1000
+    assert 0 < float(answer.headers["x-ratelimit-reset"]) <= 1
+    assert first.status == 200
+    # Past the limit within one second: 429, code 10011, with the same headers
+    api.state.rate_limit = 1
+    statuses = []
+    for _ in range(3):
+        statuses.append(
+            httpx.post(
+                f"{api.base_url}/conferences/c/actions/record_start",
+                json={"format": "mp3"},
+                headers={"authorization": f"Bearer {API_KEY}"},
+            )
+        )
+    assert 429 in [r.status_code for r in statuses]
+    refused = next(r for r in statuses if r.status_code == 429)
+    assert refused.json()["errors"][0]["code"] == "10011"
+    assert refused.headers["x-ratelimit-remaining"] == "0"
+
+
+def test_an_outage_answers_every_command_503_until_it_ends(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    faults = api.base_url.rsplit("/", 1)[0] + "/_sandbox/faults"
+    assert httpx.post(faults, json={"outage": True}).json()["outage"] is True
+    with pytest.raises(errors.APIError) as caught:
+        client.conferences.actions.record_start("c", format="mp3")
+    assert caught.value.status_code == 503
+    httpx.post(faults, json={"outage": False})
+    client.conferences.actions.record_start("c", format="mp3")
+    assert [r.status for r in api.state.requests()] == [503, 200]
