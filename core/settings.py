@@ -205,6 +205,12 @@ class WorkerSettings(CommonSettings):
     # An event older than this when its action would run is not acted on: no announcement
     # for a participant who joined an hour ago.
     event_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 900
+    # The same for an announcement, moot sooner: retried (through an outage, say) only until
+    # its event is this old, then given up on as expired. A rule's max_age overrides both.
+    announce_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 120
+    # A cap on the commands the whole fleet sends a second, below what Telnyx's own
+    # x-ratelimit-* headers allow (which the fleet follows anyway); unset: none of ours.
+    telnyx_max_commands_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = None
     action_done_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
 
     # How long a message may stay unacknowledged before Redis hands it to another worker.

@@ -30,6 +30,9 @@ class FollowUp:
     target: str
     params: dict[str, Any] = field(default_factory=dict)
     announce: Announce | None = None
+    # Retried until its event is this old (s), then given up on as expired; None: the default
+    # for its kind (an announcement's is shorter: it is moot minutes later).
+    max_age: int | None = None
 
     @property
     def key(self) -> str:

@@ -63,7 +63,7 @@ class LaneItem:
         return json.dumps(
             [
                 self.action_id,
-                [f.kind, f.action, f.target, f.params, announce],
+                [f.kind, f.action, f.target, f.params, announce, f.max_age],
                 self.event_id,
                 self.event_type,
                 self.occurred_at,
@@ -74,14 +74,15 @@ class LaneItem:
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> LaneItem:
-        action_id, (kind, action, target, params, announce), event_id, event_type, at, us = (
+        action_id, (kind, action, target, params, announce, *rest), event_id, event_type, at, us = (
             json.loads(raw)
         )
         details = None
         if announce is not None:
             group, chorus, name, participant, joined = announce
             details = Announce(group, Chorus(**chorus), name, participant, joined)
-        followup = FollowUp(kind, action, target, params, details)
+        # (An item written by an earlier version has no max_age.)
+        followup = FollowUp(kind, action, target, params, details, rest[0] if rest else None)
         return cls(action_id, followup, event_id, event_type, at, int(us))
 
 
@@ -153,8 +154,18 @@ class Inflight:
 class Timing:
     settle_ms: int  # how long to wait for a late conference.created
     spacing_ms: int  # the least time between two announcements in one conference
-    max_age_ms: int  # an event older than this is not acted on
+    max_age_ms: int  # an event older than this is not acted on (nor tried again)...
     wants_created: bool  # the rules call for an action on conference.created
+    announce_max_age_ms: int | None = None  # ... or this, for an announcement
+
+    def max_age_of(self, item: LaneItem) -> int:
+        """How old (ms) an item's event may be for it to be acted on, or tried again: its
+        rule's max_age, else the announcements' or everything's."""
+        if item.followup.max_age is not None:
+            return item.followup.max_age * 1000
+        if item.followup.announce is not None and self.announce_max_age_ms is not None:
+            return self.announce_max_age_ms
+        return self.max_age_ms
 
 
 @dataclass(frozen=True)
@@ -198,7 +209,7 @@ def next_step(items: list[LaneItem], state: LaneState, now_ms: int, timing: Timi
         moot = [i for i in items if i.event_type != ENDED]
         if moot:
             return Drop(moot, "the conference has ended")
-    expired = [i for i in items if now_ms - i.occurred_us // 1000 > timing.max_age_ms]
+    expired = [i for i in items if now_ms - i.occurred_us // 1000 > timing.max_age_of(i)]
     if expired:
         return Drop(expired, "the event is too old to act on", outcome="expired")
     gone = [i for i in items if _participant_left(i, state)]
@@ -236,7 +247,7 @@ def merged(batch: list[LaneItem]) -> FollowUp:
     params["payload"] = chorus_text(names, head.announce.chorus)
     if "command_id" in params:
         params["command_id"] = merged_id([i.followup.params.get("command_id", "") for i in batch])
-    return FollowUp(head.kind, head.action, head.target, params, head.announce)
+    return FollowUp(head.kind, head.action, head.target, params, head.announce, head.max_age)
 
 
 def names_said(items: list[LaneItem]) -> int:

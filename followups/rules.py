@@ -7,6 +7,7 @@
     params = { payload = "{name} has left.", voice = "female" }   # call_control_ids: all
     fallback = { payload = "A participant has left." }   # optional: used when a field is empty
     merge = { template = "{names} have left.", names = 3 }  # optional, see below
+    max_age = 120                               # optional: retried until the event is this old
     # target = "{conference_id}"                # default: {conference_id}, or {call_control_id}
 
 A file replaces the built-in rules (record on create, announce joins; followups/policy.py);
@@ -37,9 +38,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from string import Formatter
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.naming import command_id
 from followups.announcement import JOINED, LEFT, Chorus, participant_name
@@ -76,6 +77,9 @@ class Rule(BaseModel):
     target: str | None = None
     # Announcements only: the words of a merged announcement, or false to never merge.
     merge: dict[str, Any] | bool | None = None
+    # Seconds after its event until the action is given up on as expired (default:
+    # ANNOUNCE_MAX_AGE_SECONDS for announcements, EVENT_MAX_AGE_SECONDS for the rest).
+    max_age: Annotated[int, Field(ge=10, le=7 * 86400)] | None = None
     # Prefixes the keys of this rule's follow-ups (so their task ids and command_ids): a file's
     # rules get "rule<N>"; the built-in rules none, the keys the defaults have always had.
     key: str | None = None
@@ -175,7 +179,9 @@ def plan(event: Event, rules: list[Rule]) -> list[FollowUp]:
             key = f"{rule.key}:{followup.key}" if rule.key else followup.key
             params = {**params, "command_id": command_id(event.id, key)}
         announce = _announce(rule, event.event_type, params, context)
-        followups.append(FollowUp(rule.kind, rule.name, target, params, announce))  # type: ignore[arg-type]
+        followups.append(
+            FollowUp(rule.kind, rule.name, target, params, announce, rule.max_age)  # type: ignore[arg-type]
+        )
     return followups
 
 

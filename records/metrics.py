@@ -38,6 +38,18 @@ HELP = {
     ),
     "telnyx_workers": ("gauge", "Worker processes seen consuming in the last 30 seconds."),
     "telnyx_redis_up": ("gauge", "Whether the web process could read Redis for this page."),
+    "telnyx_rate_limited_total": ("counter", "Commands Telnyx answered 429 (too many requests)."),
+    "telnyx_pace_limit": (
+        "gauge",
+        "Commands a rate window Telnyx allows, as its x-ratelimit-limit says (0: not known yet).",
+    ),
+    "telnyx_pace_window_seconds": ("gauge", "The length of Telnyx's rate window, as learned."),
+    "telnyx_circuit_state": (
+        "gauge",
+        "1 while the circuit is open (Telnyx failing: the fleet only probes it), else 0.",
+    ),
+    "telnyx_circuit_opened_total": ("counter", "Times the fleet's circuit opened."),
+    "telnyx_circuit_open_seconds_total": ("counter", "Time the circuit has spent open."),
 }
 
 
@@ -80,8 +92,18 @@ class Metrics:
         raw = self._redis.hgetall(METRICS)
         return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
 
-    def render(self, queue_depth: int, queue_age: float = 0.0, workers: int = 0) -> str:
+    def render(
+        self,
+        queue_depth: int,
+        queue_age: float = 0.0,
+        workers: int = 0,
+        fleet: Mapping[str, str] | None = None,
+    ) -> str:
         values = self.snapshot()
+        fleet = fleet or {}
+        values["telnyx_pace_limit"] = float(fleet.get("limit", 0))
+        values["telnyx_pace_window_seconds"] = float(fleet.get("window", 0)) / 1000
+        values["telnyx_circuit_state"] = 1.0 if fleet.get("state") == "open" else 0.0
         values["telnyx_queue_depth"] = float(queue_depth)
         values["telnyx_queue_age_seconds"] = round(queue_age, 3)
         values["telnyx_workers"] = float(workers)

@@ -36,6 +36,7 @@ from redis.retry import Retry
 
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 from core.settings import CommonSettings
+from records.fleet import FLEET
 from records.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
 from records.redis_client import single_connection_factory
@@ -288,10 +289,14 @@ class EventPublisher:
                 pipe.llen(self._queue)
                 pipe.lindex(self._queue, -1)  # kombu pops from this end: the oldest
                 pipe.zcount(WORKERS, time.time() - WORKER_SEEN_SECONDS, "+inf")
-                depth, oldest, workers = pipe.execute()
+                pipe.hgetall(FLEET)
+                depth, oldest, workers, fleet = pipe.execute()
             age = queue_age(client, oldest) if oldest is not None else 0.0
             return Metrics(client).render(
-                queue_depth=int(depth), queue_age=age, workers=int(workers)
+                queue_depth=int(depth),
+                queue_age=age,
+                workers=int(workers),
+                fleet={_text(k): _text(v) for k, v in fleet.items()},
             )
 
     def close(self) -> None:
@@ -310,6 +315,10 @@ def queue_age(client: redis.Redis, message: bytes | str) -> float:
         score = client.zscore(SINCE, str(headers.get("id")))
         sent_at = float(score) if score is not None else time.time()
     return max(time.time() - float(sent_at), 0.0)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def _call(client: redis.Redis, *command: Any) -> Any:

@@ -21,10 +21,11 @@ What happens to a follow-up:
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from celery import Task, shared_task
 from celery.exceptions import Ignore, Reject, Retry
@@ -37,8 +38,8 @@ from records.deadletters import DeadLetter
 from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
-from tasks import report, runtime
-from tasks.lanes import add_to_lane, in_lane, run_drain
+from tasks import limits, report, runtime
+from tasks.lanes import PACE_WAIT_SECONDS, add_to_lane, in_lane, run_drain
 from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import APIError, TelnyxError
@@ -241,17 +242,17 @@ class _Attempt:
             return {"status": "duplicate"}
         if state is Begin.BUSY:
             # Another copy of this task is sending it now; look again when its claim lapses.
-            # Celery counts this as a retry too; the message counts the waits, so that only
-            # failed attempts spend the retry budget (failed_attempts).
-            rt.journal.touch(self.action_id, wait + 0.5)
-            waits = {**self.context, CLAIM_WAITS: int(self.context.get(CLAIM_WAITS, 0)) + 1}
-            # (celery-types does not list retry's **options, which go to apply_async.)
-            raise self.task.retry(  # type: ignore[call-arg]
-                args=(self.target, self.params, waits),
-                countdown=wait + 0.5,
-                argsrepr=followup_argsrepr(self.kind, self.target, self.context),
-                kwargsrepr="{}",
-            )
+            self._wait(rt, wait + 0.5)
+        go = rt.fleet.ask(self.owner)
+        while not go.now and go.why != "open" and go.wait <= PACE_WAIT_SECONDS:
+            time.sleep(go.wait)  # pacing to Telnyx's rate limit, not synchronising
+            go = rt.fleet.ask(self.owner)
+        if not go.now:
+            # Telnyx down (the circuit is open), or a 429's pause: wait, spending no attempt.
+            rt.ledger.release(self.action_id, self.owner)
+            log.info("%s: waiting for Telnyx (%s), %.1fs", self.where, go.why, go.wait)
+            self._wait(rt, go.wait)
+        limits.forget()
         try:
             if self.kind == "conference":
                 actions = rt.client.conferences.actions
@@ -260,6 +261,7 @@ class _Attempt:
                 calls = rt.client.calls.actions
                 self.result = calls.perform(self.action, self.target, self.params)
         except TelnyxError as exc:
+            limits.tell(rt.fleet, self.owner, exc)
             rt.ledger.release(self.action_id, self.owner)
             return _on_error(
                 self.task,
@@ -268,7 +270,22 @@ class _Attempt:
                 self.context,
                 followup_argsrepr(self.kind, self.target, self.context),
             )
+        limits.tell(rt.fleet, self.owner, None)
         return None
+
+    def _wait(self, rt: runtime.Runtime, seconds: float) -> NoReturn:
+        """Run again in `seconds`, without spending an attempt. Celery counts this as a retry
+        too; the message counts the waits, so that only failed attempts spend the retry
+        budget (failed_attempts)."""
+        rt.journal.touch(self.action_id, seconds)
+        waits = {**self.context, CLAIM_WAITS: int(self.context.get(CLAIM_WAITS, 0)) + 1}
+        # (celery-types does not list retry's **options, which go to apply_async.)
+        raise self.task.retry(  # type: ignore[call-arg]
+            args=(self.target, self.params, waits),
+            countdown=seconds,
+            argsrepr=followup_argsrepr(self.kind, self.target, self.context),
+            kwargsrepr="{}",
+        )
 
 
 def _on_error(

@@ -52,11 +52,12 @@ from followups.lanes import (
     occurred_us,
 )
 from records.deadletters import DeadLetter
+from records.fleet import Go
 from records.lanes import Look, member_id
 from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
-from tasks import report, runtime
+from tasks import limits, report, runtime
 from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.errors import APIError, TelnyxError
 from telnyx_api.events import Event
@@ -66,6 +67,9 @@ log = logging.getLogger(__name__)
 # One run of a drain sends for about this long, then hands over to a new message: other lanes
 # get the thread in turn, and a run stays far inside the broker's visibility timeout.
 RUN_SECONDS = 5.0
+# Waits for the fleet's pace up to this long are waited out on the drain's thread; longer
+# ones hand the lane over to a delayed drain.
+PACE_WAIT_SECONDS = 2.0
 # Telnyx's answer that the conference is over: nothing more to send in its lane.
 CONFERENCE_OVER = "90019"
 # What the lane store answers a run that no longer holds its lane: it looks again, and learns
@@ -215,6 +219,14 @@ class _Drain:
         return self._settle(inflight, 0, claimed=fixed == 1) if fixed else True
 
     def _drop(self, step: Drop, members: dict[str, str]) -> None:
+        expired = step.outcome == "expired"
+        if expired:
+            # Too old to matter now (they waited out an outage, say): given up on, and
+            # dead-lettered as expired first, for an operator to see (and replay, if it
+            # still matters).
+            for item in step.items:
+                letter = self._expiry_letter(item, item.action_id, 0)
+                self._redis(lambda letter=letter: self.rt.dead_letters.add(letter))
         counters = [
             field("telnyx_actions_total", {"action": _name(i.followup), "outcome": step.outcome})
             for i in step.items
@@ -232,12 +244,15 @@ class _Drain:
             return
         for item in step.items:
             reason = step.reason
-            if step.outcome == "expired":
-                reason = f"event is {_age_seconds(item) or 0:.0f}s old"
+            args = report.command_args(self.conference_id, [item.event_id], names_said([item]))
+            if expired:
+                reason = self._expiry(item)
+                report.attempt(item.action_id, _name(item.followup), args, 1)
+                report.failed(item.action_id, reason, dead_letter=item.action_id)
+            else:
+                report.moot(item.action_id, _name(item.followup), args, reason, started=False)
             with _item_context(item):
                 log.warning("%s: %s; not acted on", _where(item), reason)
-            args = report.command_args(self.conference_id, [item.event_id], names_said([item]))
-            report.moot(item.action_id, _name(item.followup), args, reason, started=False)
 
     def _settle(self, inflight: Inflight, attempts: int, claimed: bool = False) -> bool:
         """Send the inflight command (once: the ledger's claim and done record), and record
@@ -261,8 +276,19 @@ class _Drain:
             # Another worker holds its claim (a run that lost its lane?): look when it lapses.
             log.info("%s: another worker is sending it; again in %.1fs", _where(item), wait)
             return self._hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
+        if self._too_old(inflight):
+            return self._expired(inflight, attempts)
+        go = self._clearance()
+        if not go.now:
+            # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
+            # limit: this command waits, and the lane behind it, without spending an attempt.
+            self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
+            report.waiting(inflight.batch_id, go.why, go.wait)
+            log.info("%s: waiting for Telnyx (%s), %.1fs", _where(item), go.why, go.wait)
+            return self._hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
         started = time.monotonic()
         report.attempt(inflight.batch_id, _name(followup), self._args(inflight), attempts + 1)
+        limits.forget()
         try:
             if followup.kind == "conference":
                 rt.client.conferences.actions.perform(
@@ -271,8 +297,10 @@ class _Drain:
             else:
                 rt.client.calls.actions.perform(followup.action, followup.target, followup.params)
         except TelnyxError as exc:
+            self._tell(exc)
             self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
             return self._refused(inflight, exc, attempts)
+        self._tell(None)
         report.accepted(
             inflight.batch_id,
             request_id=context_value("telnyx_request_id"),
@@ -288,8 +316,54 @@ class _Drain:
         log.info("%s: sent%s", _where(item), f", for {covered} events" if covered > 1 else "")
         return not idle
 
+    def _clearance(self) -> Go:
+        """Whether the fleet may send now (records/fleet.py). Its pace's waits are short (to
+        the end of a rate window): waited out here; the circuit's (Telnyx down) and a 429's
+        are handed to the lane's next drain."""
+        while True:
+            go: Go = self._redis(lambda: self.rt.fleet.ask(self.owner))
+            if go.now or go.why == "open" or go.wait > PACE_WAIT_SECONDS:
+                return go
+            time.sleep(go.wait)  # pacing to Telnyx's rate limit, not synchronising
+
+    def _tell(self, exc: TelnyxError | None) -> None:
+        self._redis(lambda: limits.tell(self.rt.fleet, self.owner, exc))
+
+    def _too_old(self, inflight: Inflight) -> bool:
+        age_ms = time.time() * 1000 - inflight.item.occurred_us / 1000
+        return age_ms > self.timing.max_age_of(inflight.item)
+
+    def _expired(self, inflight: Inflight, attempts: int) -> bool:
+        """Given up on: too old to matter now (after an outage, say). Dead-lettered as expired,
+        for an operator to see (and replay, if it still matters)."""
+        item = inflight.item
+        why = self._expiry(item)
+        log.error("%s: %s; not tried again", _where(item), why)
+        letter = self._expiry_letter(item, inflight.batch_id, attempts)
+        self._redis(lambda: self.rt.dead_letters.add(letter))
+        report.failed(inflight.batch_id, why, dead_letter=letter.task_id)
+        return not self._finish(inflight, done=False, outcome="expired")
+
+    def _expiry(self, item: LaneItem) -> str:
+        age = _age_seconds(item) or 0.0
+        limit = self.timing.max_age_of(item) / 1000
+        return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
+
+    def _expiry_letter(self, item: LaneItem, task_id: str, attempts: int) -> DeadLetter:
+        return DeadLetter(
+            task_id=task_id,
+            task=_task_name(item.followup),
+            args=[item.followup.target, item.followup.params, item.context],
+            reason="expired",
+            error=self._expiry(item),
+            retries=attempts,
+            event_id=item.event_id,
+        )
+
     def _refused(self, inflight: Inflight, exc: TelnyxError, retries: int) -> bool:
         item = inflight.item
+        if self._too_old(inflight) and exc.retryable:
+            return self._expired(inflight, retries + 1)
         verdict = judge(exc, retries)
         name, where = _name(item.followup), _where(item)
         codes = ",".join(verdict.codes) or "-"

@@ -15,12 +15,14 @@ from followups.lanes import Timing
 from followups.policy import Policy, default_rules
 from followups.rules import Rule, RulesError, load_rules_file, plan
 from records.deadletters import DeadLetters
+from records.fleet import Fleet
 from records.journal import Journal
 from records.lanes import Lanes
 from records.ledger import Ledger
 from records.metrics import Metrics
 from records.redis_client import redis_client
 from records.replication import Replication
+from tasks import limits
 from telnyx_api.client import TelnyxClient
 from telnyx_api.events import Event
 
@@ -61,6 +63,7 @@ class Runtime:
             settle_ms=int(settings.conference_settle_seconds * 1000),
             spacing_ms=int(settings.announce_interval_seconds * 1000),
             max_age_ms=settings.event_max_age_seconds * 1000,
+            announce_max_age_ms=settings.announce_max_age_seconds * 1000,
             # A lane waits for a late conference.created only if the rules act on it.
             wants_created=any("conference.created" in rule.on for rule in self.rules),
         )
@@ -70,6 +73,7 @@ class Runtime:
         self._dead_letters: DeadLetters | None = None
         self._journal: Journal | None = None
         self._lanes: Lanes | None = None
+        self._fleet: Fleet | None = None
         self._lock = threading.Lock()
 
     def plan(self, event: Event) -> list[FollowUp]:
@@ -84,7 +88,7 @@ class Runtime:
                     self.settings.telnyx_api_key.get_secret_value(),
                     base_url=self.settings.telnyx_api_base_url,
                     timeout=self.settings.telnyx_api_timeout_seconds,
-                    on_response=_note_request_id,
+                    on_response=_note_response,
                 )
             return self._client
 
@@ -140,6 +144,17 @@ class Runtime:
         return self._lanes
 
     @property
+    def fleet(self) -> Fleet:
+        if self._fleet is None:
+            self._fleet = Fleet(
+                self.redis,
+                max_per_second=self.settings.telnyx_max_commands_per_second,
+                # A probe is one API call: a worker that dies holding it holds it no longer.
+                probe_lease_seconds=self.settings.action_lease_seconds,
+            )
+        return self._fleet
+
+    @property
     def metrics(self) -> Metrics:
         return Metrics(self.redis)
 
@@ -164,6 +179,8 @@ def current() -> Runtime:
     return _current
 
 
-def _note_request_id(response: httpx.Response) -> None:
-    """Put Telnyx's request id on the log lines of the work that made the request."""
+def _note_response(response: httpx.Response) -> None:
+    """Put Telnyx's request id on the log lines of the work that made the request, and keep
+    what it says of the rate limit for the fleet's pace (tasks/limits.py)."""
     add_to_context(telnyx_request_id=response.headers.get("x-request-id"))
+    limits.note(response.headers)

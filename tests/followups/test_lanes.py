@@ -177,3 +177,29 @@ def test_state_from_the_stored_fields() -> None:
     assert LaneState.from_fields(fields) == LaneState(
         first_ms=12, created=True, ended=False, left={"v3:abc": 40}, announced=30
     )
+
+
+def test_each_action_has_its_own_age_past_which_it_is_given_up_on() -> None:
+    timing = Timing(
+        settle_ms=0, spacing_ms=0, max_age_ms=900_000, wants_created=False,
+        announce_max_age_ms=120_000,
+    )  # fmt: skip
+    old = NOW - 200_000  # 200 s ago
+    # An announcement is moot sooner than a recording...
+    assert timing.max_age_of(join(1, "Ada", at=old)) == 120_000
+    assert timing.max_age_of(record()) == 900_000
+    step = next_step([join(1, "Ada", at=old)], CREATED, NOW, timing)
+    assert isinstance(step, Drop)
+    assert step.outcome == "expired"
+    # ... unless its rule says otherwise
+    patient = join(2, "Bob", at=old)
+    patient = LaneItem(
+        patient.action_id,
+        FollowUp("conference", "speak", "c1", patient.followup.params,
+                 patient.followup.announce, max_age=300),
+        patient.event_id, patient.event_type, None, patient.occurred_us,
+    )  # fmt: skip
+    assert timing.max_age_of(patient) == 300_000
+    assert isinstance(next_step([patient], CREATED, NOW, timing), Send)
+    # (and it survives the lane's storage)
+    assert LaneItem.from_json(patient.to_json()).followup.max_age == 300

@@ -122,6 +122,16 @@ def test_leaving_out_call_control_ids_means_everyone(tmp_path: Path) -> None:
     assert (mute.action, mute.params.get("call_control_ids")) == ("mute", None)
 
 
+def test_a_rule_can_say_how_long_its_action_still_matters(tmp_path: Path) -> None:
+    text = '[[rule]]\non = "conference.created"\naction = "conference.record_start"\nparams = { format = "mp3" }\nmax_age = 3600\n'
+    [start] = plan(
+        _event("conference.created", conference_id="c1"), load_rules(_write(tmp_path, text))
+    )
+    assert start.max_age == 3600
+    with pytest.raises(RulesError, match="max_age"):
+        load_rules(_write(tmp_path, text.replace("3600", "1")))
+
+
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="cannot read"):
         load_rules(tmp_path / "missing.toml")

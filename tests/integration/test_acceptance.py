@@ -270,18 +270,11 @@ def test_the_procfile_with_two_workers_does_exactly_what_the_rules_say(
         "call.enqueue": 1,
     }
 
-    # Flower lists the event tasks (which send for an idle lane), the conference's lane tasks
-    # and the queue's action task, ids for arguments
+    # Flower lists the event tasks (which send for an idle lane), the conference's lane tasks,
+    # each command sent as an entry of its own, and the queue's action task, ids for arguments
     names = {t["name"] for t in scenario_tasks()}
-    assert (
-        {"telnyx.handle_event", "call.enqueue"}
-        <= names
-        <= {
-            "telnyx.handle_event",
-            "lane.drain",
-            "call.enqueue",
-        }
-    )
+    assert {"telnyx.handle_event", "call.enqueue", *expected_actions} <= names
+    assert names <= {"telnyx.handle_event", "lane.drain", *expected_actions}
     names_said = ("Fairweather", "Quartermain", "Ravensworth")
     assert not [t for t in scenario_tasks() if any(n in str(t) for n in names_said)]
 

@@ -1,0 +1,70 @@
+"""Between the Telnyx client and the fleet's pace and circuit (records/fleet.py): what each
+answer says of Telnyx's limits, and which answers count as Telnyx failing."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Mapping
+
+from records.fleet import Answer, Fleet
+from telnyx_api.errors import APIError, TelnyxError, TransportError
+
+log = logging.getLogger(__name__)
+
+# The x-ratelimit-* headers of the last answer on this thread's current work.
+_last: contextvars.ContextVar[tuple[int | None, int | None, float | None] | None] = (
+    contextvars.ContextVar("telnyx_limits", default=None)
+)
+
+
+def note(headers: Mapping[str, str]) -> None:
+    """Called with every answer's headers (the client's on_response)."""
+    _last.set(
+        (_int(headers.get("x-ratelimit-limit")), _int(headers.get("x-ratelimit-remaining")),
+         _float(headers.get("x-ratelimit-reset")))
+    )  # fmt: skip
+
+
+def forget() -> None:
+    """Before a command: what an earlier answer said is not this one's."""
+    _last.set(None)
+
+
+def answer(exc: TelnyxError | None) -> Answer:
+    """The fleet's reading of one command's outcome: Telnyx answered (any 2xx or 4xx but
+    429: it is up), limited us (429), or failed (5xx, a timeout, no connection)."""
+    limit, remaining, reset = _last.get() or (None, None, None)
+    if isinstance(exc, APIError):
+        reset = reset if reset is not None else exc.ratelimit_reset
+        if exc.status_code == 429:
+            return Answer("limited", limit, remaining, reset, exc.retry_after)
+        if exc.status_code >= 500:
+            return Answer("failed", limit, remaining, reset)
+    elif isinstance(exc, TransportError):
+        return Answer("failed")
+    return Answer("answered", limit, remaining, reset)
+
+
+def tell(fleet: Fleet, owner: str, exc: TelnyxError | None) -> None:
+    """Tell the fleet how one command went; say so when the circuit opens or closes."""
+    changed = fleet.tell(owner, answer(exc))
+    if changed == "opened":
+        log.error("Telnyx is failing (%s): the fleet stops sending, and probes one command at a "
+                  "time until it answers", exc)  # fmt: skip
+    elif changed == "closed":
+        log.warning("Telnyx answers again: the circuit is closed; the fleet sends at its pace")
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
