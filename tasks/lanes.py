@@ -283,7 +283,8 @@ class _Drain:
             # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
             # limit: this command waits, and the lane behind it, without spending an attempt.
             self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            report.waiting(inflight.batch_id, go.why, go.wait)
+            report.waiting(inflight.batch_id, _name(followup), self._args(inflight), attempts,
+                           go.why, go.wait)  # fmt: skip
             log.info("%s: waiting for Telnyx (%s), %.1fs", _where(item), go.why, go.wait)
             return self._hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
         started = time.monotonic()

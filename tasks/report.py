@@ -87,11 +87,13 @@ def retrying(task_id: str, exc: TelnyxError, delay: float) -> None:
     _send("task-retried", task_id, exception=reason, traceback="")
 
 
-def waiting(task_id: str, why: str, delay: float) -> None:
+def waiting(task_id: str, name: str, args: str, attempts: int, why: str, delay: float) -> None:
     """The command waits for Telnyx (its circuit open, or the fleet's rate limit): a RETRY
     that is no attempt."""
     if not enabled():
         return
+    _send("task-received", task_id, name=name, args=args, kwargs="{}", retries=attempts,
+          root_id=task_id, parent_id=None, eta=None, expires=None)  # fmt: skip
     what = {"open": "Telnyx is failing: the circuit is open"}.get(why, f"the fleet is {why}")
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + delay))
     reason = f"waiting for Telnyx ({what}); next look in {delay:.1f}s, at {when}"
