@@ -218,11 +218,6 @@ class Fleet:
         ]
         return _text(self._tell(keys=[FLEET, PROBE, METRICS], args=args))
 
-    def state(self) -> dict[str, str]:
-        """The fleet's state as stored (for /metrics and the tests)."""
-        raw = self._redis.hgetall(FLEET)
-        return {_text(k): _text(v) for k, v in raw.items()}
-
 
 def _ms(now: float | None) -> int:
     return int((time.time() if now is None else now) * 1000)

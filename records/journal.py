@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import redis
 
 from core.naming import KEY_PREFIX, QUEUE
-from records.metrics import WORKERS
 from records.replication import PRIMARY_ONLY, Replication
 
 JOURNAL = f"{KEY_PREFIX}journal"
@@ -106,15 +105,6 @@ class Journal:
         acknowledged next, and a failover must not lose what the task did before that.
         Raises ReplicationShortfall otherwise; running it again is harmless."""
         self._replication.run_script(self._redis, self._complete, [JOURNAL, SINCE], [task_id])
-
-    def seen(self, worker: str) -> None:
-        """`worker` is alive and consuming now (/metrics counts those seen lately); workers
-        gone for five minutes are forgotten."""
-        now = time.time()
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(WORKERS, {worker: now})
-            pipe.zremrangebyscore(WORKERS, "-inf", now - 300)
-            pipe.execute()
 
     def pending(self) -> int:
         return int(self._redis.zcard(SINCE))

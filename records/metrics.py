@@ -9,6 +9,7 @@ a webhook, recording an action done), and `render` turns them into the Prometheu
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterable, Mapping
 
 import redis
@@ -86,6 +87,15 @@ class Metrics:
             for name in latency_fields(seconds):
                 pipe.hincrby(METRICS, name, 1)
             pipe.hincrbyfloat(METRICS, f"{LATENCY}_sum", seconds)
+            pipe.execute()
+
+    def worker_seen(self, worker: str) -> None:
+        """`worker` is alive and consuming now (telnyx_workers counts those seen lately);
+        workers gone for five minutes are forgotten."""
+        now = time.time()
+        with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(WORKERS, {worker: now})
+            pipe.zremrangebyscore(WORKERS, "-inf", now - 300)
             pipe.execute()
 
     def snapshot(self) -> dict[str, float]:

@@ -21,7 +21,6 @@ What happens to a follow-up:
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,7 +38,7 @@ from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
 from tasks import limits, report, runtime
-from tasks.lanes import PACE_WAIT_SECONDS, add_to_lane, in_lane, run_drain
+from tasks.lanes import add_to_lane, in_lane, run_drain, task_name
 from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import APIError, TelnyxError
@@ -89,7 +88,7 @@ def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
         added, drain_id = add_to_lane(event, followups)
         # Where each follow-up went, the same way every time (Flower shows it as the result).
         went = "queued in its lane" if added else "duplicate (already queued or done)"
-        outcome["followups"] = [f"{_task_name(f)}: {went}" for f in followups] or "no follow-up"
+        outcome["followups"] = [f"{task_name(f)}: {went}" for f in followups] or "no follow-up"
         log.info("event %s %s: %s, in its conference's lane", event.event_type, event.id, names)
         return outcome, (str(event.conference_id), drain_id) if drain_id is not None else None
     context = {
@@ -98,21 +97,15 @@ def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
         "occurred_at": event.when.isoformat() if event.when else None,
     }
     outcome["followups"] = [
-        f"{_task_name(f)}: queued as task {_queue_followup(f, context)}" for f in followups
+        f"{task_name(f)}: queued as task {_queue_followup(f, context)}" for f in followups
     ] or "no follow-up"
     log.info("event %s %s: %s", event.event_type, event.id, names)
     return outcome, None
 
 
-def _task_name(followup: FollowUp) -> str:
-    if followup.kind == "conference":
-        return conference_task(followup.action)
-    return call_task(followup.action)
-
-
 def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> str:
     """Queue a follow-up as its own task; returns its task id."""
-    name = _task_name(followup)
+    name = task_name(followup)
     task_id = followup_task_id(context["event_id"], followup.key)
     message = celery_message(
         name,
@@ -243,10 +236,7 @@ class _Attempt:
         if state is Begin.BUSY:
             # Another copy of this task is sending it now; look again when its claim lapses.
             self._wait(rt, wait + 0.5)
-        go = rt.fleet.ask(self.owner)
-        while not go.now and go.why != "open" and go.wait <= PACE_WAIT_SECONDS:
-            time.sleep(go.wait)  # pacing to Telnyx's rate limit, not synchronising
-            go = rt.fleet.ask(self.owner)
+        go = limits.clearance(rt.fleet, self.owner)
         if not go.now:
             # Telnyx down (the circuit is open), or a 429's pause: wait, spending no attempt.
             rt.ledger.release(self.action_id, self.owner)

@@ -67,9 +67,6 @@ log = logging.getLogger(__name__)
 # One run of a drain sends for about this long, then hands over to a new message: other lanes
 # get the thread in turn, and a run stays far inside the broker's visibility timeout.
 RUN_SECONDS = 5.0
-# Waits for the fleet's pace up to this long are waited out on the drain's thread; longer
-# ones hand the lane over to a delayed drain.
-PACE_WAIT_SECONDS = 2.0
 # Telnyx's answer that the conference is over: nothing more to send in its lane.
 CONFERENCE_OVER = "90019"
 # What the lane store answers a run that no longer holds its lane: it looks again, and learns
@@ -173,7 +170,7 @@ class _Drain:
                     with _item_context(inflight.item):
                         log.warning("%s: the conference has ended; not acted on",
                                     _where(inflight.item))  # fmt: skip
-                    report.moot(inflight.batch_id, _name(inflight.item.followup),
+                    report.moot(inflight.batch_id, task_name(inflight.item.followup),
                                 self._args(inflight), "the conference has ended",
                                 started="attempts" in look.fields)  # fmt: skip
                     if self._finish(inflight, done=True, outcome="moot"):
@@ -228,8 +225,8 @@ class _Drain:
                 letter = self._expiry_letter(item, item.action_id, 0)
                 self._redis(lambda letter=letter: self.rt.dead_letters.add(letter))
         counters = [
-            field("telnyx_actions_total", {"action": _name(i.followup), "outcome": step.outcome})
-            for i in step.items
+            field("telnyx_actions_total", {"action": task_name(i), "outcome": step.outcome})
+            for i in (item.followup for item in step.items)
         ]
         dropped = self._redis(
             lambda: self.rt.lanes.drop(
@@ -247,10 +244,10 @@ class _Drain:
             args = report.command_args(self.conference_id, [item.event_id], names_said([item]))
             if expired:
                 reason = self._expiry(item)
-                report.attempt(item.action_id, _name(item.followup), args, 1)
+                report.attempt(item.action_id, task_name(item.followup), args, 1)
                 report.failed(item.action_id, reason, dead_letter=item.action_id)
             else:
-                report.moot(item.action_id, _name(item.followup), args, reason, started=False)
+                report.moot(item.action_id, task_name(item.followup), args, reason, started=False)
             with _item_context(item):
                 log.warning("%s: %s; not acted on", _where(item), reason)
 
@@ -283,12 +280,12 @@ class _Drain:
             # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
             # limit: this command waits, and the lane behind it, without spending an attempt.
             self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            report.waiting(inflight.batch_id, _name(followup), self._args(inflight), attempts,
+            report.waiting(inflight.batch_id, task_name(followup), self._args(inflight), attempts,
                            go.why, go.wait)  # fmt: skip
             log.info("%s: waiting for Telnyx (%s), %.1fs", _where(item), go.why, go.wait)
             return self._hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
         started = time.monotonic()
-        report.attempt(inflight.batch_id, _name(followup), self._args(inflight), attempts + 1)
+        report.attempt(inflight.batch_id, task_name(followup), self._args(inflight), attempts + 1)
         limits.forget()
         try:
             if followup.kind == "conference":
@@ -318,14 +315,9 @@ class _Drain:
         return not idle
 
     def _clearance(self) -> Go:
-        """Whether the fleet may send now (records/fleet.py). Its pace's waits are short (to
-        the end of a rate window): waited out here; the circuit's (Telnyx down) and a 429's
-        are handed to the lane's next drain."""
-        while True:
-            go: Go = self._redis(lambda: self.rt.fleet.ask(self.owner))
-            if go.now or go.why == "open" or go.wait > PACE_WAIT_SECONDS:
-                return go
-            time.sleep(go.wait)  # pacing to Telnyx's rate limit, not synchronising
+        """Whether the fleet may send now; a wait left is handed to the lane's next drain."""
+        go: Go = self._redis(lambda: limits.clearance(self.rt.fleet, self.owner))
+        return go
 
     def _tell(self, exc: TelnyxError | None) -> None:
         self._redis(lambda: limits.tell(self.rt.fleet, self.owner, exc))
@@ -351,22 +343,14 @@ class _Drain:
         return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
 
     def _expiry_letter(self, item: LaneItem, task_id: str, attempts: int) -> DeadLetter:
-        return DeadLetter(
-            task_id=task_id,
-            task=_task_name(item.followup),
-            args=[item.followup.target, item.followup.params, item.context],
-            reason="expired",
-            error=self._expiry(item),
-            retries=attempts,
-            event_id=item.event_id,
-        )
+        return _letter(item, task_id, "expired", self._expiry(item), attempts)
 
     def _refused(self, inflight: Inflight, exc: TelnyxError, retries: int) -> bool:
         item = inflight.item
         if self._too_old(inflight) and exc.retryable:
             return self._expired(inflight, retries + 1)
         verdict = judge(exc, retries)
-        name, where = _name(item.followup), _where(item)
+        name, where = task_name(item.followup), _where(item)
         codes = ",".join(verdict.codes) or "-"
         if verdict.outcome == "retry":
             log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, verdict.delay)
@@ -388,17 +372,11 @@ class _Drain:
             log.error("%s: giving up after %d retries: %s", where, retries, exc)
         else:
             log.error("%s: not retried (codes %s): %s", where, codes, exc)
-        letter = DeadLetter(
-            task_id=inflight.batch_id,
-            task=_task_name(item.followup),
-            args=[item.followup.target, item.followup.params, item.context],
-            reason=verdict.reason,
-            error=str(exc)[:1000],
+        letter = _letter(
+            item, inflight.batch_id, verdict.reason, str(exc)[:1000], retries,
             status=exc.status_code if isinstance(exc, APIError) else None,
             codes=list(verdict.codes),
-            retries=retries,
-            event_id=item.event_id,
-        )
+        )  # fmt: skip
         self._redis(lambda: self.rt.dead_letters.add(letter))
         report.failed(inflight.batch_id, exc, dead_letter=letter.task_id)
         return not self._finish(inflight, done=False, outcome="dead_lettered")
@@ -415,7 +393,7 @@ class _Drain:
         """Record how the inflight command ended; True if the lane went idle with it (this
         run is over, its message complete). False also when this run has lost the lane: its
         next look says whether it is stale, or another run holds the lane."""
-        name = _name(inflight.item.followup)
+        name = task_name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         if outcome == "sent":
             # The other events a merged announcement covered.
@@ -478,15 +456,35 @@ class _Drain:
         return through_redis_outage(step, self.where)
 
 
-def _name(followup: FollowUp) -> str:
-    return f"{followup.kind}.{followup.action}"
+def _letter(
+    item: LaneItem,
+    task_id: str,
+    reason: str,
+    error: str,
+    retries: int,
+    *,
+    status: int | None = None,
+    codes: list[str] | None = None,
+) -> DeadLetter:
+    """A dead letter for a lane command: its task, to replay it as one of its own."""
+    return DeadLetter(
+        task_id=task_id,
+        task=task_name(item.followup),
+        args=[item.followup.target, item.followup.params, item.context],
+        reason=reason,
+        error=error,
+        status=status,
+        codes=codes or [],
+        retries=retries,
+        event_id=item.event_id,
+    )
 
 
 def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:
     return log_context(
         event_id=item.event_id,
         event_type=item.event_type,
-        action=_name(item.followup),
+        action=task_name(item.followup),
         call_control_id=_participant(item),
     )
 
@@ -496,7 +494,8 @@ def _where(item: LaneItem) -> str:
     return f"{f.kind}.{f.action} {f.target} (event {item.event_id})"
 
 
-def _task_name(followup: FollowUp) -> str:
+def task_name(followup: FollowUp) -> str:
+    """The task (and Flower entry, and metrics label) a follow-up is named by: conference.speak."""
     if followup.kind == "conference":
         return conference_task(followup.action)
     return call_task(followup.action)

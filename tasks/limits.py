@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import time
 from collections.abc import Mapping
 
-from records.fleet import Answer, Fleet
+from records.fleet import Answer, Fleet, Go
 from telnyx_api.errors import APIError, TelnyxError, TransportError
 
 log = logging.getLogger(__name__)
+# Waits for the fleet's pace up to this long (to the end of a rate window) are waited out on
+# the sending thread; longer ones (the circuit open, a 429's pause) are the caller's to hand on.
+PACE_WAIT_SECONDS = 2.0
 
 # The x-ratelimit-* headers of the last answer on this thread's current work.
 _last: contextvars.ContextVar[tuple[int | None, int | None, float | None] | None] = (
@@ -44,6 +48,16 @@ def answer(exc: TelnyxError | None) -> Answer:
     elif isinstance(exc, TransportError):
         return Answer("failed")
     return Answer("answered", limit, remaining, reset)
+
+
+def clearance(fleet: Fleet, owner: str) -> Go:
+    """Ask the fleet whether a command may go, waiting out a short pace wait; what comes back
+    either goes now or has a wait for the caller to hand on."""
+    while True:
+        go = fleet.ask(owner)
+        if go.now or go.why == "open" or go.wait > PACE_WAIT_SECONDS:
+            return go
+        time.sleep(go.wait)  # pacing to Telnyx's rate limit, not synchronising
 
 
 def tell(fleet: Fleet, owner: str, exc: TelnyxError | None) -> None:

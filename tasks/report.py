@@ -55,18 +55,7 @@ def attempt(task_id: str, name: str, args: str, attempt_number: int) -> None:
     """An attempt at sending the command starts (the first, or a retry)."""
     if not enabled():
         return
-    _send(
-        "task-received",
-        task_id,
-        name=name,
-        args=args,
-        kwargs="{}",
-        retries=attempt_number - 1,
-        root_id=task_id,
-        parent_id=None,
-        eta=None,
-        expires=None,
-    )
+    _received(task_id, name, args, attempt_number - 1)
     _send("task-started", task_id, pid=0)
 
 
@@ -92,8 +81,7 @@ def waiting(task_id: str, name: str, args: str, attempts: int, why: str, delay: 
     that is no attempt."""
     if not enabled():
         return
-    _send("task-received", task_id, name=name, args=args, kwargs="{}", retries=attempts,
-          root_id=task_id, parent_id=None, eta=None, expires=None)  # fmt: skip
+    _received(task_id, name, args, attempts)
     what = {"open": "Telnyx is failing: the circuit is open"}.get(why, f"the fleet is {why}")
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + delay))
     reason = f"waiting for Telnyx ({what}); next look in {delay:.1f}s, at {when}"
@@ -117,8 +105,7 @@ def moot(task_id: str, name: str, args: str, why: str, *, started: bool) -> None
     if not enabled():
         return
     if not started:
-        _send("task-received", task_id, name=name, args=args, kwargs="{}", retries=0,
-              root_id=task_id, parent_id=None, eta=None, expires=None)  # fmt: skip
+        _received(task_id, name, args, 0)
     _send("task-revoked", task_id, terminated=False, signum=None, expired=False,
           exception=f"moot: {why}")  # fmt: skip
 
@@ -132,6 +119,12 @@ def describe(exc: TelnyxError) -> str:
     parts += [f"[{e.code}] {e.title}" + (f": {e.detail}" if e.detail else "") for e in exc.errors]
     parts.append(f"request id {exc.request_id or '-'}")
     return " ".join(parts)
+
+
+def _received(task_id: str, name: str, args: str, retries: int) -> None:
+    """What Flower builds an entry from: its name, arguments and attempts so far."""
+    _send("task-received", task_id, name=name, args=args, kwargs="{}", retries=retries,
+          root_id=task_id, parent_id=None, eta=None, expires=None)  # fmt: skip
 
 
 def _send(event: str, task_id: str, **fields: Any) -> None:

@@ -61,6 +61,7 @@ _sweeper = Sweeper(
     grace=settings.broker_visibility_timeout_seconds + 2 * settings.broker_restore_interval_seconds,
     interval=settings.broker_restore_interval_seconds,
     dead_letters=RUNTIME.dead_letters,
+    metrics=RUNTIME.metrics,
 )
 
 

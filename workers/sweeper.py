@@ -13,6 +13,7 @@ import redis
 
 from records.deadletters import DeadLetters
 from records.journal import Journal
+from records.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,12 @@ class Sweeper(threading.Thread):
         grace: float,
         interval: float,
         dead_letters: DeadLetters | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         super().__init__(name="journal-sweeper", daemon=True)
         self._journal = journal
         self._dead_letters = dead_letters
+        self._metrics = metrics
         self._grace = grace
         self._interval = interval
         self._stopping = threading.Event()
@@ -39,10 +42,10 @@ class Sweeper(threading.Thread):
 
     def run(self) -> None:
         with contextlib.suppress(redis.RedisError):
-            self._journal.seen(self.name_of_worker)
+            self._seen()
         while not self._stopping.wait(self._interval):
             try:
-                self._journal.seen(self.name_of_worker)
+                self._seen()
                 sweep = self._journal.sweep(self._grace, lock_seconds=self._interval)
                 expired = self._dead_letters.expire() if self._dead_letters else 0
             except redis.RedisError as exc:
@@ -54,6 +57,10 @@ class Sweeper(threading.Thread):
                 log.info("deleted %d dead letter(s) past their time", expired)
             if sweep.skipped_backlog:
                 log.info("journal sweep deferred: %d overdue, queue backlogged", sweep.overdue)
+
+    def _seen(self) -> None:
+        if self._metrics is not None:
+            self._metrics.worker_seen(self.name_of_worker)
 
     def stop(self) -> None:
         self._stopping.set()
