@@ -110,6 +110,12 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     @property
+    def pid(self) -> int:
+        """The server process's id (benchmarks read its CPU time from /proc)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
+    @property
     def client_options(self) -> dict[str, Any]:
         """redis-py arguments that trust this server's CA (empty without TLS)."""
         return {"ssl_ca_certs": str(self.tls.ca_file)} if self.tls else {}
