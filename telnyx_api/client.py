@@ -257,7 +257,8 @@ class Calls:
 
 
 class TelnyxClient:
-    """One per process: it holds the connection pool and is safe to share between threads."""
+    """One per process: it holds the connections (a pool per thread) and is safe to share
+    between threads."""
 
     def __init__(
         self,
@@ -266,7 +267,6 @@ class TelnyxClient:
         base_url: str = DEFAULT_BASE_URL,
         timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
         transport: httpx.BaseTransport | None = None,
-        max_connections: int = 100,
         on_response: Callable[[httpx.Response], None] | None = None,
     ) -> None:
         """`on_response` sees every HTTP response (e.g. to log Telnyx's request id)."""
@@ -275,7 +275,6 @@ class TelnyxClient:
             base_url=base_url,
             timeout=timeout,
             transport=transport,
-            max_connections=max_connections,
             on_response=on_response,
         )
         self.calls = Calls(self._transport)
