@@ -89,7 +89,10 @@ def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
         # Where each follow-up went, the same way every time (Flower shows it as the result).
         went = "queued in its lane" if added else "duplicate (already queued or done)"
         outcome["followups"] = [f"{task_name(f)}: {went}" for f in followups] or "no follow-up"
-        log.info("event %s %s: %s, in its conference's lane", event.event_type, event.id, names)
+        # One line at INFO per outcome: each follow-up's own (sent, retried, dropped...);
+        # an event that calls for nothing has this one.
+        log.log(_level(followups), "event %s %s: %s, in its conference's lane",
+                event.event_type, event.id, names)  # fmt: skip
         return outcome, (str(event.conference_id), drain_id) if drain_id is not None else None
     context = {
         "event_id": event.id,
@@ -99,8 +102,13 @@ def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
     outcome["followups"] = [
         f"{task_name(f)}: queued as task {_queue_followup(f, context)}" for f in followups
     ] or "no follow-up"
-    log.info("event %s %s: %s", event.event_type, event.id, names)
+    log.log(_level(followups), "event %s %s: %s", event.event_type, event.id, names)
     return outcome, None
+
+
+def _level(followups: list[FollowUp]) -> int:
+    """An event's own line is its outcome only when it calls for nothing."""
+    return logging.DEBUG if followups else logging.INFO
 
 
 def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> str:

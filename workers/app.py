@@ -20,8 +20,11 @@ from workers.sweeper import Sweeper
 
 settings = load_settings(WorkerSettings)
 logs.configure(settings.log_format)
-# Every action logs its own outcome line; httpx's line per request would only repeat it.
-logging.getLogger("httpx").setLevel(logging.WARNING)
+# Every action logs its own outcome line, with the ids of its work; httpx's line per request
+# and Celery's "received" and "succeeded" lines per task would only repeat it, at a cost
+# measured in CPU per event (docs/benchmarks.md). Celery's failures are still logged, at ERROR.
+for name in ("httpx", "celery.worker.strategy", "celery.app.trace"):
+    logging.getLogger(name).setLevel(logging.WARNING)
 
 kombu_compat.install()
 # The work is waiting on the network in many threads at once. A thread whose answer has
