@@ -30,6 +30,9 @@ from typing import Any
 import redis
 
 from core.naming import KEY_PREFIX, QUEUE
+from records.fleet import ASK_FUNCTION as FLEET_ASK
+from records.fleet import TELL_FUNCTION as FLEET_TELL
+from records.fleet import Answer, Fleet, Go
 from records.journal import JOURNAL, SINCE
 from records.ledger import claim_key, done_key
 from records.metrics import LATENCY, METRICS, latency_fields
@@ -38,13 +41,51 @@ from records.replication import PRIMARY_ONLY, Replication
 # How many waiting items one look reads: enough to merge a crowd's announcements.
 LOOK_LIMIT = 500
 
-# KEYS: state, q, items, queue, journal, since, done key of each item;
+# state, q, items, lease, journal, since: keys; drain id, owner, lease ms, limit.
+# A stale drain's message is complete in the same step that says it is stale (its id may become
+# the lane's drain again later, as an event task's redelivery does: it is journaled anew then).
+# A function: the append script runs it too, for an event task that becomes its lane's drain.
+_LOOK_FUNCTION = """
+local function look(state, q, items, lease, journal, since, drain, owner, lease_ms, limit)
+  if redis.call('HGET', state, 'drain') ~= drain then
+    redis.call('HDEL', journal, drain)
+    redis.call('ZREM', since, drain)
+    return {'stale'}
+  end
+  if not redis.call('SET', lease, owner, 'NX', 'PX', lease_ms) then
+    if redis.call('GET', lease) ~= owner then return {'busy', redis.call('PTTL', lease)} end
+    redis.call('PEXPIRE', lease, lease_ms)
+  end
+  -- Running now: a wake (a created, an end) must not install a second drain beside this one.
+  redis.call('HDEL', state, 'waiting')
+  local members = redis.call('ZRANGE', q, 0, tonumber(limit) - 1)
+  local values = {}
+  if #members > 0 then
+    local ids = {}
+    for i, m in ipairs(members) do ids[i] = string.sub(m, 14) end
+    values = redis.call('HMGET', items, unpack(ids))
+  end
+  return {'ok', redis.call('HGETALL', state), members, values}
+end
+"""
+_LOOK = _LOOK_FUNCTION + (
+    "return look(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3],"
+    " ARGV[4])"
+)
+
+# KEYS: state, q, items, queue, journal, since, lease, done key of each item;
 # ARGV: now ms, ttl s, event type, left call_control_id or '', left ms, drain id, drain message,
-# now s, inline '1'/'0', then (action id, score, item) per item. Returns {added, scheduled,
-# whether the lane's drain is this one (scheduled now, or by an earlier run of the caller)}.
+# now s, inline '1'/'0', owner or '', lease ms, look limit, the caller's own message id or '',
+# then (action id, score, item) per item. Returns {added, scheduled, whether the lane's drain is
+# this one (scheduled now, or by an earlier run of the caller), and with an owner, when it is:
+# the lane as look() returns it, the lease taken for that owner}.
 # Inline: the drain message is journaled but not queued: the caller runs the drain itself, and
 # the journal queues the message if the caller dies first.
-_APPEND = """
+# The caller's own message (the event task's) is complete in the same step: its follow-ups are
+# in the lane now, and the lane has a drain whose message is journaled.
+_APPEND = (
+    _LOOK_FUNCTION
+    + """
 local state, q, items = KEYS[1], KEYS[2], KEYS[3]
 redis.call('HSETNX', state, 'first', ARGV[1])
 local wake = false
@@ -62,12 +103,12 @@ if ARGV[4] ~= '' then
   end
 end
 local added = 0
-for i = 0, (#ARGV - 9) / 3 - 1 do
-  local id = ARGV[10 + 3 * i]
-  if redis.call('EXISTS', KEYS[7 + i]) == 0
-      and redis.call('HSETNX', items, id, ARGV[12 + 3 * i]) == 1 then
+for i = 0, (#ARGV - 13) / 3 - 1 do
+  local id = ARGV[14 + 3 * i]
+  if redis.call('EXISTS', KEYS[8 + i]) == 0
+      and redis.call('HSETNX', items, id, ARGV[16 + 3 * i]) == 1 then
     local seq = redis.call('HINCRBY', state, 'seq', 1)
-    redis.call('ZADD', q, ARGV[11 + 3 * i], string.format('%012d', seq) .. ':' .. id)
+    redis.call('ZADD', q, ARGV[15 + 3 * i], string.format('%012d', seq) .. ':' .. id)
     added = added + 1
   end
 end
@@ -87,38 +128,21 @@ end
 redis.call('EXPIRE', state, ARGV[2])
 redis.call('EXPIRE', q, ARGV[2])
 redis.call('EXPIRE', items, ARGV[2])
-return {added, scheduled, redis.call('HGET', state, 'drain') == ARGV[6] and 1 or 0}
+if ARGV[13] ~= '' then
+  redis.call('HDEL', KEYS[5], ARGV[13])
+  redis.call('ZREM', KEYS[6], ARGV[13])
+end
+if redis.call('HGET', state, 'drain') ~= ARGV[6] then return {added, scheduled, 0} end
+if ARGV[10] == '' then return {added, scheduled, 1} end
+return {added, scheduled, 1,
+        look(state, q, items, KEYS[7], KEYS[5], KEYS[6], ARGV[6], ARGV[10], ARGV[11], ARGV[12])}
 """
+)
 
 # Every script below that changes a lane is fenced: it acts only for the run that holds the
 # lane's lease (`owner`, one per run of a drain) while the lane's drain is still that run's, and
 # renews the lease as it does. A run that outlived its lease (a slow API call, a Redis stall) is
 # told 'lost' and looks again; its writes never land beside those of the run that took over.
-
-# KEYS: state, q, items, lease, journal, since; ARGV: drain id, owner, lease ms, limit.
-# A stale drain's message is complete in the same step that says it is stale (its id may become
-# the lane's drain again later, as an event task's redelivery does: it is journaled anew then).
-_LOOK = """
-if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
-  redis.call('HDEL', KEYS[5], ARGV[1])
-  redis.call('ZREM', KEYS[6], ARGV[1])
-  return {'stale'}
-end
-if not redis.call('SET', KEYS[4], ARGV[2], 'NX', 'PX', ARGV[3]) then
-  if redis.call('GET', KEYS[4]) ~= ARGV[2] then return {'busy', redis.call('PTTL', KEYS[4])} end
-  redis.call('PEXPIRE', KEYS[4], ARGV[3])
-end
--- Running now: a wake (a created, an end) must not install a second drain beside this one.
-redis.call('HDEL', KEYS[1], 'waiting')
-local members = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[4]) - 1)
-local values = {}
-if #members > 0 then
-  local ids = {}
-  for i, m in ipairs(members) do ids[i] = string.sub(m, 14) end
-  values = redis.call('HMGET', KEYS[3], unpack(ids))
-end
-return {'ok', redis.call('HGETALL', KEYS[1]), members, values}
-"""
 
 # KEYS: state, lease, queue, journal, since; ARGV: drain id, its message, when it is due (s).
 # A copy of a drain that found another run holding the lane queues itself for when that lease
@@ -136,63 +160,80 @@ redis.call('LPUSH', KEYS[3], ARGV[2])
 return 'queued'
 """
 
-# KEYS: state, q, claim of the command, lease; ARGV: drain id, inflight, owner, lease ms,
-# batch id, then the members taken out of the queue. Returns 1 fixed and claimed in the ledger,
-# 2 fixed (another claim holds it), 0 not fixed: the run does not hold the lane, a command is
-# in flight already, or a member is no longer waiting (taken by a run that has since lost the
-# lane): nothing is changed then.
-_FIX = """
+# KEYS: state, q, claim of the command, lease, fleet, fleet probe; ARGV: drain id, inflight,
+# owner, lease ms, batch id, ask '1'/'0', fleet_ask's five arguments (records/fleet.py), then
+# the members taken out of the queue. Returns {1, wait ms, why}: fixed and claimed in the
+# ledger, and (asking) the fleet's answer, {0 if not asking or it may go, else how long to
+# wait, why}; {2, 0, ''}: fixed (another claim holds it); {0, 0, ''}: not fixed: the run does
+# not hold the lane, a command is in flight already, or a member is no longer waiting (taken
+# by a run that has since lost the lane): nothing is changed then.
+_FIX = (
+    FLEET_ASK
+    + """
 if redis.call('GET', KEYS[4]) ~= ARGV[3] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
-  return 0
+  return {0, 0, ''}
 end
-if redis.call('HEXISTS', KEYS[1], 'inflight') == 1 then return 0 end
-for i = 6, #ARGV do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'inflight') == 1 then return {0, 0, ''} end
+for i = 12, #ARGV do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return {0, 0, ''} end
 end
 redis.call('PEXPIRE', KEYS[4], ARGV[4])
 redis.call('HSET', KEYS[1], 'inflight', ARGV[2], 'batch', ARGV[5])
-for i = 6, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
-if redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then return 1 end
-return 2
+for i = 12, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
+if not redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then return {2, 0, ''} end
+if ARGV[6] ~= '1' then return {1, 0, ''} end
+local go = fleet_ask(KEYS[5], KEYS[6], tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], ARGV[11])
+return {1, go[1], go[2]}
 """
+)
 
-# KEYS: state, items, metrics, claim, q, lease, journal, since, then the done keys to set (the
-# command's own first); ARGV: done ttl, announced field or '', now ms, ended '1'/'0', latency
-# or '', drain id, owner, batch id, lease ms, item count n, n action ids, then the counters to
-# increment. Only the command in flight is settled, once (running it again after a lost reply
-# changes nothing more). If nothing waits, the lane goes idle and the drain's message is
-# complete in the same step. Returns idle, more, or lost (this run does not hold the lane).
-_FINISH = """
+# KEYS: state, items, metrics, claim, q, lease, journal, since, fleet, fleet probe, then the
+# done keys to set (the command's own first); ARGV: done ttl, announced field or '', now ms,
+# ended '1'/'0', latency or '', drain id, owner, batch id, lease ms, tell '1'/'0', fleet_tell's
+# eight arguments (records/fleet.py), item count n, n action ids, then the counters to
+# increment. Telling, the fleet learns from Telnyx's answer first, whatever else happens. Only
+# the command in flight is settled, once (running it again after a lost reply changes nothing
+# more). If nothing waits, the lane goes idle and the drain's message is complete in the same
+# step. Returns {idle, more, or lost (this run does not hold the lane); what fleet_tell said}.
+_FINISH = (
+    FLEET_TELL
+    + """
+local changed = ''
+if ARGV[10] == '1' then
+  changed = fleet_tell(KEYS[9], KEYS[10], KEYS[3], tonumber(ARGV[11]), ARGV[12], ARGV[13],
+                       ARGV[14], ARGV[15], ARGV[16], ARGV[17], ARGV[18])
+end
 if redis.call('GET', KEYS[6]) ~= ARGV[7] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[6] then
   -- Telnyx accepted what this run sent all the same: record the command done, so the run
   -- that holds the lane finds it done instead of sending it again.
-  if #KEYS >= 9 then redis.call('SET', KEYS[9], '1', 'EX', ARGV[1]) end
+  if #KEYS >= 11 then redis.call('SET', KEYS[11], '1', 'EX', ARGV[1]) end
   if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
-  return 'lost'
+  return {'lost', changed}
 end
 local batch = redis.call('HGET', KEYS[1], 'batch')
-if batch and batch ~= ARGV[8] then return 'lost' end
+if batch and batch ~= ARGV[8] then return {'lost', changed} end
 if batch then
   redis.call('HDEL', KEYS[1], 'inflight', 'batch', 'attempts')
-  for i = 9, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
+  for i = 11, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
   if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
-  local n = tonumber(ARGV[10])
-  for i = 11, 10 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
+  local n = tonumber(ARGV[19])
+  for i = 20, 19 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
   if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
   if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'ended', '1') end
   if ARGV[5] ~= '' then redis.call('HINCRBYFLOAT', KEYS[3], 'LATENCY_SUM', ARGV[5]) end
-  for i = 11 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
+  for i = 20 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
 end
 if redis.call('ZCARD', KEYS[5]) == 0 then
   redis.call('HDEL', KEYS[1], 'drain', 'waiting')
   redis.call('DEL', KEYS[6])
   redis.call('HDEL', KEYS[7], ARGV[6])
   redis.call('ZREM', KEYS[8], ARGV[6])
-  return 'idle'
+  return {'idle', changed}
 end
 redis.call('PEXPIRE', KEYS[6], ARGV[9])
-return 'more'
-""".replace("'LATENCY_SUM'", f"'{LATENCY}_sum'")
+return {'more', changed}
+"""
+).replace("'LATENCY_SUM'", f"'{LATENCY}_sum'")
 
 # KEYS: state, q, items, metrics, lease, then the done key of each dropped item;
 # ARGV: drain id, owner, lease ms, done ttl, n, n members, n action ids, then the counters to
@@ -303,8 +344,50 @@ class Lanes:
         drain yet (`inline`: journaled only, for the caller to run). Returns how many were
         added, whether `drain` became the lane's drain now, and whether it is the lane's drain
         (now, or since an earlier call with the same drain id)."""
+        answer = self._append_call(conference_id, items, event_type, drain, left, now_ms, inline)
+        return int(answer[0]), bool(answer[1]), bool(answer[2])
+
+    def append_and_look(
+        self,
+        conference_id: str,
+        items: Sequence[tuple[str, int, str]],
+        *,
+        event_type: str,
+        drain: tuple[str, bytes],
+        owner: str,
+        complete: str,
+        left: tuple[str, int] | None = None,
+        now_ms: int | None = None,
+    ) -> tuple[int, Look | None]:
+        """append(inline=True) for an event task, in the same step: its own message
+        (`complete`, its task id) is complete in the journal, and when `drain` is the lane's
+        drain, the lane as `look` returns it for the run `owner` (the lease taken). Returns how
+        many were added, and that look (None: another drain has the lane).
+
+        One round trip instead of three for an event whose lane was idle. With
+        REDIS_MIN_REPLICAS, returns once replicas hold it (the event's message is acknowledged
+        after this, if no drain follows)."""
+        answer = self._append_call(
+            conference_id, items, event_type, drain, left, now_ms, True, owner, complete
+        )
+        look = _look(answer[3]) if len(answer) > 3 else None
+        return int(answer[0]), look
+
+    def _append_call(
+        self,
+        conference_id: str,
+        items: Sequence[tuple[str, int, str]],
+        event_type: str,
+        drain: tuple[str, bytes],
+        left: tuple[str, int] | None,
+        now_ms: int | None,
+        inline: bool,
+        owner: str = "",
+        complete: str = "",
+    ) -> Any:
         now = time.time()
-        keys = [*self._keys(conference_id)[:3], self._queue, JOURNAL, SINCE]
+        state, queue, items_key, lease = self._keys(conference_id)
+        keys = [state, queue, items_key, self._queue, JOURNAL, SINCE, lease]
         keys += [done_key(action_id) for action_id, _, _ in items]
         args: list[Any] = [
             now_ms if now_ms is not None else int(now * 1000),
@@ -316,11 +399,17 @@ class Lanes:
             drain[1],
             now,
             int(inline),
+            owner,
+            self._lease_ms,
+            LOOK_LIMIT,
+            complete,
         ]
         for entry in items:
             args += list(entry)
-        added, scheduled, current = self._append(keys=keys, args=args)
-        return int(added), bool(scheduled), bool(current)
+        if complete:
+            # (It completes a message: with REDIS_MIN_REPLICAS, a WAIT follows.)
+            return self._write(self._append, keys, args)
+        return self._append(keys=keys, args=args)
 
     def look(self, conference_id: str, drain_id: str, owner: str) -> Look:
         """The lane as drain `drain_id` sees it, taking (or renewing) the lane's lease for the
@@ -329,22 +418,13 @@ class Lanes:
         # With REDIS_MIN_REPLICAS, a WAIT after taking the lease: what this run acts on (a
         # command fixed by an earlier run, say) is then on the replicas too, so a failover
         # cannot make a later run decide differently about a command this one sends.
-        answer = self._write(
-            self._look,
-            [state, queue, items, lease, JOURNAL, SINCE],
-            [drain_id, owner, self._lease_ms, LOOK_LIMIT],
+        return _look(
+            self._write(
+                self._look,
+                [state, queue, items, lease, JOURNAL, SINCE],
+                [drain_id, owner, self._lease_ms, LOOK_LIMIT],
+            )
         )
-        status = _text(answer[0])
-        if status == "busy":
-            return Look(status, busy_seconds=max(int(answer[1]), 0) / 1000)
-        if status != "ok":
-            return Look(status)
-        raw = answer[1]
-        look = Look("ok", fields={_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)})
-        for member, value in zip(answer[2], answer[3], strict=True):
-            if value is not None:  # (None: an item whose hash expired apart from its queue)
-                look.entries.append((_text(member), _text(value)))
-        return look
 
     def requeue(self, conference_id: str, drain: tuple[str, bytes], due: float) -> str:
         """Queue drain `drain` (id, message) again, due at `due` (epoch s), for a copy that
@@ -367,16 +447,45 @@ class Lanes:
         (`members`) out of the queue, and claim it in the ledger for `owner`. Returns 1 fixed
         and claimed, 2 fixed but claimed by another, 0 not fixed (the run does not hold the
         lane, a command is in flight already, or a member is no longer waiting)."""
+        return int(self._fix_call(conference_id, drain_id, batch_id, inflight, members, owner)[0])
+
+    def fix_asking(
+        self,
+        conference_id: str,
+        drain_id: str,
+        batch_id: str,
+        inflight: str,
+        members: Sequence[str],
+        owner: str,
+        fleet: Fleet,
+    ) -> tuple[int, Go | None]:
+        """fix(), and once fixed and claimed, the fleet's ask (Fleet.ask) in the same step:
+        whether the command may go now. The answer is None unless fix() would answer 1."""
+        answer = self._fix_call(
+            conference_id, drain_id, batch_id, inflight, members, owner, fleet.ask_args(owner)
+        )
+        fixed = int(answer[0])
+        return fixed, Go.of(answer[1], answer[2]) if fixed == 1 else None
+
+    def _fix_call(
+        self,
+        conference_id: str,
+        drain_id: str,
+        batch_id: str,
+        inflight: str,
+        members: Sequence[str],
+        owner: str,
+        ask: Sequence[str | int | float] = ("", "", "", "", ""),
+    ) -> Any:
         state, queue, _, lease = self._keys(conference_id)
         # With REDIS_MIN_REPLICAS, on the replicas before it is sent: a failover must not lose
         # which events a command covers (a merge recomposed afterwards would repeat some).
-        return int(
-            self._write(
-                self._fix,
-                [state, queue, claim_key(batch_id), lease],
-                [drain_id, inflight, owner, self._lease_ms, batch_id, *members],
-            )
-        )
+        return self._write(
+            self._fix,
+            [state, queue, claim_key(batch_id), lease, *Fleet.KEYS],
+            [drain_id, inflight, owner, self._lease_ms, batch_id, int(ask[0] != ""), *ask,
+             *members],
+        )  # fmt: skip
 
     def finish(
         self,
@@ -397,8 +506,50 @@ class Lanes:
         else waits: the lane went idle and the drain's message is complete, in the same step),
         more, or lost (the run does not hold the lane: only a sent command's own done record
         is written). With REDIS_MIN_REPLICAS, returns once replicas hold it."""
+        answer = self._finish_call(
+            conference_id, batch_id, action_ids, drain, done, counters, announced, ended, latency
+        )
+        return _text(answer[0])
+
+    def finish_telling(
+        self,
+        conference_id: str,
+        batch_id: str,
+        action_ids: Sequence[str],
+        *,
+        drain: tuple[str, str],
+        fleet: Fleet,
+        answer: Answer,
+        counters: Sequence[str] = (),
+        announced: bool = False,
+        latency: float | None = None,
+    ) -> tuple[str, str]:
+        """finish(done=True) for a command Telnyx accepted, telling the fleet its `answer`
+        (Fleet.tell) in the same step. Returns finish()'s answer, and what Fleet.tell returns
+        (opened, closed or '')."""
+        tell = fleet.tell_args(drain[1], answer)
+        reply = self._finish_call(
+            conference_id, batch_id, action_ids, drain, True, counters, announced, False,
+            latency, tell,
+        )  # fmt: skip
+        return _text(reply[0]), _text(reply[1])
+
+    def _finish_call(
+        self,
+        conference_id: str,
+        batch_id: str,
+        action_ids: Sequence[str],
+        drain: tuple[str, str],
+        done: bool,
+        counters: Sequence[str],
+        announced: bool,
+        ended: bool,
+        latency: float | None,
+        tell: Sequence[str | int | float] | None = None,
+    ) -> Any:
         state, queue, items, lease = self._keys(conference_id)
         keys = [state, items, METRICS, claim_key(batch_id), queue, lease, JOURNAL, SINCE]
+        keys += Fleet.KEYS
         if done:
             keys += [done_key(i) for i in dict.fromkeys([batch_id, *action_ids])]
         observed = [*counters, *(latency_fields(latency) if latency is not None else [])]
@@ -412,11 +563,13 @@ class Lanes:
             drain[1],
             batch_id,
             self._lease_ms,
+            "1" if tell is not None else "0",
+            *(tell if tell is not None else [""] * 8),
             len(action_ids),
             *action_ids,
             *observed,
         ]
-        return _text(self._write(self._finish, keys, args))
+        return self._write(self._finish, keys, args)
 
     def drop(
         self,
@@ -483,6 +636,21 @@ class Lanes:
     def _keys(conference_id: str) -> list[str]:
         base = f"{KEY_PREFIX}lane:{conference_id}"
         return [base, f"{base}:q", f"{base}:items", f"{base}:lease"]
+
+
+def _look(answer: Any) -> Look:
+    """A look script's answer as a Look."""
+    status = _text(answer[0])
+    if status == "busy":
+        return Look(status, busy_seconds=max(int(answer[1]), 0) / 1000)
+    if status != "ok":
+        return Look(status)
+    raw = answer[1]
+    look = Look("ok", fields={_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)})
+    for member, value in zip(answer[2], answer[3], strict=True):
+        if value is not None:  # (None: an item whose hash expired apart from its queue)
+            look.entries.append((_text(member), _text(value)))
+    return look
 
 
 def _text(value: Any) -> str:

@@ -34,6 +34,7 @@ from core.logs import add_to_context, log_context
 from core.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
 from followups.followup import FollowUp
 from records.deadletters import DeadLetter
+from records.lanes import Look
 from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
@@ -59,19 +60,30 @@ def handle_event(self: Task[Any, Any], body: str) -> dict[str, Any]:
     # outage it simply runs again.
     task_id = str(self.request.id)
     where = f"event task {task_id}"
+    # This run's token, should it drain its conference's lane (the same across a Redis
+    # outage's retries of the step below, which may have taken the lane's lease already).
+    owner = uuid.uuid4().hex
     with log_context(task_id=task_id):
-        outcome, lane = through_redis_outage(lambda: _handle_event(body), where)
+        outcome, lane = through_redis_outage(lambda: _handle_event(body, task_id, owner), where)
         if lane is not None:
             # This event made itself its conference's drain: send on this thread, now. (Each
             # command sent is a Flower entry of its own: tasks/report.py.)
-            run_drain(*lane)
-    through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
+            conference_id, drain_id, look = lane
+            run_drain(conference_id, drain_id, owner, look)
+    if outcome.pop(_COMPLETE, True):
+        through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
     return outcome
 
 
-def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
-    """The event's outcome, and (conference id, drain id) when the event task is to drain its
-    conference's lane."""
+# In an outcome: False when the event's message is complete already (the lane's step did it).
+_COMPLETE = "_complete"
+
+
+def _handle_event(
+    body: str, task_id: str, owner: str
+) -> tuple[dict[str, Any], tuple[str, str, Look | None] | None]:
+    """The event's outcome, and (conference id, drain id, its first look) when the event task
+    is to drain its conference's lane."""
     try:
         event = Envelope.model_validate_json(body).data
     except ValidationError as exc:
@@ -85,15 +97,19 @@ def _handle_event(body: str) -> tuple[dict[str, Any], tuple[str, str] | None]:
     outcome: dict[str, Any] = {"event_id": event.id, "event_type": event.event_type}
     names = [f.action for f in followups] or "no follow-up"
     if in_lane(event, followups):
-        added, drain_id = add_to_lane(event, followups)
+        # (The same step completes this task's message: its follow-ups are in the lane.)
+        added, drain_id, look = add_to_lane(event, followups, owner=owner, complete=task_id)
         # Where each follow-up went, the same way every time (Flower shows it as the result).
         went = "queued in its lane" if added else "duplicate (already queued or done)"
         outcome["followups"] = [f"{task_name(f)}: {went}" for f in followups] or "no follow-up"
+        outcome[_COMPLETE] = False
         # One line at INFO per outcome: each follow-up's own (sent, retried, dropped...);
         # an event that calls for nothing has this one.
         log.log(_level(followups), "event %s %s: %s, in its conference's lane",
                 event.event_type, event.id, names)  # fmt: skip
-        return outcome, (str(event.conference_id), drain_id) if drain_id is not None else None
+        if drain_id is None:
+            return outcome, None
+        return outcome, (str(event.conference_id), drain_id, look)
     context = {
         "event_id": event.id,
         "event_type": event.event_type,

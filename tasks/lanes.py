@@ -52,7 +52,7 @@ from followups.lanes import (
     occurred_us,
 )
 from records.deadletters import DeadLetter
-from records.fleet import Go
+from records.fleet import Answer, Go
 from records.lanes import Look, member_id
 from records.ledger import Begin
 from records.metrics import field
@@ -83,13 +83,23 @@ def in_lane(event: Event, followups: list[FollowUp]) -> bool:
     return event.conference_id is not None and (bool(followups) or event.event_type in LANE_EVENTS)
 
 
-def add_to_lane(event: Event, followups: list[FollowUp]) -> tuple[int, str | None]:
+def add_to_lane(
+    event: Event,
+    followups: list[FollowUp],
+    *,
+    owner: str | None = None,
+    complete: str | None = None,
+) -> tuple[int, str | None, Look | None]:
     """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries).
     Returns how many were added (0: all queued or done already), and a drain id when the lane
     had no drain: the caller is its drain now, and runs it
     (`run_drain`) on its own thread, saving a task message. If the caller dies, the broker
     redelivers its event task, which finds the lane still waiting for this drain and runs it
-    (the journal would queue the drain's message later)."""
+    (the journal would queue the drain's message later).
+
+    With `owner` and `complete` (the event task's run and its task id), in the same Redis step
+    the event task's message is complete and, for a drain id, the lane is looked at for that
+    run (its lease taken): the look is returned, for `run_drain` to start from."""
     conference_id = str(event.conference_id)
     now_ms = int(time.time() * 1000)
     when = occurred_us(event.when, now_ms)
@@ -101,16 +111,24 @@ def add_to_lane(event: Event, followups: list[FollowUp]) -> tuple[int, str | Non
     call_control_id = getattr(getattr(event, "payload", None), "call_control_id", None)
     left = (call_control_id, when) if event.event_type == LEFT and call_control_id else None
     drain = _drain_message(conference_id, task_id=inline_drain_id(event.id))
-    added, _, current = runtime.current().lanes.append(
+    entries = [(i.action_id, i.score, i.to_json()) for i in items]
+    lanes = runtime.current().lanes
+    if owner is not None and complete is not None:
+        added, look = lanes.append_and_look(
+            conference_id, entries, event_type=event.event_type, drain=drain, owner=owner,
+            complete=complete, left=left, now_ms=now_ms,
+        )  # fmt: skip
+        return added, drain[0] if look is not None else None, look
+    added, _, current = lanes.append(
         conference_id,
-        [(i.action_id, i.score, i.to_json()) for i in items],
+        entries,
         event_type=event.event_type,
         drain=drain,
         left=left,
         now_ms=now_ms,
         inline=True,
     )
-    return added, drain[0] if current else None
+    return added, drain[0] if current else None, None
 
 
 def _drain_message(
@@ -128,16 +146,26 @@ def drain(self: Task[Any, Any], conference_id: str) -> dict[str, Any]:
         return run_drain(conference_id, str(self.request.id))
 
 
-def run_drain(conference_id: str, drain_id: str) -> dict[str, Any]:
-    """Act as the lane's drain `drain_id` for a few seconds, or until it is idle or waits."""
-    return _Drain(conference_id, drain_id).run()
+def run_drain(
+    conference_id: str, drain_id: str, owner: str | None = None, first: Look | None = None
+) -> dict[str, Any]:
+    """Act as the lane's drain `drain_id` for a few seconds, or until it is idle or waits.
+    `owner` and `first`: the run, and its first look, when add_to_lane looked already."""
+    return _Drain(conference_id, drain_id, owner, first).run()
 
 
 class _Drain:
-    def __init__(self, conference_id: str, drain_id: str) -> None:
+    def __init__(
+        self,
+        conference_id: str,
+        drain_id: str,
+        owner: str | None = None,
+        first: Look | None = None,
+    ) -> None:
         self.conference_id = conference_id
         self.drain_id = drain_id
-        self.owner = uuid.uuid4().hex
+        self.owner = owner or uuid.uuid4().hex
+        self.first = first
         self.where = f"lane {conference_id}"
         self.rt = runtime.current()
         self.timing = self.rt.lane_timing
@@ -149,7 +177,11 @@ class _Drain:
     def run(self) -> dict[str, Any]:
         lanes = self.rt.lanes
         while True:
-            look = self._redis(lambda: lanes.look(self.conference_id, self.drain_id, self.owner))
+            look, self.first = self.first, None
+            if look is None:
+                look = self._redis(
+                    lambda: lanes.look(self.conference_id, self.drain_id, self.owner)
+                )
             if look.status == "stale":
                 # Replaced (woken early, or a copy of a message already handled): nothing to
                 # do. (The look completed its message in the journal.)
@@ -203,17 +235,22 @@ class _Drain:
             return True
         assert isinstance(step, Send)
         inflight = Inflight.of(step)
-        fixed = self._redis(
-            lambda: self.rt.lanes.fix(
-                self.conference_id,
-                self.drain_id,
-                inflight.batch_id,
-                inflight.to_json(),
-                [members[i.action_id] for i in step.items],
-                self.owner,
-            )
-        )
-        return self._settle(inflight, 0, claimed=fixed == 1) if fixed else True
+        taken = [members[i.action_id] for i in step.items]
+        go: Go | None = None
+        if self._too_old(inflight):
+            # (It will be given up on, not sent: the fleet is not asked.)
+            fixed = self._redis(
+                lambda: self.rt.lanes.fix(self.conference_id, self.drain_id, inflight.batch_id,
+                                          inflight.to_json(), taken, self.owner)
+            )  # fmt: skip
+        else:
+            # Fixed, claimed and cleared by the fleet in one step.
+            fixed, go = self._redis(
+                lambda: self.rt.lanes.fix_asking(self.conference_id, self.drain_id,
+                                                 inflight.batch_id, inflight.to_json(), taken,
+                                                 self.owner, self.rt.fleet)
+            )  # fmt: skip
+        return self._settle(inflight, 0, claimed=fixed == 1, go=go) if fixed else True
 
     def _drop(self, step: Drop, members: dict[str, str]) -> None:
         expired = step.outcome == "expired"
@@ -251,14 +288,19 @@ class _Drain:
             with _item_context(item):
                 log.warning("%s: %s; not acted on", _where(item), reason)
 
-    def _settle(self, inflight: Inflight, attempts: int, claimed: bool = False) -> bool:
+    def _settle(
+        self, inflight: Inflight, attempts: int, claimed: bool = False, go: Go | None = None
+    ) -> bool:
         """Send the inflight command (once: the ledger's claim and done record), and record
         how it ended for every item it covers; False when this run is over (the lane went
-        idle, or the command is to be tried again later, by the next drain)."""
+        idle, or the command is to be tried again later, by the next drain). `claimed`: fix
+        took the ledger's claim; `go`: and the fleet's answer."""
         with _item_context(inflight.item):
-            return self._settle_logged(inflight, attempts, claimed)
+            return self._settle_logged(inflight, attempts, claimed, go)
 
-    def _settle_logged(self, inflight: Inflight, attempts: int, claimed: bool) -> bool:
+    def _settle_logged(
+        self, inflight: Inflight, attempts: int, claimed: bool, first: Go | None
+    ) -> bool:
         rt, item = self.rt, inflight.item
         followup = item.followup
         state, wait = Begin.CLAIMED, 0.0
@@ -275,7 +317,7 @@ class _Drain:
             return self._hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
         if self._too_old(inflight):
             return self._expired(inflight, attempts)
-        go = self._clearance()
+        go = self._clearance(first)
         if not go.now:
             # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
             # limit: this command waits, and the lane behind it, without spending an attempt.
@@ -298,7 +340,6 @@ class _Drain:
             self._tell(exc)
             self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
             return self._refused(inflight, exc, attempts)
-        self._tell(None)
         report.accepted(
             inflight.batch_id,
             request_id=context_value("telnyx_request_id"),
@@ -307,16 +348,19 @@ class _Drain:
             started=started,
         )
         self.sent.append(inflight.batch_id)
+        # (The fleet learns from Telnyx's answer in the same step.)
         idle = self._finish(
-            inflight, done=True, outcome="sent", announced=followup.announce is not None
-        )
+            inflight, done=True, outcome="sent", announced=followup.announce is not None,
+            tell=limits.answer(None),
+        )  # fmt: skip
         covered = len(inflight.action_ids)
         log.info("%s: sent%s", _where(item), f", for {covered} events" if covered > 1 else "")
         return not idle
 
-    def _clearance(self) -> Go:
-        """Whether the fleet may send now; a wait left is handed to the lane's next drain."""
-        go: Go = self._redis(lambda: limits.clearance(self.rt.fleet, self.owner))
+    def _clearance(self, first: Go | None = None) -> Go:
+        """Whether the fleet may send now; a wait left is handed to the lane's next drain.
+        `first`: what the fleet answered when the command was fixed."""
+        go: Go = self._redis(lambda: limits.clearance(self.rt.fleet, self.owner, first))
         return go
 
     def _tell(self, exc: TelnyxError | None) -> None:
@@ -389,10 +433,12 @@ class _Drain:
         outcome: str,
         announced: bool = False,
         ended: bool = False,
+        tell: Answer | None = None,
     ) -> bool:
         """Record how the inflight command ended; True if the lane went idle with it (this
         run is over, its message complete). False also when this run has lost the lane: its
-        next look says whether it is stale, or another run holds the lane."""
+        next look says whether it is stale, or another run holds the lane. `tell`: Telnyx's
+        answer to it, for the fleet (sent commands)."""
         name = task_name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         if outcome == "sent":
@@ -400,19 +446,24 @@ class _Drain:
             merged = field("telnyx_actions_total", {"action": name, "outcome": "merged"})
             counters += [merged] * (len(inflight.action_ids) - 1)
         latency = _age_seconds(inflight.item) if outcome == "sent" else None
-        answer = self._redis(
-            lambda: self.rt.lanes.finish(
-                self.conference_id,
-                inflight.batch_id,
-                inflight.action_ids,
-                drain=(self.drain_id, self.owner),
-                done=done,
-                counters=counters,
-                announced=announced,
-                ended=ended,
-                latency=latency,
-            )
-        )
+        lanes, drain = self.rt.lanes, (self.drain_id, self.owner)
+        if tell is not None:
+            answer, changed = self._redis(
+                lambda: lanes.finish_telling(
+                    self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
+                    fleet=self.rt.fleet, answer=tell, counters=counters, announced=announced,
+                    latency=latency,
+                )
+            )  # fmt: skip
+            limits.say(changed, None)
+        else:
+            answer = self._redis(
+                lambda: lanes.finish(
+                    self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
+                    done=done, counters=counters, announced=announced, ended=ended,
+                    latency=latency,
+                )
+            )  # fmt: skip
         if answer == LOST:
             log.warning("%s: this run no longer holds the lane", self.where)
         return bool(answer == "idle")

@@ -50,19 +50,24 @@ def answer(exc: TelnyxError | None) -> Answer:
     return Answer("answered", limit, remaining, reset)
 
 
-def clearance(fleet: Fleet, owner: str) -> Go:
+def clearance(fleet: Fleet, owner: str, first: Go | None = None) -> Go:
     """Ask the fleet whether a command may go, waiting out a short pace wait; what comes back
-    either goes now or has a wait for the caller to hand on."""
-    while True:
-        go = fleet.ask(owner)
-        if go.now or go.why == "open" or go.wait > PACE_WAIT_SECONDS:
-            return go
+    either goes now or has a wait for the caller to hand on. `first`: the fleet's answer the
+    caller already has (a lane's fix asks in the same step)."""
+    go = first if first is not None else fleet.ask(owner)
+    while not (go.now or go.why == "open" or go.wait > PACE_WAIT_SECONDS):
         time.sleep(go.wait)  # pacing to Telnyx's rate limit, not synchronising
+        go = fleet.ask(owner)
+    return go
 
 
 def tell(fleet: Fleet, owner: str, exc: TelnyxError | None) -> None:
     """Tell the fleet how one command went; say so when the circuit opens or closes."""
-    changed = fleet.tell(owner, answer(exc))
+    say(fleet.tell(owner, answer(exc)), exc)
+
+
+def say(changed: str, exc: TelnyxError | None) -> None:
+    """Log a change of the circuit (what Fleet.tell returns), with the error that caused it."""
     if changed == "opened":
         log.error("Telnyx is failing (%s): the fleet stops sending, and probes one command at a "
                   "time until it answers", exc)  # fmt: skip

@@ -7,9 +7,10 @@ import json
 import redis
 
 from core.naming import LANE_DRAIN, QUEUE
+from records.fleet import CIRCUIT_FAILURES, FLEET, Answer, Fleet, Go
 from records.journal import JOURNAL, SINCE
 from records.lanes import Lanes, member_id
-from records.ledger import done_key
+from records.ledger import claim_key, done_key
 from records.metrics import METRICS
 from records.publisher import celery_message
 
@@ -239,3 +240,94 @@ def test_a_drain_about_to_wait_for_a_created_that_just_came_looks_again(
     assert answer == "again"
     assert _queued_ids(redis_client) == []
     assert redis_client.hget(f"tcw:lane:{C}", "drain") == b"d1"
+
+
+# -- the steps folded together for the hot path: one round trip each ---------------------------
+
+
+def test_an_event_task_appends_completes_its_message_and_looks_in_one_step(
+    redis_client: redis.Redis,
+) -> None:
+    lanes = _lanes(redis_client)
+    redis_client.hset(JOURNAL, "event-1", "its message")
+    redis_client.zadd(SINCE, {"event-1": 1})
+    added, look = lanes.append_and_look(
+        C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"), owner="run-1",
+        complete="event-1",
+    )  # fmt: skip
+    # The event's message is complete, its drain journaled (not queued: the task runs it),
+    # and the task holds the lane's lease with the lane as a look shows it
+    assert added == 1
+    assert look is not None
+    assert look.status == "ok"
+    assert [(member_id(m), v) for m, v in look.entries] == [("a1", "item 1")]
+    assert redis_client.get(f"tcw:lane:{C}:lease") == b"run-1"
+    assert not redis_client.hexists(JOURNAL, "event-1")
+    assert redis_client.zscore(SINCE, "event-1") is None
+    assert redis_client.hexists(JOURNAL, "d1")
+    assert _queued_ids(redis_client) == []
+    # A second event while the lane has its drain: added and complete, no look, no lease
+    redis_client.hset(JOURNAL, "event-2", "its message")
+    added, look = lanes.append_and_look(
+        C, [("a2", 11, "item 2")], event_type="x", drain=_drain("d2"), owner="run-2",
+        complete="event-2",
+    )  # fmt: skip
+    assert (added, look) == (1, None)
+    assert not redis_client.hexists(JOURNAL, "event-2")
+    assert redis_client.get(f"tcw:lane:{C}:lease") == b"run-1"
+    # The first event's task redelivered while its first run still holds the lane: busy
+    added, look = lanes.append_and_look(
+        C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"), owner="run-3",
+        complete="event-1",
+    )  # fmt: skip
+    assert added == 0
+    assert look is not None
+    assert look.status == "busy"
+    assert look.busy_seconds > 0
+
+
+def test_fix_asks_the_fleet_in_the_same_step(redis_client: redis.Redis) -> None:
+    lanes, fleet = _lanes(redis_client), Fleet(redis_client)
+    lanes.append(C, [("a1", 10, "i1"), ("a2", 11, "i2")], event_type="x", drain=_drain("d1"))
+    look = lanes.look(C, "d1", "me")
+    assert lanes.fix_asking(C, "d1", "a1", "cmd 1", [look.entries[0][0]], "me", fleet) == (
+        1, Go(0.0, "go"),
+    )  # fmt: skip
+    assert redis_client.get(claim_key("a1")) == b"me"
+    assert lanes.finish(C, "a1", ["a1"], done=True, drain=("d1", "me")) == "more"
+    # When Telnyx fails often enough to open the circuit
+    for _ in range(CIRCUIT_FAILURES):
+        fleet.tell("someone", Answer("failed"))
+    look = lanes.look(C, "d1", "me")
+    fixed, go = lanes.fix_asking(C, "d1", "a2", "cmd 2", [look.entries[0][0]], "me", fleet)
+    # Then the command is fixed and claimed, and the answer says wait: Telnyx is down
+    assert fixed == 1
+    assert go is not None
+    assert (go.now, go.why) == (False, "open")
+    # ... and a fix that changes nothing asks nothing
+    assert lanes.fix_asking(C, "d1", "a3", "cmd 3", ["nobody"], "me", fleet) == (0, None)
+
+
+def test_finish_tells_the_fleet_in_the_same_step_even_for_a_run_that_lost_its_lane(
+    redis_client: redis.Redis,
+) -> None:
+    lanes, fleet = _lanes(redis_client), Fleet(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    look = lanes.look(C, "d1", "me")
+    lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
+    for _ in range(CIRCUIT_FAILURES):
+        fleet.tell("someone", Answer("failed"))
+    assert redis_client.hget(FLEET, "state") == b"open"
+    # A run that no longer holds the lane: only its command's done record, and the fleet learns
+    assert lanes.finish_telling(
+        C, "a1", ["a1"], drain=("d1", "not me"), fleet=fleet, answer=Answer("answered")
+    ) == ("lost", "closed")
+    assert redis_client.hget(FLEET, "state") is None
+    assert redis_client.exists(done_key("a1"))
+    # The holder settles it, telling the fleet Telnyx's rate-limit headers
+    answer = Answer("answered", limit=10, remaining=9, reset=1.0)
+    assert lanes.finish_telling(
+        C, "a1", ["a1"], drain=("d1", "me"), fleet=fleet, answer=answer, counters=["sent"]
+    ) == ("idle", "")
+    assert redis_client.hget(FLEET, "limit") == b"10"
+    assert redis_client.hget(METRICS, "sent") == b"1"

@@ -49,8 +49,9 @@ from followups.lanes import (
     Wait,
     next_step,
 )
+from records.fleet import Answer, Fleet
 from records.journal import JOURNAL
-from records.lanes import Lanes, member_id
+from records.lanes import Lanes, Look, member_id
 from records.ledger import Begin, Ledger, done_key
 from records.publisher import celery_message
 
@@ -92,6 +93,7 @@ class LaneModel(RuleBasedStateMachine):
         self.client.flushdb()
         self.lanes = Lanes(self.client, lease_seconds=60, done_ttl_seconds=3600)
         self.ledger = Ledger(self.client, lease_seconds=60, done_ttl_seconds=3600)
+        self.fleet = Fleet(self.client)
         self.events: list[tuple[str, str, list[LaneItem], str | None]] = []
         self.appended: set[str] = set()
         self.dead: set[str] = set()
@@ -143,18 +145,23 @@ class LaneModel(RuleBasedStateMachine):
         event_id, event_type, items, left = self.events[index]
         drain = _message(inline_drain_id(event_id))
         at = items[0].occurred_us if items else (NOW_MS + self.clock) * 1000
-        _, _, current = self.lanes.append(
+        # As the event task does: append, complete its own message and, as the lane's drain,
+        # look (taking the lease for its run) in one step.
+        owner = f"run-{self.next_run + 1}"
+        _, look = self.lanes.append_and_look(
             C,
             [(i.action_id, i.score, i.to_json()) for i in items],
             event_type=event_type,
             drain=drain,
+            owner=owner,
+            complete=f"event-task-{event_id}",
             left=(left, at) if left else None,
             now_ms=NOW_MS,
-            inline=True,
         )
         self.appended.update(i.action_id for i in items)
-        if current:  # the event task drains its lane itself
+        if look is not None:  # the event task drains its lane itself, from that look
             self._spawn(drain[0])
+            self._looked(self.next_run, look)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -202,12 +209,7 @@ class LaneModel(RuleBasedStateMachine):
         if run.phase == "look":
             for _ in range(twice):
                 look = self.lanes.look(C, run.drain_id, run.owner)
-            if look.status == "stale":
-                del self.runs[key]
-            elif look.status == "busy":
-                run.phase = "requeue"
-            else:
-                self._decide(run, look.fields, look.entries)
+            self._looked(key, look)
         elif run.phase == "requeue":
             answer = ""
             for _ in range(twice):
@@ -220,14 +222,15 @@ class LaneModel(RuleBasedStateMachine):
             assert run.inflight is not None
             members = [run.members[i] for i in run.inflight.action_ids]
             fixed = 0
-            for _ in range(twice):
-                fixed = self.lanes.fix(
+            for _ in range(twice):  # (asking the fleet in the same step, as a drain does)
+                fixed, _ = self.lanes.fix_asking(
                     C,
                     run.drain_id,
                     run.inflight.batch_id,
                     run.inflight.to_json(),
                     members,
                     run.owner,
+                    self.fleet,
                 )
             if fixed and not lost_reply:
                 self._accepted_write(run, holder)
@@ -264,6 +267,16 @@ class LaneModel(RuleBasedStateMachine):
             assert run.inflight is not None
             answer = ""
             for _ in range(twice):
+                if run.step == "sent":  # (telling the fleet in the same step, as a drain does)
+                    answer, _ = self.lanes.finish_telling(
+                        C,
+                        run.inflight.batch_id,
+                        run.inflight.action_ids,
+                        drain=(run.drain_id, run.owner),
+                        fleet=self.fleet,
+                        answer=Answer("answered"),
+                    )
+                    continue
                 answer = self.lanes.finish(
                     C,
                     run.inflight.batch_id,
@@ -303,6 +316,15 @@ class LaneModel(RuleBasedStateMachine):
                 del self.runs[key]
             else:
                 run.phase = "look"
+
+    def _looked(self, key: int, look: Look) -> None:
+        run = self.runs[key]
+        if look.status == "stale":
+            del self.runs[key]
+        elif look.status == "busy":
+            run.phase = "requeue"
+        else:
+            self._decide(run, look.fields, look.entries)
 
     def _decide(self, run: Run, fields: dict[str, str], entries: list[tuple[str, str]]) -> None:
         """What `_Drain` does with a look: settle what is in flight, or the domain's next step."""

@@ -31,6 +31,9 @@ C = "conf-overlap"
 LANE, LEASE = f"tcw:lane:{C}", f"tcw:lane:{C}:lease"
 
 
+FOLDED = {"fix_asking": "fix", "finish_telling": "finish", "append_and_look": "append"}
+
+
 @dataclass
 class Stop:
     reached: threading.Event = field(default_factory=threading.Event)
@@ -57,10 +60,13 @@ class Gate:
         if not callable(target):
             return target
 
+        # A step folded with the fleet's ask or tell (or with the look) is still that step.
+        step = FOLDED.get(name, name)
+
         def call(*args: Any, **kwargs: Any) -> Any:
-            self._halt(name, "before")
+            self._halt(step, "before")
             result = target(*args, **kwargs)
-            self._halt(name, "after")
+            self._halt(step, "after")
             return result
 
         return call
