@@ -2,6 +2,7 @@
 summed by who did the work.
 
     scripts/bench stacks FILE [FILE2]      # FILE2: a second profile, side by side
+    scripts/bench stacks FILE@4.7 ...      # in ms per event: the CPU per event of that drain
 
 Each sample goes to the innermost frame that belongs to a library or to one of the project's
 packages (the standard library's frames count for whoever called them: socket writes made by
@@ -79,23 +80,36 @@ def summarise(path: Path) -> tuple[int, Counter[str], Counter[str]]:
 
 
 def main() -> int:
-    paths = [Path(p) for p in sys.argv[1:]]
-    if not paths:
+    if len(sys.argv) < 2:
         print(__doc__)
         return 2
+    paths, scales = [], []
+    for arg in sys.argv[1:]:
+        path, _, ms = arg.partition("@")
+        paths.append(Path(path))
+        scales.append(float(ms) if ms else None)
     results = [summarise(p) for p in paths]
+
+    def cell(count: int, total: int, scale: float | None) -> str:
+        return f"{scale * count / total:.2f} ms" if scale else f"{100 * count / total:.1f} %"
+
     header = " | ".join(p.name for p in paths)
     print(f"| by owner (innermost) | {header} |")
     print("|---|" + "---|" * len(paths))
     labels = [label for label, _ in OWNERS] + ["other (interpreter, threads, standard library)"]
     for label in labels:
-        cells = " | ".join(f"{100 * o[label] / t:.1f} %" for t, o, _ in results)
+        cells = " | ".join(
+            cell(o[label], t, k) for (t, o, _), k in zip(results, scales, strict=True)
+        )
         print(f"| {label} | {cells} |")
     print(f"\n| the project's steps (inclusive) | {header} |")
     print("|---|" + "---|" * len(paths))
-    names = sorted({s for _, _, st in results for s in st}, key=lambda s: -results[0][2][s])
-    for name in names[:40]:
-        cells = " | ".join(f"{100 * st[name] / t:.1f} %" for t, _, st in results)
+    last = results[-1][2]
+    names = sorted({s for _, _, st in results for s in st}, key=lambda s: -last[s])
+    for name in names[:30]:
+        cells = " | ".join(
+            cell(st[name], t, k) for (t, _, st), k in zip(results, scales, strict=True)
+        )
         print(f"| {name} | {cells} |")
     return 0
 
