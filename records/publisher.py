@@ -25,7 +25,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from redis.retry import Retry
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 from core.settings import CommonSettings
 from records.fleet import FLEET
+from records.group_commit import Abandoned, GroupCommit
 from records.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
 from records.redis_client import single_connection_factory
@@ -165,6 +166,12 @@ class EventPublisher:
         self._uncounted_lock = threading.Lock()
         self._dedupe_ttl = dedupe_ttl_seconds
         self._sha = hashlib.sha1(QUEUE_ONCE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
+        # A batch waits for a connection, then for its round trip (and the replicas' WAIT);
+        # the one before it may be doing the same.
+        wait = 2 * (2 * checkout_timeout_seconds + replication.timeout_seconds) + 1
+        self._batches: GroupCommit[tuple[Any, ...]] = GroupCommit(
+            self._queue_batch, wait_seconds=wait
+        )
 
     @classmethod
     def from_settings(
@@ -227,7 +234,8 @@ class EventPublisher:
     def publish(self, body: str, event_id: str, event_type: str, conference_id: str | None) -> bool:
         """Queue one event body unless it was queued before; True when queued now.
 
-        Raises QueueUnavailable when Redis did not take it.
+        Raises QueueUnavailable when Redis did not take it. Requests arriving together are
+        queued together (records/group_commit.py): one round trip, one replica WAIT.
         """
         task_id = event_task_id(event_id)
         message = celery_message(
@@ -236,18 +244,33 @@ class EventPublisher:
         keys = (self._queue, JOURNAL, SINCE, seen_key(event_id), METRICS)
         args = (task_id, message, time.time(), self._dedupe_ttl)
         try:
+            return bool(self._batches.submit((*keys, *args)))
+        except Abandoned as exc:
+            raise QueueUnavailable(f"Redis did not answer: {exc}") from exc
+
+    def _queue_batch(self, batch: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """Run the queue script once per item, in one round trip: each item's answer, or the
+        QueueUnavailable its caller raises. Safe to run twice (the script dedupes): an item
+        whose caller gave up may still be queued, and its redelivery is then a duplicate."""
+        count = 5  # keys per call
+        try:
             with self._redis() as client:
-                try:
-                    queued = _call(client, "EVALSHA", self._sha, len(keys), *keys, *args)
-                except NoScriptError:
+                calls = [("EVALSHA", self._sha, count, *item) for item in batch]
+                answers = _pipeline(client, calls)
+                missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
+                if missing:
                     # A restarted Redis has forgotten its scripts: send the script itself, once.
-                    queued = _call(client, "EVAL", QUEUE_ONCE_SCRIPT, len(keys), *keys, *args)
-                # Answered only once replicas hold it (REDIS_MIN_REPLICAS). For a duplicate
+                    again = [("EVAL", QUEUE_ONCE_SCRIPT, count, *batch[i]) for i in missing]
+                    for i, answer in zip(missing, _pipeline(client, again), strict=True):
+                        answers[i] = answer
+                # Answered only once replicas hold them (REDIS_MIN_REPLICAS). For a duplicate
                 # too: its own write comes after the first delivery's, so this WAIT covers both.
                 self._replication.confirm(client)
         except redis.RedisError as exc:
-            raise QueueUnavailable(str(exc)) from exc
-        return bool(queued)
+            return [QueueUnavailable(str(exc))] * len(batch)
+        except QueueUnavailable as exc:
+            return [exc] * len(batch)
+        return [QueueUnavailable(str(a)) if isinstance(a, Exception) else a for a in answers]
 
     def ping(self) -> bool:
         try:
@@ -300,6 +323,7 @@ class EventPublisher:
             )
 
     def close(self) -> None:
+        self._batches.close()
         _close_all(self._clients)
 
 
@@ -321,8 +345,24 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _call(client: redis.Redis, *command: Any) -> Any:
-    return client.execute_command(*command)  # type: ignore[no-untyped-call]
+def _pipeline(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Commands in one write on a single-connection client's own connection (redis-py's
+    pipeline would take a second connection from the client's pool), with the client's retry
+    of a connection a restart closed. Each answer, or the error Redis answered it with."""
+    connection: Any = client.connection  # (redis-py's Connection is untyped)
+    assert connection is not None, "a single-connection client"
+
+    def send() -> list[Any]:
+        connection.send_packed_command(connection.pack_commands(commands))
+        answers: list[Any] = []
+        for _ in commands:
+            try:
+                answers.append(connection.read_response())
+            except redis.ResponseError as exc:
+                answers.append(exc)
+        return answers
+
+    return list(connection.retry.call_with_retry(send, lambda _: connection.disconnect()))
 
 
 def _close_all(clients: list[redis.Redis]) -> None:
