@@ -53,7 +53,10 @@ def _queue(ingest: Any, event: Event, text: str) -> tuple[Response, int]:
         raise Rejection(503, "queue_unavailable", "the event could not be queued") from exc
     # A redelivery of an event already queued is acknowledged, so Telnyx stops sending it.
     status = "queued" if queued else "duplicate"
-    log.info("%s %s %s", status, event.event_type, event.id)
+    # A queued event's outcome is the worker's line, with the same ids; the platform's router
+    # (or gunicorn's access log) has the request. A duplicate's outcome is this line.
+    log.log(logging.DEBUG if queued else logging.INFO, "%s %s %s", status, event.event_type,
+            event.id)  # fmt: skip
     # Built by hand: this answer is on every webhook's path, and jsonify is not cheap.
     answer = f'{{"status":"{status}","event_id":{json.dumps(event.id)}}}'
     return Response(answer, mimetype="application/json"), 200
