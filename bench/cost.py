@@ -1,6 +1,6 @@
 """Cost per event against its floor, every figure beside its baseline from the same run.
 
-    scripts/bench cost                      # both parts, three rounds each (about 4 minutes)
+    scripts/bench cost                      # both parts, three rounds each (about 6 minutes)
     scripts/bench cost worker --rounds 5    # one part, five rounds
     scripts/bench cost --worker-root DIR    # the worker of another checkout (a "before" row)
 
@@ -41,7 +41,7 @@ import redis
 
 from bench import floor
 from bench.lanes import cpu_seconds
-from bench.performance import Bench
+from bench.performance import Bench, children
 from core.naming import HANDLE_EVENT, event_task_id
 from records.journal import Journal
 from records.publisher import celery_message
@@ -112,8 +112,9 @@ def drain(
     with bench.api(latency=0.1) as api, RedisServer() as server:
         client = redis.Redis.from_url(server.url)
         env = bench.env(server.url, api.base_url, WORKER_CONCURRENCY="32", LOG_FORMAT="json")
-        if which == "floor":
+        if which.startswith("floor"):
             command = FLOOR_WORKER
+            env["FLOOR_SHARED_KOMBU_CLIENT"] = "1" if which == "floor+kombu" else "0"
         else:
             command = procfile()["worker"]
             if worker_root is not None:
@@ -124,7 +125,7 @@ def drain(
             worker.wait_until(
                 lambda: " ready." in worker.output() or "celery@" in worker.output(), 60
             )
-            if which == "floor":
+            if which.startswith("floor"):
                 for event in batch:
                     data = event["data"]
                     message = celery_message(
@@ -167,21 +168,42 @@ def drain(
     return dataclasses.replace(sampler.window(events, commands), log_lines=lines / events)
 
 
-def ingest(bench: Bench) -> tuple[float, float]:
+def ingest(bench: Bench, profile: Path | None = None) -> tuple[float, float, float, float]:
+    """Webhooks/s for ours and the no-op route, and the web processes' CPU ms per request of
+    each; `profile`: py-spy's stacks of one web worker process of each under the load,
+    written there (no-op's beside it)."""
     requests = bench.signed_requests(int(3000 * bench.seconds), "cost-ingest")
-    rates = {}
+    rates: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     for name, app in (("no-op", "bench.apps:noop_app()"), ("ours", "ingest.wsgi:app")):
-        with RedisServer() as server, bench.web(app, server.url) as (url, _):
+        with RedisServer() as server, bench.web(app, server.url) as (url, web):
             bench.throughput(url, requests, connections=8)  # warm up
+            spy = None
+            if profile is not None:
+                target = (
+                    profile if name == "ours" else profile.with_suffix(".noop" + profile.suffix)
+                )
+                spy = subprocess.Popen(
+                    ["py-spy", "record", "--pid", str(children(web.pid)[0]), "--rate", "250",
+                     "--format", "raw", "--output", str(target), "--nonblocking"],
+                    stdout=subprocess.DEVNULL,
+                )  # fmt: skip
+            workers = children(web.pid)
+            before = sum(cpu_seconds(pid) for pid in workers)
             rates[name] = bench.throughput(url, requests, connections=16)
-    return rates["ours"], rates["no-op"]
+            used = sum(cpu_seconds(pid) for pid in workers) - before
+            cpu[name] = used * 1000 / (rates[name] * bench.seconds)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(30)
+    return rates["ours"], rates["no-op"], cpu["ours"], cpu["no-op"]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("parts", nargs="*", default=["worker", "ingest"])
+    parser.add_argument("parts", nargs="*", default=["worker", "ingest"], help="worker, ingest")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--seconds", type=float, default=10, help="length of each ingest run")
@@ -193,42 +215,54 @@ def main() -> int:
     args = parser.parse_args()
     bench = Bench(args.seconds)
     rows: list[str] = []
-    if "worker" in args.parts:
-        floors, ours = [], []
+    if "worker" in args.parts and args.rounds > 0:
+        floors: list[Drain] = []
+        patched: list[Drain] = []
+        ours: list[Drain] = []
         for r in range(args.rounds):
             floors.append(drain(bench, "floor", args.events))
+            patched.append(drain(bench, "floor+kombu", args.events))
             ours.append(drain(bench, "worker", args.events, args.worker_root))
             print(
                 f"  round {r + 1}: floor {floors[-1].cpu_ms:.2f} ms {floors[-1].rate:.0f}/s, "
+                f"floor+kombu {patched[-1].cpu_ms:.2f} ms, "
                 f"worker {ours[-1].cpu_ms:.2f} ms {ours[-1].rate:.0f}/s "
                 f"(Redis {ours[-1].redis_ms:.3f} ms/event)",
                 file=sys.stderr, flush=True,
             )  # fmt: skip
-        f_cpu = statistics.median(d.cpu_ms for d in floors)
-        o_cpu = statistics.median(d.cpu_ms for d in ours)
-        f_rate = statistics.median(d.rate for d in floors)
-        o_rate = statistics.median(d.rate for d in ours)
-        o_redis = statistics.median(d.redis_ms for d in ours)
-        f_redis = statistics.median(d.redis_ms for d in floors)
+
+        def median(runs: list[Drain], measure: str) -> float:
+            return float(statistics.median(getattr(d, measure) for d in runs))
+
+        o_cpu, f_cpu, p_cpu = (median(x, "cpu_ms") for x in (ours, floors, patched))
+        o_rate, f_rate = median(ours, "rate"), median(floors, "rate")
+        o_redis, f_redis = median(ours, "redis_ms"), median(floors, "redis_ms")
         rows += [
             f"| worker CPU per event | {o_cpu:.2f} ms | floor {f_cpu:.2f} ms | {o_cpu / f_cpu:.2f} | <= 1.5 (1.3) |",
+            f"| the same, against the floor with the worker's kombu change | {o_cpu:.2f} ms | floor+kombu {p_cpu:.2f} ms | {o_cpu / p_cpu:.2f} | |",
             f"| drain rate, 1 process, 100 ms API latency | {o_rate:.0f}/s | floor {f_rate:.0f}/s; threads allow 320/s | {o_rate / f_rate:.2f} | >= 250/s |",
             f"| Redis CPU per event | {o_redis:.3f} ms | floor {f_redis:.3f} ms | {o_redis / f_redis:.1f} | |",
             f"| Redis commands per event (scripts) | {sum(ours[-1].commands.values()):.1f} ({ours[-1].commands.get('evalsha', 0):.1f}) | floor {sum(floors[-1].commands.values()):.1f} | | |",
             f"| worker log lines per event | {ours[-1].log_lines:.1f} | | | |",
         ]
-    if "ingest" in args.parts:
-        for r in range(args.rounds):
-            ours_rate, noop = ingest(bench)
-            print(
-                f"  round {r + 1}: ingest {ours_rate:.0f}/s, no-op {noop:.0f}/s",
-                file=sys.stderr,
-                flush=True,
-            )
-            rows.append(
-                f"| ingest, round {r + 1}: webhooks/s | {ours_rate:.0f} | no-op {noop:.0f} | {ours_rate / noop:.2f} | >= 0.6 (0.7) |"
-            )
-    if args.profile is not None:
+    if "ingest" in args.parts and args.rounds > 0:
+        rounds = [ingest(bench) for _ in range(args.rounds)]
+        for r, (ours_rate, noop, ours_ms, noop_ms) in enumerate(rounds, 1):
+            print(f"  round {r}: ingest {ours_rate:.0f}/s {ours_ms:.3f} ms, "
+                  f"no-op {noop:.0f}/s {noop_ms:.3f} ms", file=sys.stderr, flush=True)  # fmt: skip
+        ours_rate, noop, ours_ms, noop_ms = (
+            statistics.median(x) for x in zip(*rounds, strict=True)
+        )
+        ratios = ", ".join(f"{o / n:.2f}" for o, n, _, _ in rounds)
+        rows += [
+            f"| ingest: webhooks/s | {ours_rate:.0f} | no-op {noop:.0f} | {ours_rate / noop:.2f} (rounds: {ratios}) | >= 0.6 (0.7) |",
+            f"| ingest: web CPU per webhook | {ours_ms:.3f} ms | no-op {noop_ms:.3f} ms | {noop_ms / ours_ms:.2f} | |",
+        ]
+    if args.profile is not None and "ingest" in args.parts:
+        web_profile = args.profile.with_suffix(".web" + args.profile.suffix)
+        ingest(bench, web_profile)
+        print(f"  web profiles: {web_profile} (and .noop)", file=sys.stderr)
+    if args.profile is not None and "worker" in args.parts:
         floor_profile = args.profile.with_suffix(".floor" + args.profile.suffix)
         drain(bench, "floor", args.events, profile=floor_profile)
         profiled = drain(bench, "worker", args.events, args.worker_root, args.profile)

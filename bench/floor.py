@@ -18,6 +18,13 @@ from celery import Celery
 QUEUE = "floor"
 TASK = "floor.record_start"
 
+if os.environ.get("FLOOR_SHARED_KOMBU_CLIENT") == "1":
+    # The second floor: the same change to kombu's Redis transport as the worker makes
+    # (workers/kombu_compat.py), so that the worker's own cost is measured apart from it.
+    from workers import kombu_compat
+
+    kombu_compat.install()
+
 app = Celery("floor", broker=os.environ.get("REDIS_URL"))
 app.conf.update(
     task_serializer="json",
