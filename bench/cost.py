@@ -41,7 +41,7 @@ import redis
 
 from bench import floor
 from bench.lanes import cpu_seconds
-from bench.performance import Bench, children
+from bench.performance import Bench, children, peak_rss_mb
 from core.naming import HANDLE_EVENT, event_task_id
 from records.journal import Journal
 from records.publisher import celery_message
@@ -65,6 +65,7 @@ class Drain:
     redis_ms: float  # Redis server CPU per event, same window
     commands: dict[str, float]  # Redis commands per event over the whole drain, by name
     log_lines: float = 0.0  # lines the worker wrote per event
+    rss_mb: float = 0.0  # the worker process's peak resident memory
 
 
 class Sampler(threading.Thread):
@@ -152,6 +153,7 @@ def drain(
                 raise RuntimeError(f"{which}: only {api.accepted()} of {events} commands accepted")
             sampler.done.set()
             sampler.join()
+            rss = peak_rss_mb(worker.pid)
             stats = client.info("commandstats")
             commands = {
                 name.removeprefix("cmdstat_"): int(value["calls"]) / events
@@ -165,7 +167,9 @@ def drain(
             worker.stop()
             client.close()
     lines = sum(1 for line in worker.output().splitlines() if '"level"' in line or " INFO " in line)
-    return dataclasses.replace(sampler.window(events, commands), log_lines=lines / events)
+    return dataclasses.replace(
+        sampler.window(events, commands), log_lines=lines / events, rss_mb=rss
+    )
 
 
 def ingest(bench: Bench, profile: Path | None = None) -> tuple[float, float, float, float]:
@@ -175,6 +179,7 @@ def ingest(bench: Bench, profile: Path | None = None) -> tuple[float, float, flo
     requests = bench.signed_requests(int(3000 * bench.seconds), "cost-ingest")
     rates: dict[str, float] = {}
     cpu: dict[str, float] = {}
+    rss: dict[str, float] = {}
     for name, app in (("no-op", "bench.apps:noop_app()"), ("ours", "ingest.wsgi:app")):
         with RedisServer() as server, bench.web(app, server.url) as (url, web):
             bench.throughput(url, requests, connections=8)  # warm up
@@ -193,9 +198,13 @@ def ingest(bench: Bench, profile: Path | None = None) -> tuple[float, float, flo
             rates[name] = bench.throughput(url, requests, connections=16)
             used = sum(cpu_seconds(pid) for pid in workers) - before
             cpu[name] = used * 1000 / (rates[name] * bench.seconds)
+            rss[name] = max(peak_rss_mb(pid) for pid in workers)
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(30)
+    print(
+        f"  web peak RSS: ours {rss['ours']:.0f} MB, no-op {rss['no-op']:.0f} MB", file=sys.stderr
+    )
     return rates["ours"], rates["no-op"], cpu["ours"], cpu["no-op"]
 
 
@@ -244,6 +253,7 @@ def main() -> int:
             f"| Redis CPU per event | {o_redis:.3f} ms | floor {f_redis:.3f} ms | {o_redis / f_redis:.1f} | |",
             f"| Redis commands per event (scripts) | {sum(ours[-1].commands.values()):.1f} ({ours[-1].commands.get('evalsha', 0):.1f}) | floor {sum(floors[-1].commands.values()):.1f} | | |",
             f"| worker log lines per event | {ours[-1].log_lines:.1f} | | | |",
+            f"| worker peak RSS | {max(d.rss_mb for d in ours):.0f} MB | floor {max(d.rss_mb for d in floors):.0f} MB | | <= 150 MB |",
         ]
     if "ingest" in args.parts and args.rounds > 0:
         rounds = [ingest(bench) for _ in range(args.rounds)]
