@@ -91,7 +91,7 @@ class Sampler(threading.Thread):
 
     def window(self, total: int, commands: dict[str, float]) -> Drain:
         low = next(s for s in self.samples if s[1] >= total * WINDOW[0])
-        high = next(s for s in self.samples if s[1] >= total * WINDOW[1])
+        high = next(s for s in self.samples if s[1] >= total * WINDOW[1])  # (of those accepted)
         events = high[1] - low[1]
         return Drain(
             cpu_ms=(high[2] - low[2]) * 1000 / events,
@@ -149,10 +149,14 @@ def drain(
                 )  # fmt: skip
             sampler = Sampler(api, worker.pid, server.pid)
             sampler.start()
-            if not wait(lambda: api.accepted() >= events, 300):
-                raise RuntimeError(f"{which}: only {api.accepted()} of {events} commands accepted")
+            # The floor has no retries: a command the API simulator drops (a reset connection)
+            # is lost to it. A tenth of a percent is let go there; never for the worker.
+            expected = events if which == "worker" else int(events * 0.999)
+            drained = wait(lambda: api.accepted() >= expected, 300)
             sampler.done.set()
             sampler.join()
+            if not drained:
+                raise RuntimeError(f"{which}: only {api.accepted()} of {events} commands accepted")
             rss = peak_rss_mb(worker.pid)
             stats = client.info("commandstats")
             commands = {
