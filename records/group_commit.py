@@ -52,6 +52,8 @@ class GroupCommit(Generic[T]):
         sent: callers make their items safe to send twice)."""
         slot: _Slot[T] = _Slot(item)
         with self._lock:
+            if self._closed:
+                raise Abandoned("closed")
             self._start()
             self._pending.append(slot)
             self._lock.notify()
@@ -63,9 +65,14 @@ class GroupCommit(Generic[T]):
         return slot.answer
 
     def close(self) -> None:
+        """Stop the sender; calls still waiting are answered Abandoned."""
         with self._lock:
             self._closed = True
+            waiting, self._pending = self._pending, []
             self._lock.notify()
+        for slot in waiting:
+            slot.answer = Abandoned("closed")
+            slot.done.set()
 
     def _start(self) -> None:
         # (Called with the lock held.) A thread of this process's own: a web worker forked

@@ -106,3 +106,11 @@ def test_a_caller_that_stops_waiting_is_told_so_and_not_sent_if_not_taken_yet() 
     assert commit.submit(3) == 30
     assert send.batches == [[1], [3]]
     commit.close()
+
+
+def test_a_closed_group_commit_refuses_at_once() -> None:
+    commit: GroupCommit[int] = GroupCommit(Gated(), wait_seconds=10)
+    assert commit.submit(1) == 10
+    commit.close()
+    with pytest.raises(Abandoned, match="closed"):
+        commit.submit(2)
