@@ -331,3 +331,13 @@ def test_finish_tells_the_fleet_in_the_same_step_even_for_a_run_that_lost_its_la
     ) == ("idle", "")
     assert redis_client.hget(FLEET, "limit") == b"10"
     assert redis_client.hget(METRICS, "sent") == b"1"
+
+
+def test_a_redis_that_forgot_the_scripts_is_given_them_again(redis_client: redis.Redis) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    assert lanes.look(C, "d1", "me").status == "ok"
+    # A restarted (or flushed) Redis has no scripts
+    redis_client.script_flush()
+    assert lanes.look(C, "d1", "me").status == "ok"
+    assert lanes.finish(C, "a1", ["a1"], done=True, drain=("d1", "me")) == "more"
