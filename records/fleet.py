@@ -199,6 +199,10 @@ class Answer:
 
 
 class Fleet:
+    # The keys of fleet_ask and fleet_tell (the lane scripts pass them too, with ask_args and
+    # tell_args).
+    KEYS = (FLEET, PROBE)
+
     def __init__(
         self,
         client: redis.Redis,
@@ -214,17 +218,14 @@ class Fleet:
 
     def ask(self, owner: str, now: float | None = None) -> Go:
         """Whether a command may go now, taking one of the remaining commands if so."""
-        wait_ms, why = self._ask(keys=[FLEET, PROBE], args=self.ask_args(owner, now))
+        wait_ms, why = self._ask(keys=self.KEYS, args=self.ask_args(owner, now))
         return Go.of(wait_ms, why)
 
     def tell(self, owner: str, answer: Answer, now: float | None = None) -> str:
         """Learn from one answer; returns 'opened' or 'closed' when the circuit changed."""
         return _text(
-            self._tell(keys=[FLEET, PROBE, METRICS], args=self.tell_args(owner, answer, now))
+            self._tell(keys=[*self.KEYS, METRICS], args=self.tell_args(owner, answer, now))
         )
-
-    # For the lane scripts, which run fleet_ask and fleet_tell with these keys and arguments.
-    KEYS = (FLEET, PROBE)
 
     def ask_args(self, owner: str, now: float | None = None) -> list[str | int | float]:
         """fleet_ask's arguments after the keys: now ms, owner, cap, probe lease ms, ttl."""

@@ -169,7 +169,7 @@ class EventPublisher:
         # A batch waits for a connection, then for its round trip (and the replicas' WAIT);
         # the one before it may be doing the same.
         wait = 2 * (2 * checkout_timeout_seconds + replication.timeout_seconds) + 1
-        self._batches: GroupCommit[tuple[Any, ...]] = GroupCommit(
+        self._batches: GroupCommit[tuple[tuple[str, ...], tuple[Any, ...]]] = GroupCommit(
             self._queue_batch, wait_seconds=wait
         )
 
@@ -244,23 +244,23 @@ class EventPublisher:
         keys = (self._queue, JOURNAL, SINCE, seen_key(event_id), METRICS)
         args = (task_id, message, time.time(), self._dedupe_ttl)
         try:
-            return bool(self._batches.submit((*keys, *args)))
+            return bool(self._batches.submit((keys, args)))
         except Abandoned as exc:
             raise QueueUnavailable(f"Redis did not answer: {exc}") from exc
 
-    def _queue_batch(self, batch: Sequence[tuple[Any, ...]]) -> list[Any]:
+    def _queue_batch(self, batch: Sequence[tuple[tuple[str, ...], tuple[Any, ...]]]) -> list[Any]:
         """Run the queue script once per item, in one round trip: each item's answer, or the
         QueueUnavailable its caller raises. Safe to run twice (the script dedupes): an item
         whose caller gave up may still be queued, and its redelivery is then a duplicate."""
-        count = 5  # keys per call
         try:
             with self._redis() as client:
-                calls = [("EVALSHA", self._sha, count, *item) for item in batch]
+                calls = [("EVALSHA", self._sha, len(k), *k, *a) for k, a in batch]
                 answers = _pipeline(client, calls)
                 missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
                 if missing:
                     # A restarted Redis has forgotten its scripts: send the script itself, once.
-                    again = [("EVAL", QUEUE_ONCE_SCRIPT, count, *batch[i]) for i in missing]
+                    again = [("EVAL", QUEUE_ONCE_SCRIPT, len(k), *k, *a)
+                             for k, a in (batch[i] for i in missing)]  # fmt: skip
                     for i, answer in zip(missing, _pipeline(client, again), strict=True):
                         answers[i] = answer
                 # Answered only once replicas hold them (REDIS_MIN_REPLICAS). For a duplicate

@@ -43,7 +43,7 @@ from tasks.lanes import add_to_lane, in_lane, run_drain, task_name
 from tasks.outcomes import judge, through_redis_outage
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import APIError, TelnyxError
-from telnyx_api.events import Envelope
+from telnyx_api.events import Envelope, Event
 from telnyx_api.resources import CommandResult
 
 # A plain logger (not Celery's task logger, which has handlers of its own): its lines go
@@ -64,73 +64,65 @@ def handle_event(self: Task[Any, Any], body: str) -> str:
     # outage's retries of the step below, which may have taken the lane's lease already).
     owner = uuid.uuid4().hex
     with log_context(task_id=task_id):
-        outcome, lane = through_redis_outage(lambda: _handle_event(body, task_id, owner), where)
-        if lane is not None:
+        handled = through_redis_outage(lambda: _handle_event(body, task_id, owner), where)
+        if handled.lane is not None:
             # This event made itself its conference's drain: send on this thread, now. (Each
             # command sent is a Flower entry of its own: tasks/report.py.)
-            conference_id, drain_id, look = lane
-            run_drain(conference_id, drain_id, owner, look)
-    if outcome.pop(_COMPLETE, True):
+            run_drain(*handled.lane, owner, handled.look)
+    if not handled.complete:
         through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
-    return _result(outcome)
+    return handled.result
 
 
-def _result(outcome: dict[str, Any]) -> str:
-    """What Flower shows as the event task's result: the event, and where each follow-up
-    went. One string: Celery writes out every task's result (saferepr) whether or not anyone
-    looks, and a nested one cost a measurable share of the worker's CPU per event."""
-    if "event_id" not in outcome:
-        return str(outcome.get("status", ""))
-    went = outcome.get("followups", "no follow-up")
-    listed = "; ".join(went) if isinstance(went, list) else str(went)
-    return f"{outcome['event_type']} {outcome['event_id']}: {listed}"
+@dataclass(frozen=True)
+class _Handled:
+    # What Flower shows as the task's result: the event, and where each follow-up went. One
+    # string: Celery writes out every task's result (saferepr) whether or not anyone looks,
+    # and a nested one cost a measurable share of the worker's CPU per event.
+    result: str
+    # (conference id, drain id) when this task is to drain the lane, and the lane's first look.
+    lane: tuple[str, str] | None = None
+    look: Look | None = None
+    # Whether the event's message is complete already (the lane's step did it).
+    complete: bool = False
 
 
-# In an outcome: False when the event's message is complete already (the lane's step did it).
-_COMPLETE = "_complete"
-
-
-def _handle_event(
-    body: str, task_id: str, owner: str
-) -> tuple[dict[str, Any], tuple[str, str, Look | None] | None]:
-    """The event's outcome, and (conference id, drain id, its first look) when the event task
-    is to drain its conference's lane."""
+def _handle_event(body: str, task_id: str, owner: str) -> _Handled:
     try:
         event = Envelope.model_validate_json(body).data
     except ValidationError as exc:
         # Ingest validated it; a body that fails here came from elsewhere or an older version.
         log.error("dropping an invalid event body: %s", exc.errors(include_input=False)[:3])
-        return {"status": "invalid"}, None
+        return _Handled("invalid")
     add_to_context(
         event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
     )
     followups = runtime.current().plan(event)
-    outcome: dict[str, Any] = {"event_id": event.id, "event_type": event.event_type}
     names = [f.action for f in followups] or "no follow-up"
     if in_lane(event, followups):
         # (The same step completes this task's message: its follow-ups are in the lane.)
         added, drain_id, look = add_to_lane(event, followups, owner=owner, complete=task_id)
         # Where each follow-up went, the same way every time (Flower shows it as the result).
         went = "queued in its lane" if added else "duplicate (already queued or done)"
-        outcome["followups"] = [f"{task_name(f)}: {went}" for f in followups] or "no follow-up"
-        outcome[_COMPLETE] = False
         # One line at INFO per outcome: each follow-up's own (sent, retried, dropped...);
         # an event that calls for nothing has this one.
         log.log(_level(followups), "event %s %s: %s, in its conference's lane",
                 event.event_type, event.id, names)  # fmt: skip
-        if drain_id is None:
-            return outcome, None
-        return outcome, (str(event.conference_id), drain_id, look)
+        lane = (str(event.conference_id), drain_id) if drain_id is not None else None
+        result = _result(event, [f"{task_name(f)}: {went}" for f in followups])
+        return _Handled(result, lane, look, complete=True)
     context = {
         "event_id": event.id,
         "event_type": event.event_type,
         "occurred_at": event.when.isoformat() if event.when else None,
     }
-    outcome["followups"] = [
-        f"{task_name(f)}: queued as task {_queue_followup(f, context)}" for f in followups
-    ] or "no follow-up"
+    queued = [f"{task_name(f)}: queued as task {_queue_followup(f, context)}" for f in followups]
     log.log(_level(followups), "event %s %s: %s", event.event_type, event.id, names)
-    return outcome, None
+    return _Handled(_result(event, queued))
+
+
+def _result(event: Event, went: list[str]) -> str:
+    return f"{event.event_type} {event.id}: {'; '.join(went) or 'no follow-up'}"
 
 
 def _level(followups: list[FollowUp]) -> int:
