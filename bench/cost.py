@@ -180,13 +180,14 @@ def ingest(bench: Bench, profile: Path | None = None) -> tuple[float, float, flo
     """Webhooks/s for ours and the no-op route, and the web processes' CPU ms per request of
     each; `profile`: py-spy's stacks of one web worker process of each under the load,
     written there (no-op's beside it)."""
-    requests = bench.signed_requests(int(3000 * bench.seconds), "cost-ingest")
+    requests = bench.signed_requests(int(4000 * bench.seconds), "cost-ingest")
+    warm = bench.signed_requests(2000, "cost-ingest-warm")
     rates: dict[str, float] = {}
     cpu: dict[str, float] = {}
     rss: dict[str, float] = {}
     for name, app in (("no-op", "bench.apps:noop_app()"), ("ours", "ingest.wsgi:app")):
         with RedisServer() as server, bench.web(app, server.url) as (url, web):
-            bench.throughput(url, requests, connections=8)  # warm up
+            bench.throughput(url, warm, connections=8, seconds=1)  # warm up
             spy = None
             if profile is not None:
                 target = (
