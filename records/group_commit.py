@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
@@ -23,12 +22,16 @@ class Abandoned(Exception):
     """The caller stopped waiting before its batch was answered."""
 
 
-@dataclass(eq=False)
 class _Slot(Generic[T]):
-    item: T
-    done: threading.Event = field(default_factory=threading.Event)
-    answer: Any = None
-    abandoned: bool = False
+    """One caller's item, and where its answer goes."""
+
+    __slots__ = ("abandoned", "answer", "done", "item")
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.answer: Any = None
+        self.abandoned = False
 
 
 class GroupCommit(Generic[T]):
@@ -40,7 +43,10 @@ class GroupCommit(Generic[T]):
     ) -> None:
         self._send = send
         self._wait = wait_seconds
-        self._lock = threading.Condition()
+        self._lock = threading.Lock()
+        # Set when items are waiting (or on close). An event, not a condition: the web calls
+        # this on every webhook, and a condition's wait allocates a lock each time.
+        self._work = threading.Event()
         self._pending: list[_Slot[T]] = []
         self._sender: threading.Thread | None = None
         self._pid = 0
@@ -54,9 +60,10 @@ class GroupCommit(Generic[T]):
         with self._lock:
             if self._closed:
                 raise Abandoned("closed")
-            self._start()
+            if self._sender is None or self._pid != os.getpid():
+                self._start()
             self._pending.append(slot)
-            self._lock.notify()
+        self._work.set()
         if not slot.done.wait(self._wait):
             slot.abandoned = True  # (skipped if not taken yet)
             raise Abandoned(f"no answer within {self._wait:g}s")
@@ -69,7 +76,7 @@ class GroupCommit(Generic[T]):
         with self._lock:
             self._closed = True
             waiting, self._pending = self._pending, []
-            self._lock.notify()
+        self._work.set()
         for slot in waiting:
             slot.answer = Abandoned("closed")
             slot.done.set()
@@ -77,16 +84,17 @@ class GroupCommit(Generic[T]):
     def _start(self) -> None:
         # (Called with the lock held.) A thread of this process's own: a web worker forked
         # from a preloaded master does not inherit the master's.
-        if self._sender is None or self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._sender = threading.Thread(target=self._run, name="group-commit", daemon=True)
-            self._sender.start()
+        self._pid = os.getpid()
+        self._sender = threading.Thread(target=self._run, name="group-commit", daemon=True)
+        self._sender.start()
 
     def _run(self) -> None:
         while True:
+            self._work.wait()
             with self._lock:
-                while not self._pending and not self._closed:
-                    self._lock.wait()
+                # Cleared before the batch is taken, under the lock: an item appended after
+                # this sets it again, so none waits for a batch that is not coming.
+                self._work.clear()
                 if self._closed:
                     return
                 batch = [slot for slot in self._pending if not slot.abandoned]
