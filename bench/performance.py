@@ -95,33 +95,30 @@ class Bench:
 
     # --- requests ----------------------------------------------------------------------------
     def signed_requests(self, count: int, name: str) -> Path:
-        """Distinct signed conference.created deliveries, fresh for the next few minutes."""
+        """Distinct signed conference.created deliveries, fresh for the next few minutes: one
+        JSON object a line (bench/loadgen.py's format), and beside it (`.http`) the same
+        requests as wrk sends them, each after its length on a line of its own."""
         path = self.tmp / f"{name}.jsonl"
         now = int(time.time()) + 60
-        with path.open("w") as f:
+        with path.open("w") as f, path.with_suffix(".http").open("wb") as raw:
             for _ in range(count):
                 body = encode(make_event("conference.created"))
-                f.write(
-                    json.dumps({"body": body.decode(), "headers": self.signer.headers(body, now)})
-                    + "\n"
-                )
+                headers = self.signer.headers(body, now)
+                f.write(json.dumps({"body": body.decode(), "headers": headers}) + "\n")
+                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                request = (
+                    f"POST /webhooks/telnyx HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
+                    f"Content-Length: {len(body)}\r\n\r\n"
+                ).encode() + body
+                raw.write(b"%d\n" % len(request) + request)
         return path
 
     def wrk_script(self, requests: Path, threads: int) -> Path:
         """Each of wrk's threads walks its own share of the deliveries in order, so no event is
         sent twice until all of them have been (a repeat is a duplicate: a cheaper path). The
-        requests are read from a file: as Lua constants, tens of thousands pass Lua's limit."""
+        requests are read from the `.http` file: as Lua constants, tens of thousands pass Lua's
+        limit."""
         raw = requests.with_suffix(".http")
-        with raw.open("wb") as out:
-            for line in requests.read_text().splitlines():
-                r = json.loads(line)
-                body = r["body"].encode()
-                head = "".join(f"{k}: {v}\r\n" for k, v in r["headers"].items())
-                request = (
-                    f"POST /webhooks/telnyx HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
-                    f"Content-Length: {len(body)}\r\n\r\n"
-                ).encode() + body
-                out.write(b"%d\n" % len(request) + request)
         lua = f"""
 local threads = 0
 function setup(thread) thread:set("offset", threads); threads = threads + 1 end

@@ -31,6 +31,13 @@ class Gated:
             raise error
         return [ValueError(f"refused {i}") if i < 0 else i * 10 for i in items]
 
+    def in_flight(self, commit: GroupCommit[int], answers: dict[int, Any]) -> threading.Thread:
+        """A call of item 1 whose batch is being sent and held there (until `hold` is set)."""
+        self.hold.clear()
+        first = submit_in_thread(commit, 1, answers)
+        assert self.entered.acquire(timeout=10)
+        return first
+
 
 def submit_in_thread(
     commit: GroupCommit[int], item: int, answers: dict[int, Any]
@@ -60,9 +67,7 @@ def test_calls_that_arrive_during_a_round_trip_go_together_and_each_hears_its_ow
     commit: GroupCommit[int] = GroupCommit(send, wait_seconds=10)
     answers: dict[int, Any] = {}
     # Given a batch in flight
-    send.hold.clear()
-    first = submit_in_thread(commit, 1, answers)
-    assert send.entered.acquire(timeout=10)
+    first = send.in_flight(commit, answers)
     # When five more calls arrive meanwhile, one of them refused by Redis
     others = [submit_in_thread(commit, i, answers) for i in (2, 3, -4, 5, 6)]
     assert wait(lambda: len(commit._pending) == 5, 10)  # (all five queued: the sender is held)
@@ -93,9 +98,7 @@ def test_a_caller_that_stops_waiting_is_told_so_and_not_sent_if_not_taken_yet() 
     commit: GroupCommit[int] = GroupCommit(send, wait_seconds=0.2)
     answers: dict[int, Any] = {}
     # Given a batch that does not come back in time
-    send.hold.clear()
-    first = submit_in_thread(commit, 1, answers)
-    assert send.entered.acquire(timeout=10)
+    first = send.in_flight(commit, answers)
     # When another call waits behind it past its wait
     with pytest.raises(Abandoned):
         commit.submit(2)
