@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
-from flask import Flask, Response, current_app, jsonify, request
+from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
 
 log = logging.getLogger(__name__)
@@ -20,33 +21,32 @@ class Rejection(Exception):
         super().__init__(f"{status} {code}: {detail}")
 
 
+def error_body(code: str, detail: str) -> bytes:
+    """The JSON of an error answer (the webhook route's and Flask's alike)."""
+    return json.dumps({"error": code, "detail": detail}, separators=(",", ":")).encode()
+
+
+def http_error(exc: HTTPException) -> tuple[int, str, str]:
+    """Status, code and detail of an HTTP error raised by werkzeug or the request deadline."""
+    status = exc.code or 500
+    code = (exc.name or "error").lower().replace(" ", "_")
+    detail = {413: "the request body is too large"}.get(status, exc.description or "")
+    return status, code, detail
+
+
 def error_response(status: int, code: str, detail: str) -> tuple[Response, int]:
-    return jsonify(error=code, detail=detail), status
+    return Response(error_body(code, detail), mimetype="application/json"), status
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(Rejection)
-    def _api_error(exc: Rejection) -> tuple[Response, int]:
-        _count(exc.code)
-        return error_response(exc.status, exc.code, exc.detail)
+    """For the routes Flask serves (the webhook route answers its own: ingest/webhooks.py)."""
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> tuple[Response, int]:
-        status = exc.code or 500
-        code = (exc.name or "error").lower().replace(" ", "_")
-        if status == 413:
-            _count(code)
-        detail = {413: "the request body is too large"}.get(status, exc.description or "")
-        return error_response(status, code, detail)
+        return error_response(*http_error(exc))
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
         # The traceback goes to our log, never to the caller.
         log.exception("unhandled error")
-        _count("internal_error")
         return error_response(500, "internal_error", "the request could not be processed")
-
-
-def _count(reason: str) -> None:
-    if request.path == "/webhooks/telnyx":
-        current_app.extensions["ingest"].publisher.count_rejection(reason)

@@ -1,70 +1,156 @@
-"""POST /webhooks/telnyx: read bounded, verify, validate, queue, then answer."""
+"""POST /webhooks/telnyx: read bounded, verify, validate, queue, then answer.
+
+The route is plain WSGI in front of the Flask app (`create_app` wraps `app.wsgi_app` with it);
+every other request goes on to Flask. This is the request on every webhook's path, and
+Flask's handling of a request (its contexts, routing, request and response objects, signals)
+cost it more than verifying the signature does (docs/benchmarks.md, "Ingest"). Errors are
+JSON in the same shape as Flask's handlers answer (ingest/errors.py).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from collections.abc import Iterable
+from http import HTTPStatus
+from typing import TYPE_CHECKING
 
-from flask import Blueprint, Response, current_app, request
 from pydantic import ValidationError
+from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from core.logs import log_context
-from ingest.errors import Rejection
-from ingest.signature import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError
-from records.publisher import QueueUnavailable
+from ingest.errors import Rejection, error_body, http_error
+from ingest.signature import SignatureError, WebhookVerifier
+from records.publisher import EventPublisher, QueueUnavailable
 from telnyx_api.events import Envelope, Event
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
 log = logging.getLogger(__name__)
-webhooks = Blueprint("webhooks", __name__)
+
+PATH = "/webhooks/telnyx"
+# The WSGI names of the headers Telnyx signs with (ingest/signature.py).
+_SIGNATURE = "HTTP_TELNYX_SIGNATURE_ED25519"
+_TIMESTAMP = "HTTP_TELNYX_TIMESTAMP"
+_JSON = ("Content-Type", "application/json")
 
 
-@webhooks.post("/webhooks/telnyx")
-def receive() -> tuple[Response, int]:
-    ingest = current_app.extensions["ingest"]
-    _require_json_content_type()
-    # Raw bytes, bounded by MAX_CONTENT_LENGTH (413 past it); never request.json before
-    # the signature is checked.
-    body = request.get_data(cache=False)
-    try:
-        ingest.verifier.verify(
-            body, request.headers.get(SIGNATURE_HEADER), request.headers.get(TIMESTAMP_HEADER)
-        )
-    except SignatureError as exc:
-        log.warning("webhook rejected: %s", exc.reason)
-        raise Rejection(401, "invalid_signature", exc.reason) from exc
-    event, text = _parse(body)
-    with log_context(
-        event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
-    ):
-        return _queue(ingest, event, text)
+class WebhookRoute:
+    """WSGI middleware: answers `PATH` itself and hands every other request to `rest`."""
+
+    def __init__(
+        self,
+        rest: WSGIApplication,
+        verifier: WebhookVerifier,
+        publisher: EventPublisher,
+        max_body_bytes: int,
+    ) -> None:
+        self._rest = rest
+        self._verifier = verifier
+        self._publisher = publisher
+        self._max_body = max_body_bytes
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != PATH:
+            return self._rest(environ, start_response)
+        headers = [_JSON]
+        try:
+            if environ.get("REQUEST_METHOD") != "POST":
+                headers.append(("Allow", "POST"))
+                raise Rejection(405, "method_not_allowed", "webhooks are POSTed")
+            status, answer = self._receive(environ)
+        except Rejection as exc:
+            if exc.status != 405:
+                self._publisher.count_rejection(exc.code)
+            status, answer = exc.status, error_body(exc.code, exc.detail)
+        except HTTPException as exc:
+            # Raised while reading the body: over the size limit (413, counted), cut short
+            # (400), or the request deadline of gunicorn.conf.py (408).
+            status, code, detail = http_error(exc)
+            if status == 413:
+                self._publisher.count_rejection(code)
+            answer = error_body(code, detail)
+        except Exception:
+            # The traceback goes to our log, never to the caller.
+            log.exception("unhandled error")
+            self._publisher.count_rejection("internal_error")
+            status, answer = 500, error_body("internal_error", "the request could not be processed")
+        headers.append(("Content-Length", str(len(answer))))
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
+        return [answer]
+
+    def _receive(self, environ: WSGIEnvironment) -> tuple[int, bytes]:
+        _require_json_content_type(environ.get("CONTENT_TYPE", ""))
+        # Raw bytes, bounded (413 past the limit, before any of it is read when the length
+        # is declared); nothing is parsed before the signature is checked.
+        body = self._read_body(environ)
+        try:
+            self._verifier.verify(body, environ.get(_SIGNATURE), environ.get(_TIMESTAMP))
+        except SignatureError as exc:
+            log.warning("webhook rejected: %s", exc.reason)
+            raise Rejection(401, "invalid_signature", exc.reason) from exc
+        event, text = _parse(body)
+        with log_context(
+            event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
+        ):
+            return 200, self._queue(event, text)
+
+    def _read_body(self, environ: WSGIEnvironment) -> bytes:
+        """The whole body; 413 past the limit (before reading any of it, when the length is
+        declared), 400 when the client stops short of the length it declared."""
+        stream = environ["wsgi.input"]
+        declared = environ.get("CONTENT_LENGTH")
+        if declared and declared.isascii() and declared.isdigit():
+            length = int(declared)
+            if length > self._max_body:
+                raise RequestEntityTooLarge()
+            body = bytes(stream.read(length))
+            if len(body) != length:
+                raise ClientDisconnected()
+            return body
+        if not environ.get("wsgi.input_terminated"):
+            return b""  # no length, and a stream that may never end: no body (as werkzeug)
+        # Chunked: the server ends the stream with the body. Read one byte past the limit,
+        # so a body over it is refused as too large (not cut at the limit and then refused
+        # as badly signed).
+        chunks: list[bytes] = []
+        size = 0
+        while size <= self._max_body:
+            chunk = stream.read(self._max_body + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > self._max_body:
+            raise RequestEntityTooLarge()
+        return b"".join(chunks)
+
+    def _queue(self, event: Event, text: str) -> bytes:
+        try:
+            # The body is queued as received: one JSON parse here, one in the worker, and the
+            # worker sees every field Telnyx sent, known to this version or not.
+            queued = self._publisher.publish(text, event.id, event.event_type, event.conference_id)
+        except QueueUnavailable as exc:
+            # Redis's errors name host and port, never a password.
+            log.error(
+                "queue unavailable (%s); answering 503 so Telnyx redelivers event %s",
+                exc,
+                event.id,
+            )
+            raise Rejection(503, "queue_unavailable", "the event could not be queued") from exc
+        # A redelivery of an event already queued is acknowledged, so Telnyx stops sending it.
+        status = "queued" if queued else "duplicate"
+        # A queued event's outcome is the worker's line, with the same ids; the platform's
+        # router (or gunicorn's access log) has the request. A duplicate's outcome is this line.
+        log.log(logging.DEBUG if queued else logging.INFO, "%s %s %s", status, event.event_type,
+                event.id)  # fmt: skip
+        return f'{{"status":"{status}","event_id":{json.dumps(event.id)}}}'.encode()
 
 
-def _queue(ingest: Any, event: Event, text: str) -> tuple[Response, int]:
-    try:
-        # The body is queued as received: one JSON parse here, one in the worker, and the
-        # worker sees every field Telnyx sent, known to this version or not.
-        queued = ingest.publisher.publish(text, event.id, event.event_type, event.conference_id)
-    except QueueUnavailable as exc:
-        # Redis's errors name host and port, never a password.
-        log.error(
-            "queue unavailable (%s); answering 503 so Telnyx redelivers event %s", exc, event.id
-        )
-        raise Rejection(503, "queue_unavailable", "the event could not be queued") from exc
-    # A redelivery of an event already queued is acknowledged, so Telnyx stops sending it.
-    status = "queued" if queued else "duplicate"
-    # A queued event's outcome is the worker's line, with the same ids; the platform's router
-    # (or gunicorn's access log) has the request. A duplicate's outcome is this line.
-    log.log(logging.DEBUG if queued else logging.INFO, "%s %s %s", status, event.event_type,
-            event.id)  # fmt: skip
-    # Built by hand: this answer is on every webhook's path, and jsonify is not cheap.
-    answer = f'{{"status":"{status}","event_id":{json.dumps(event.id)}}}'
-    return Response(answer, mimetype="application/json"), 200
-
-
-def _require_json_content_type() -> None:
+def _require_json_content_type(content_type: str) -> None:
     """Telnyx sends application/json; anything declared otherwise is not a Telnyx webhook."""
-    mimetype = request.mimetype
+    mimetype = content_type.partition(";")[0].strip().lower()
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
         raise Rejection(415, "unsupported_media_type", "the body must be application/json")
 

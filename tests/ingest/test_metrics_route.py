@@ -29,12 +29,16 @@ def test_metrics_count_what_ingest_did(
     client.post("/webhooks/telnyx", data=body, headers=sign(body))  # duplicate
     client.post("/webhooks/telnyx", data=body, headers={})  # 401
     client.post("/webhooks/telnyx", data=b"{}", headers=sign(b"{}"))  # 400
+    client.post("/webhooks/telnyx", data=body, headers={**sign(body), "content-type": "text/plain"})
+    client.post("/webhooks/telnyx", data=b"{" * (256 * 1024 + 1), headers=sign(body))  # 413
     page = client.get("/metrics").get_data(as_text=True)
     assert "telnyx_webhooks_enqueued_total 1" in page
     assert "telnyx_webhooks_duplicate_total 1" in page
     assert 'telnyx_webhooks_rejected_total{reason="invalid_signature"} 1' in page
     assert 'telnyx_webhooks_rejected_total{reason="invalid_payload"} 1' in page
-    assert "telnyx_webhooks_received_total 4" in page
+    assert 'telnyx_webhooks_rejected_total{reason="unsupported_media_type"} 1' in page
+    assert 'telnyx_webhooks_rejected_total{reason="request_entity_too_large"} 1' in page
+    assert "telnyx_webhooks_received_total 6" in page
     assert "telnyx_queue_depth 1" in page
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 import threading
 import time
@@ -10,6 +11,7 @@ import pytest
 import redis
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id
 from ingest.app import create_app
@@ -272,8 +274,102 @@ def test_readyz_reflects_redis(client: FlaskClient, signer: WebhookSigner) -> No
 
 
 def test_wrong_method_and_unknown_path_are_json_errors(client: FlaskClient) -> None:
-    assert client.get("/webhooks/telnyx").status_code == 405
+    for method in ("GET", "PUT", "HEAD", "OPTIONS"):
+        response = client.open("/webhooks/telnyx", method=method)
+        assert response.status_code == 405
+        assert response.headers["Allow"] == "POST"
+    assert client.get("/webhooks/telnyx").json == {
+        "error": "method_not_allowed",
+        "detail": "webhooks are POSTed",
+    }
     response = client.get("/nope")
     assert response.status_code == 404
     assert response.json is not None
     assert response.json["error"] == "not_found"
+
+
+def _call(app: Flask, environ: dict[str, object]) -> tuple[int, dict[str, object]]:
+    """The app called as a WSGI server calls it, with an environ the test client cannot
+    build (a body without a declared length, or shorter than declared)."""
+    app_iter, status, _ = run_wsgi_app(app, environ)
+    return int(status.split()[0]), json.loads(b"".join(app_iter))
+
+
+def _environ(body: bytes, headers: dict[str, str], **overrides: object) -> dict[str, object]:
+    environ: dict[str, object] = EnvironBuilder(
+        path="/webhooks/telnyx", method="POST", data=body, headers=list(headers.items())
+    ).get_environ()
+    environ.update(overrides)
+    return {k: v for k, v in environ.items() if v is not None}
+
+
+def test_a_chunked_body_is_read_to_its_end_and_bounded(
+    signer: WebhookSigner, redis_url: str, redis_client: redis.Redis, sign: Sign
+) -> None:
+    # Given an app with a 2 KiB limit, and bodies sent without a declared length (chunked:
+    # the server ends the stream where the body ends)
+    app = create_app(_settings(signer, redis_url, webhook_max_body_bytes=2048))
+    small = encode(make_event("conference.created"))
+    large = encode(make_event("conference.created", padding="x" * 4096))
+
+    def chunked(body: bytes) -> dict[str, object]:
+        return _environ(
+            body,
+            sign(body),
+            CONTENT_LENGTH=None,
+            **{"wsgi.input": io.BytesIO(body), "wsgi.input_terminated": True},
+        )
+
+    # Then one within the limit is queued whole
+    status, answer = _call(app, chunked(small))
+    assert (status, answer["status"]) == (200, "queued")
+    [message] = _queued(redis_client)
+    [args, _, _] = json.loads(base64.b64decode(str(message["body"])))
+    assert args == [small.decode()]
+    # and one past it is refused with 413, and not queued
+    status, answer = _call(app, chunked(large))
+    assert (status, answer["error"]) == (413, "request_entity_too_large")
+    assert len(_queued(redis_client)) == 1
+
+
+def test_a_body_shorter_than_its_declared_length_gets_400(
+    app: Flask, redis_client: redis.Redis, sign: Sign
+) -> None:
+    # Given a client that declares a length and disconnects before sending all of it
+    body = encode(make_event("conference.created"))
+    environ = _environ(
+        body, sign(body), CONTENT_LENGTH=str(len(body) + 10), **{"wsgi.input": io.BytesIO(body)}
+    )
+    # Then it is refused, and nothing of it is queued
+    status, answer = _call(app, environ)
+    assert (status, answer["error"]) == (400, "bad_request")
+    assert _queued(redis_client) == []
+
+
+def test_an_unexpected_error_is_a_json_500_logged_and_counted(
+    app: Flask, sign: Sign, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a publisher that fails in a way nobody planned for
+    publisher = app.extensions["ingest"].publisher
+
+    def broken(*args: object) -> bool:
+        raise RuntimeError("something nobody planned for")
+
+    publisher.publish = broken
+    client = app.test_client()
+    body = encode(make_event("conference.created"))
+    # When a webhook arrives
+    response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
+    # Then the caller gets a JSON 500 without the details
+    assert response.status_code == 500
+    assert response.json == {
+        "error": "internal_error",
+        "detail": "the request could not be processed",
+    }
+    # which are in the log, with the traceback
+    [record] = [r for r in caplog.records if r.getMessage() == "unhandled error"]
+    assert record.exc_info is not None
+    assert "something nobody planned for" in str(record.exc_info[1])
+    # and the refusal is counted
+    page = client.get("/metrics").get_data(as_text=True)
+    assert 'telnyx_webhooks_rejected_total{reason="internal_error"} 1' in page

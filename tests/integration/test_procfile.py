@@ -54,6 +54,31 @@ def test_procfile_web_and_worker_turn_webhooks_into_commands(
     assert speak.body["payload"] == "Dana has joined the conference."
 
 
+def test_the_web_line_reads_chunked_bodies_whole_and_bounds_them(
+    web: str, signer: WebhookSigner
+) -> None:
+    # Given a webhook sent without a declared length, in small chunks
+    event = make_event("conference.created")
+    body = encode(event)
+
+    def chunks(data: bytes) -> Iterator[bytes]:
+        for start in range(0, len(data), 100):
+            yield data[start : start + 100]
+
+    url = f"{web}/webhooks/telnyx"
+    response = httpx.post(url, content=chunks(body), headers=signer.headers(body))
+    # Then it is read whole, verified and queued
+    assert response.request.headers["transfer-encoding"] == "chunked"
+    assert response.status_code == 200, response.text
+    assert response.json() == {"status": "queued", "event_id": event["data"]["id"]}
+    # And one past the 256 KiB limit is refused as too large, chunked or declared
+    large = encode(make_event("conference.created", padding="x" * 300_000))
+    for content in (chunks(large), large):
+        response = httpx.post(url, content=content, headers=signer.headers(large))
+        assert response.status_code == 413, response.text
+        assert response.json()["error"] == "request_entity_too_large"
+
+
 def test_procfile_declares_web_and_worker() -> None:
     entries = procfile()
     # The web's settings (bind on $PORT, worker class, limits) live in gunicorn.conf.py.
