@@ -247,3 +247,46 @@ def test_the_api_key_is_never_in_an_error_message() -> None:
         client.conferences.actions.record_start("c", format="mp3")
     assert "SECRET-KEY-123" not in str(caught.value)
     assert "SECRET-KEY-123" not in repr(caught.value)
+
+
+def test_each_request_carries_the_timeouts_and_only_its_own_headers() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        # A cookie set by the server is not sent back: no client state between commands.
+        return httpx.Response(200, json=OK, headers={"set-cookie": "session=1; Path=/"})
+
+    client = TelnyxClient(
+        "KEY",
+        base_url="https://api.test/v2/",
+        timeout=httpx.Timeout(7.0, connect=3.0),
+        transport=httpx.MockTransport(handler),
+    )
+    client.conferences.actions.record_start("c", format="mp3")
+    client.conferences.actions.record_start("c", format="mp3")
+    _, second = seen
+    assert str(second.url) == "https://api.test/v2/conferences/c/actions/record_start"
+    assert second.extensions["timeout"] == {"connect": 3.0, "read": 7.0, "write": 7.0, "pool": 7.0}
+    assert second.headers["user-agent"].startswith("telnyx-conference-worker/")
+    assert second.headers["accept"] == "application/json"
+    assert "cookie" not in second.headers
+    assert second.headers["content-length"] == str(len(second.content))
+
+
+def test_a_redirect_is_an_error_and_is_not_followed() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(302, headers={"location": "https://elsewhere.test/"})
+
+    with pytest.raises(errors.APIError) as caught:
+        _client(handler).conferences.actions.record_start("c", format="mp3")
+    assert caught.value.status_code == 302
+    assert len(seen) == 1  # the key never went to the other host
+
+
+def test_a_malformed_base_url_is_refused_at_start_up() -> None:
+    with pytest.raises(httpx.InvalidURL):
+        TelnyxClient("KEY", base_url="https://[::1/v2")
