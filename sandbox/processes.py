@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
@@ -30,7 +31,10 @@ def procfile(path: Path = ROOT / "Procfile") -> dict[str, str]:
 
 
 class ManagedProcess:
-    """A child in its own process group, output to a log file, stopped on exit."""
+    """A child in its own process group, output to a log file, stopped on exit.
+
+    The log is removed once this object is gone (or the interpreter exits): a benchmark
+    starts hundreds of these, and a web process's access log runs to megabytes."""
 
     def __init__(
         self,
@@ -42,6 +46,7 @@ class ManagedProcess:
     ) -> None:
         self.name = name
         self.log = Path(tempfile.mkstemp(prefix=f"{name}-", suffix=".log")[1])
+        weakref.finalize(self, self.log.unlink, missing_ok=True)
         # The venv's bin first (this interpreter's unless `bin_dir` names another), so
         # `python`, `gunicorn` and `celery` resolve to the installation under test.
         path = f"{bin_dir}{os.pathsep}{env.get('PATH', os.environ['PATH'])}"
