@@ -34,6 +34,13 @@ def http_error(exc: HTTPException) -> tuple[int, str, str]:
     return status, code, detail
 
 
+def unexpected_error() -> tuple[int, str, str]:
+    """Log the exception being handled, with its traceback (which goes to our log, never to
+    the caller), and give the 500 the caller gets instead."""
+    log.exception("unhandled error")
+    return 500, "internal_error", "the request could not be processed"
+
+
 def error_response(status: int, code: str, detail: str) -> tuple[Response, int]:
     return Response(error_body(code, detail), mimetype="application/json"), status
 
@@ -47,6 +54,4 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> tuple[Response, int]:
-        # The traceback goes to our log, never to the caller.
-        log.exception("unhandled error")
-        return error_response(500, "internal_error", "the request could not be processed")
+        return error_response(*unexpected_error())

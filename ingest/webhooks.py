@@ -19,8 +19,13 @@ from pydantic import ValidationError
 from werkzeug.exceptions import ClientDisconnected, HTTPException, RequestEntityTooLarge
 
 from core.logs import log_context
-from ingest.errors import Rejection, error_body, http_error
-from ingest.signature import SignatureError, WebhookVerifier
+from ingest.errors import Rejection, error_body, http_error, unexpected_error
+from ingest.signature import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    SignatureError,
+    WebhookVerifier,
+)
 from records.publisher import EventPublisher, QueueUnavailable
 from telnyx_api.events import Envelope, Event
 
@@ -30,10 +35,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PATH = "/webhooks/telnyx"
-# The WSGI names of the headers Telnyx signs with (ingest/signature.py).
-_SIGNATURE = "HTTP_TELNYX_SIGNATURE_ED25519"
-_TIMESTAMP = "HTTP_TELNYX_TIMESTAMP"
-_JSON = ("Content-Type", "application/json")
+
+
+def _environ_name(header: str) -> str:
+    return "HTTP_" + header.upper().replace("-", "_")
+
+
+# The WSGI names of the headers Telnyx signs with.
+_SIGNATURE = _environ_name(SIGNATURE_HEADER)
+_TIMESTAMP = _environ_name(TIMESTAMP_HEADER)
 
 
 class WebhookRoute:
@@ -54,15 +64,13 @@ class WebhookRoute:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != PATH:
             return self._rest(environ, start_response)
-        headers = [_JSON]
+        if environ.get("REQUEST_METHOD") != "POST":
+            answer = error_body("method_not_allowed", "webhooks are POSTed")
+            return _answer(start_response, 405, answer, ("Allow", "POST"))
         try:
-            if environ.get("REQUEST_METHOD") != "POST":
-                headers.append(("Allow", "POST"))
-                raise Rejection(405, "method_not_allowed", "webhooks are POSTed")
-            status, answer = self._receive(environ)
+            status, answer = 200, self._receive(environ)
         except Rejection as exc:
-            if exc.status != 405:
-                self._publisher.count_rejection(exc.code)
+            self._publisher.count_rejection(exc.code)
             status, answer = exc.status, error_body(exc.code, exc.detail)
         except HTTPException as exc:
             # Raised while reading the body: over the size limit (413, counted), cut short
@@ -71,16 +79,14 @@ class WebhookRoute:
             if status == 413:
                 self._publisher.count_rejection(code)
             answer = error_body(code, detail)
-        except Exception:
-            # The traceback goes to our log, never to the caller.
-            log.exception("unhandled error")
-            self._publisher.count_rejection("internal_error")
-            status, answer = 500, error_body("internal_error", "the request could not be processed")
-        headers.append(("Content-Length", str(len(answer))))
-        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
-        return [answer]
+        except Exception:  # noqa: BLE001 - unexpected_error logs it with its traceback
+            status, code, detail = unexpected_error()
+            self._publisher.count_rejection(code)
+            answer = error_body(code, detail)
+        return _answer(start_response, status, answer)
 
-    def _receive(self, environ: WSGIEnvironment) -> tuple[int, bytes]:
+    def _receive(self, environ: WSGIEnvironment) -> bytes:
+        """The answer to a webhook queued (or a duplicate); raises what is answered otherwise."""
         _require_json_content_type(environ.get("CONTENT_TYPE", ""))
         # Raw bytes, bounded (413 past the limit, before any of it is read when the length
         # is declared); nothing is parsed before the signature is checked.
@@ -94,7 +100,7 @@ class WebhookRoute:
         with log_context(
             event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
         ):
-            return 200, self._queue(event, text)
+            return self._queue(event, text)
 
     def _read_body(self, environ: WSGIEnvironment) -> bytes:
         """The whole body; 413 past the limit (before reading any of it, when the length is
@@ -146,6 +152,16 @@ class WebhookRoute:
         log.log(logging.DEBUG if queued else logging.INFO, "%s %s %s", status, event.event_type,
                 event.id)  # fmt: skip
         return f'{{"status":"{status}","event_id":{json.dumps(event.id)}}}'.encode()
+
+
+def _answer(
+    start_response: StartResponse, status: int, body: bytes, *headers: tuple[str, str]
+) -> list[bytes]:
+    start_response(
+        f"{status} {HTTPStatus(status).phrase}",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body))), *headers],
+    )
+    return [body]
 
 
 def _require_json_content_type(content_type: str) -> None:
