@@ -32,10 +32,10 @@ from core.naming import HANDLE_EVENT, event_task_id
 from records.journal import Journal
 from records.publisher import celery_message
 from sandbox.events import encode
-from sandbox.harness import wait
-from sandbox.processes import ManagedProcess, procfile
 from sandbox.redis_server import RedisServer
-from sandbox.scenarios import conference_burst
+from testkit.harness import wait
+from testkit.processes import ManagedProcess, procfile
+from testkit.scenarios import conference_burst
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

@@ -37,11 +37,11 @@ from core.naming import conference_task
 from records.journal import Journal
 from records.publisher import celery_message
 from sandbox.events import encode, make_event
-from sandbox.harness import expected_commands, wait
-from sandbox.processes import ManagedProcess, procfile, start_worker
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
 from tasks.handlers import followup_argsrepr
+from testkit.harness import expected_commands, wait
+from testkit.processes import ManagedProcess, procfile, start_worker
 
 API_KEY = "KEY-bench"
 ROOT = Path(__file__).resolve().parent.parent

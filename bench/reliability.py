@@ -4,7 +4,7 @@
     python bench/reliability.py --conferences 50 sigkill redelivery
 
 Each scenario starts its own Redis, local Telnyx API, web process and workers (see
-sandbox/scenarios.py) and prints one row: events sent and acknowledged, actions expected,
+testkit/scenarios.py) and prints one row: events sent and acknowledged, actions expected,
 delivered, duplicated (accepted twice and acted on twice), lost, dead-lettered; and of the
 expected actions, the participants to announce and the speak commands that announced them
 (joins waiting in a conference's lane at once are merged: by name or by count, once each).
@@ -16,7 +16,7 @@ import argparse
 import platform
 import sys
 
-from sandbox.scenarios import SCENARIOS, Outcome
+from testkit.scenarios import SCENARIOS, Outcome
 
 COLUMNS = (
     "sent",

@@ -31,8 +31,8 @@ import httpx
 
 from sandbox import api_server
 from sandbox import redis_cli as sandbox_redis
-from sandbox.demo import scenario
 from sandbox.events import client_state, encode, make_event
+from sandbox.scenario import scenario
 from sandbox.signer import WebhookSigner
 from telnyx_api.events import EVENT_TYPES
 

@@ -9,9 +9,9 @@ import pytest
 import redis
 
 from sandbox.api_server import FakeTelnyxServer
-from sandbox.processes import ManagedProcess, start_worker
 from sandbox.redis_server import RedisServer
 from sandbox.signer import WebhookSigner
+from testkit.processes import ManagedProcess, start_worker
 
 API_KEY = "KEY-test-0123456789"
 # A fixed seed so failures reproduce; generated for this project, not a key in use anywhere.

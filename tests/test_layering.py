@@ -26,6 +26,11 @@ FORBIDDEN = {
     "ingest": {"tasks", "workers", "sandbox"},
     "telnyx_api": {"core", "followups", "records", "tasks", "ingest", "workers", "sandbox"},
 }
+# testkit, the scaffolding of the tests, benchmarks and demo, is not installed: nothing that is
+# may import it.
+INSTALLED = ("core", "followups", "records", "tasks", "ingest", "workers", "telnyx_api", "sandbox")
+for _installed in INSTALLED:
+    FORBIDDEN.setdefault(_installed, set()).add("testkit")
 
 
 def imported_packages(package: str) -> dict[str, set[str]]:

@@ -24,15 +24,15 @@ import httpx
 import pytest
 import yaml
 
-from sandbox.announcements import announced
 from sandbox.api_server import FakeTelnyxServer
-from sandbox.demo import NAMES, scenario
 from sandbox.events import encode
-from sandbox.harness import wait
-from sandbox.processes import ROOT, procfile
 from sandbox.redis_server import RedisServer, free_port
-from sandbox.scenarios import conference_burst
+from sandbox.scenario import NAMES, scenario
 from sandbox.signer import WebhookSigner
+from testkit.announcements import announced
+from testkit.harness import wait
+from testkit.processes import ROOT, procfile
+from testkit.scenarios import conference_burst
 from tests.conftest import API_KEY
 
 PODMAN = shutil.which("podman")

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 
 from sandbox.api_server import FakeTelnyxServer
-from sandbox.processes import ROOT, procfile, start_web
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import ROOT, procfile, start_web
 from tests.conftest import SIGNING_SEED, service_env
 
 

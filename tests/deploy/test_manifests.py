@@ -20,7 +20,7 @@ import yaml
 
 from core.settings import WorkerSettings
 from ingest.settings import WebSettings
-from sandbox.processes import ROOT, procfile
+from testkit.processes import ROOT, procfile
 
 DOCKERFILE = ROOT / "Dockerfile"
 # Read by the processes outside the settings classes (or by gunicorn.conf.py).

@@ -22,11 +22,12 @@ import httpx
 import pytest
 
 from sandbox.api_server import FakeTelnyxServer
-from sandbox.demo import complete, problems, scenario
 from sandbox.events import encode
-from sandbox.processes import ROOT, ManagedProcess, procfile
 from sandbox.redis_server import RedisServer, free_port
+from sandbox.scenario import scenario
 from sandbox.signer import WebhookSigner
+from testkit.demo import complete, problems
+from testkit.processes import ROOT, ManagedProcess, procfile
 from tests.conftest import API_KEY
 
 FLOWER_AUTH = ("ops", "rehearsal-secret")

@@ -15,8 +15,8 @@ import pytest
 
 from sandbox.api_server import FaultRates
 from sandbox.events import client_state, encode, make_event
-from sandbox.harness import Cluster
-from sandbox.processes import ManagedProcess
+from testkit.harness import Cluster
+from testkit.processes import ManagedProcess
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 

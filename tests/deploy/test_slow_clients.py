@@ -22,9 +22,9 @@ import pytest
 
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.events import encode, make_event
-from sandbox.processes import start_web
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import start_web
 from tests.conftest import service_env
 
 STALLED_HEADERS = 200

@@ -4,7 +4,7 @@ Telnyx redelivers them (anything but 200 is sent again)."""
 
 from __future__ import annotations
 
-from sandbox import scenarios
+from testkit import scenarios
 
 
 def test_a_primary_killed_mid_stream_loses_and_doubles_nothing_acknowledged() -> None:

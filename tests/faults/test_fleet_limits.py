@@ -6,9 +6,9 @@ from __future__ import annotations
 import time
 
 from records.deadletters import DeadLetters
-from sandbox import fleet_scenarios
 from sandbox.events import client_state, encode, make_event
-from sandbox.harness import FAST_RECOVERY, Cluster, wait
+from testkit import fleet_scenarios
+from testkit.harness import FAST_RECOVERY, Cluster, wait
 
 
 def test_two_workers_share_one_pace_under_the_rate_limit() -> None:

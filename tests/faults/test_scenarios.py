@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from sandbox import scenarios
+from testkit import scenarios
 
 
 def _assert_exact(outcome: scenarios.Outcome) -> None:

@@ -19,13 +19,13 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.announcements import Covered, announced
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import call_control_id, client_state, encode, make_event
-from sandbox.harness import wait
-from sandbox.processes import ROOT, ManagedProcess
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
+from testkit.announcements import Covered, announced
+from testkit.harness import wait
+from testkit.processes import ROOT, ManagedProcess
 from tests.conftest import service_env
 
 RULES = ROOT / "examples" / "rules.toml"

@@ -15,9 +15,9 @@ from flask.testing import FlaskClient
 
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
-from sandbox.harness import wait
-from sandbox.processes import ManagedProcess, procfile
 from sandbox.redis_server import free_port
+from testkit.harness import wait
+from testkit.processes import ManagedProcess, procfile
 from workers.flower import auth_problem
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -16,10 +16,10 @@ import redis
 from flask.testing import FlaskClient
 
 from records.metrics import Metrics
-from sandbox.announcements import announced
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import call_control_id, client_state, encode, make_event
-from sandbox.harness import wait
+from testkit.announcements import announced
+from testkit.harness import wait
 
 Sign = Callable[..., dict[str, str]]
 pytestmark = pytest.mark.usefixtures("worker")

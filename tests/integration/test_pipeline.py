@@ -16,8 +16,8 @@ from core.naming import command_id
 from records.deadletters import DeadLetters
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
 from sandbox.events import client_state, encode, make_event
-from sandbox.harness import wait
-from sandbox.processes import ManagedProcess
+from testkit.harness import wait
+from testkit.processes import ManagedProcess
 
 Sign = Callable[..., dict[str, str]]
 pytestmark = pytest.mark.usefixtures("worker")

@@ -11,9 +11,9 @@ import pytest
 
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
-from sandbox.processes import ManagedProcess, procfile, start_web
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import ManagedProcess, procfile, start_web
 from tests.conftest import service_env
 
 

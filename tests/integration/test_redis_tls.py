@@ -21,9 +21,9 @@ from ingest.app import create_app
 from ingest.settings import WebSettings
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
-from sandbox.processes import start_web, start_worker
 from sandbox.redis_server import RedisServer, TlsFiles, free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import start_web, start_worker
 from tests.conftest import service_env
 from workers.config import celery_config
 

@@ -12,9 +12,9 @@ import pytest
 
 from records.preflight import Finding
 from sandbox.api_server import FakeTelnyxServer
-from sandbox.processes import ROOT, procfile
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import ROOT, procfile
 from tests.conftest import service_env
 from workers.preflight import check
 

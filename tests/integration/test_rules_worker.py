@@ -14,9 +14,9 @@ from ingest.app import create_app
 from ingest.settings import WebSettings
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
-from sandbox.processes import ManagedProcess, procfile, start_worker
 from sandbox.redis_server import RedisServer
 from sandbox.signer import WebhookSigner
+from testkit.processes import ManagedProcess, procfile, start_worker
 from tests.conftest import service_env
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "rules.toml"

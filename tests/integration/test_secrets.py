@@ -20,9 +20,9 @@ from ingest.app import create_app
 from ingest.settings import WebSettings
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
-from sandbox.harness import wait
-from sandbox.processes import ManagedProcess
 from sandbox.signer import WebhookSigner
+from testkit.harness import wait
+from testkit.processes import ManagedProcess
 from tests.conftest import API_KEY
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -15,9 +15,9 @@ import httpx
 import pytest
 
 from sandbox.api_server import FakeTelnyxServer
-from sandbox.processes import ManagedProcess, procfile
 from sandbox.redis_server import SentinelTopology, free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import ManagedProcess, procfile
 from tests.conftest import service_env
 from tests.integration.test_release_check import _release
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.processes import ManagedProcess
+from testkit.processes import ManagedProcess
 from workers.cli import own_node_name
 
 pytestmark = pytest.mark.usefixtures("worker")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from records.group_commit import Abandoned, GroupCommit
-from sandbox.harness import wait
+from testkit.harness import wait
 
 
 class Gated:

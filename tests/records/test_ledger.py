@@ -9,7 +9,7 @@ from records.journal import Journal
 from records.ledger import Begin, Ledger
 from records.metrics import METRICS
 from records.replication import Replication, ReplicationShortfall
-from sandbox.harness import wait
+from testkit.harness import wait
 
 
 def test_first_claim_wins_and_done_is_final(redis_client: redis.Redis) -> None:

@@ -17,9 +17,9 @@ import httpx
 import pytest
 import redis
 
-from sandbox.processes import ROOT
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import ROOT
 
 BIN = Path(sys.executable).parent
 SANDBOX = str(BIN / "telnyx-sandbox")

@@ -12,9 +12,9 @@ import pytest
 
 from sandbox.api_server import FakeTelnyxServer
 from sandbox.cli import main
-from sandbox.processes import start_web
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner
+from testkit.processes import start_web
 from tests.conftest import service_env
 
 SEED = bytes(range(7, 39))

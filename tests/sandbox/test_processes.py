@@ -3,7 +3,7 @@ from __future__ import annotations
 import gc
 import os
 
-from sandbox.processes import ManagedProcess
+from testkit.processes import ManagedProcess
 
 
 def test_a_process_log_is_readable_after_stop_and_removed_with_the_process() -> None:

@@ -16,17 +16,17 @@ from typing import Any
 import redis
 
 from records.deadletters import DeadLetters
-from sandbox.announcements import Covered, covered
 from sandbox.api_server import FaultRates
 from sandbox.events import client_state, encode, make_event
-from sandbox.harness import (
+from sandbox.redis_server import SentinelTopology
+from testkit.announcements import Covered, covered
+from testkit.harness import (
     Cluster,
     accepted_by_command,
     expected_announcements,
     expected_commands,
     wait,
 )
-from sandbox.redis_server import SentinelTopology
 
 TELNYX_WINDOW_SECONDS = 60.0
 

@@ -1,10 +1,10 @@
 """Telnyx's limits against the fleet: a rate limit the workers share, and an outage long
 enough to exhaust a per-action retry count. Each starts its own Redis, local Telnyx API, web
-process and workers (sandbox/harness.py), sends conference.created events (one record_start
+process and workers (testkit/harness.py), sends conference.created events (one record_start
 each) and counts what the API received.
 
-    python -m sandbox.fleet_scenarios rate-limit --conferences 1200
-    python -m sandbox.fleet_scenarios outage --conferences 200 --seconds 150
+    python -m testkit.fleet_scenarios rate-limit --conferences 1200
+    python -m testkit.fleet_scenarios outage --conferences 200 --seconds 150
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 from records.deadletters import DeadLetters
 from sandbox.events import encode, make_event
-from sandbox.harness import Cluster, wait
+from testkit.harness import Cluster, wait
 
 
 @dataclass

@@ -5,7 +5,7 @@ processes, then plays a signed conference scenario against the web process and p
 webhook and each command Telnyx received. Exits 0 when exactly the expected commands arrived:
 the recording first, then every participant announced once, in join order.
 
-    python -m sandbox.demo
+    python -m testkit.demo
 """
 
 from __future__ import annotations
@@ -21,41 +21,13 @@ from typing import Any
 
 import httpx
 
-from sandbox.announcements import announced
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
-from sandbox.events import client_state, encode, make_event
-from sandbox.processes import ManagedProcess, start_web, start_worker
+from sandbox.events import encode
 from sandbox.redis_server import RedisServer, free_port
+from sandbox.scenario import NAMES, scenario
 from sandbox.signer import WebhookSigner
-
-NAMES = ["Alice Martin", "Bob Okafor", "Chandra Rao"]
-
-
-def scenario(conference_id: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """A conference is created, three named participants join, one leaves, it is recorded;
-    and (to be sent once its commands are out) its end."""
-    states = [
-        client_state({"name": NAMES[0], "crm_id": 1042}),
-        client_state({"name": NAMES[1]}),
-        client_state(NAMES[2]),
-    ]
-    events = [make_event("conference.created", conference_id=conference_id)]
-    events += [
-        make_event("conference.participant.joined", conference_id=conference_id, client_state=state)
-        for state in states
-    ]
-    events += [
-        make_event("conference.participant.left", conference_id=conference_id),
-        make_event(
-            "conference.recording.saved",
-            conference_id=conference_id,
-            recording_id=str(uuid.uuid4()),
-            format="mp3",
-            channels="single",
-            recording_urls={"mp3": "https://example.com/recording.mp3"},
-        ),
-    ]
-    return events, make_event("conference.ended", conference_id=conference_id, reason="all_left")
+from testkit.announcements import announced
+from testkit.processes import ManagedProcess, start_web, start_worker
 
 
 def problems(received: list[RecordedRequest], conference_id: str) -> list[str]:

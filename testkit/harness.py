@@ -20,10 +20,10 @@ from followups.policy import Policy, default_rules
 from followups.rules import plan
 from records.journal import SINCE
 from sandbox.api_server import FakeTelnyxServer, RecordedRequest
-from sandbox.processes import ManagedProcess, start_web, start_worker
 from sandbox.redis_server import RedisServer, SentinelTopology, free_port
 from sandbox.signer import WebhookSigner
 from telnyx_api.events import Envelope
+from testkit.processes import ManagedProcess, start_web, start_worker
 
 # Short timings, so that recovery happens in seconds rather than a minute; the relations
 # between them are the production ones (WorkerSettings checks them).
