@@ -406,7 +406,9 @@ request = function() n = n + 1; return reqs[(n * {threads} + offset) % #reqs + 1
     def api(self, latency: float = 0.0) -> Iterator[ApiProcess]:
         """The local Telnyx API in a process of its own, so it does not slow the one measuring."""
         port = free_port()
-        command = f"python -m sandbox.api_server --port {port} --api-key {API_KEY} --latency {latency} --quiet"
+        command = (
+            f"python -m sandbox.api --port {port} --api-key {API_KEY} --latency {latency} --quiet"
+        )
         process = ManagedProcess("api", command, self.env("redis://unused"))
         api = ApiProcess(f"http://127.0.0.1:{port}")
         process.wait_until(api.up, 30)

@@ -29,8 +29,8 @@ from typing import Any
 
 import httpx
 
-from sandbox import api_server
 from sandbox import redis_cli as sandbox_redis
+from sandbox.api.http import main as serve_api
 from sandbox.events import client_state, encode, make_event
 from sandbox.scenario import scenario
 from sandbox.signer import WebhookSigner
@@ -41,7 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     if args_list[:1] == ["api"]:
         # Everything after `api` belongs to the server's own options.
-        return api_server.main(args_list[1:])
+        return serve_api(args_list[1:])
     parser = argparse.ArgumentParser(
         prog="telnyx-sandbox",
         description=__doc__,
@@ -97,12 +97,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "arrives sooner makes the announcements still waiting moot)",
     )
     api = commands.add_parser("api", help="run the local Telnyx-compatible API")
-    api.add_argument(
-        "rest", nargs=argparse.REMAINDER, help="options of python -m sandbox.api_server"
-    )
+    api.add_argument("rest", nargs=argparse.REMAINDER, help="options of python -m sandbox.api")
     args = parser.parse_args(argv)
     if args.command == "api":
-        return api_server.main(args.rest)
+        return serve_api(args.rest)
     if args.command == "keygen":
         return _keygen(args.format)
     if args.command == "redis":

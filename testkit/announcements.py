@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sandbox.api_server import RecordedRequest
+from sandbox.api.recorded import RecordedRequest
 
 _ONE = re.compile(r"(?P<name>.+) has (?P<kind>joined|left) the conference\.")
 _UNNAMED_ONE = {

@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.api.http import FakeTelnyxServer
+from sandbox.api.recorded import RecordedRequest
 from sandbox.events import encode
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.scenario import NAMES, scenario

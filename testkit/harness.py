@@ -19,7 +19,8 @@ from core.naming import QUEUE
 from followups.policy import Policy, default_rules
 from followups.rules import plan
 from records.journal import SINCE
-from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.api.http import FakeTelnyxServer
+from sandbox.api.recorded import RecordedRequest
 from sandbox.redis_server import RedisServer, SentinelTopology, free_port
 from sandbox.signer import WebhookSigner
 from telnyx_api.events import Envelope

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from records.deadletters import DeadLetters
-from sandbox.api_server import FaultRates
+from sandbox.api.faults import FaultRates
 from sandbox.events import client_state, encode, make_event
 from sandbox.redis_server import SentinelTopology
 from testkit.announcements import Covered, covered

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.redis_server import RedisServer
 from sandbox.signer import WebhookSigner
 from testkit.processes import ManagedProcess, start_worker

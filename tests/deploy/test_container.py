@@ -24,7 +24,7 @@ import httpx
 import pytest
 import yaml
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import encode
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.scenario import NAMES, scenario

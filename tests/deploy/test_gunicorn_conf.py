@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner
 from testkit.processes import ROOT, procfile, start_web

@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import encode
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.scenario import scenario

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api_server import FaultRates
+from sandbox.api.faults import FaultRates
 from sandbox.events import client_state, encode, make_event
 from testkit.harness import Cluster
 from testkit.processes import ManagedProcess

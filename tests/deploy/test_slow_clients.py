@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import encode, make_event
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner

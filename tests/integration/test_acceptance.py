@@ -19,7 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.api.http import FakeTelnyxServer
+from sandbox.api.recorded import RecordedRequest
 from sandbox.events import call_control_id, client_state, encode, make_event
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner

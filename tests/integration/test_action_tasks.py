@@ -8,7 +8,7 @@ import pytest
 from celery import Celery
 
 from core.naming import QUEUE, call_task, conference_task
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from tests.telnyx_api.operations import OPERATIONS
 from workers.config import celery_config

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from flask.testing import FlaskClient
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
 from sandbox.redis_server import free_port
 from testkit.harness import wait

@@ -16,7 +16,8 @@ import redis
 from flask.testing import FlaskClient
 
 from records.metrics import Metrics
-from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.api.http import FakeTelnyxServer
+from sandbox.api.recorded import RecordedRequest
 from sandbox.events import call_control_id, client_state, encode, make_event
 from testkit.announcements import announced
 from testkit.harness import wait

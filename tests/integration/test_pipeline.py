@@ -14,7 +14,8 @@ from flask.testing import FlaskClient
 
 from core.naming import command_id
 from records.deadletters import DeadLetters
-from sandbox.api_server import FakeTelnyxServer, RecordedRequest
+from sandbox.api.http import FakeTelnyxServer
+from sandbox.api.recorded import RecordedRequest
 from sandbox.events import client_state, encode, make_event
 from testkit.harness import wait
 from testkit.processes import ManagedProcess

@@ -19,7 +19,7 @@ from core.naming import QUEUE
 from core.settings import CommonSettings
 from ingest.app import create_app
 from ingest.settings import WebSettings
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
 from sandbox.redis_server import RedisServer, TlsFiles, free_port
 from sandbox.signer import WebhookSigner

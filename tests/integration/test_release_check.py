@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from records.preflight import Finding
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
 from testkit.processes import ROOT, procfile

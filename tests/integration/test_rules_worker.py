@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 
 from ingest.app import create_app
 from ingest.settings import WebSettings
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import client_state, encode, make_event
 from sandbox.redis_server import RedisServer
 from sandbox.signer import WebhookSigner

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.redis_server import SentinelTopology, free_port
 from sandbox.signer import WebhookSigner
 from testkit.processes import ManagedProcess, procfile

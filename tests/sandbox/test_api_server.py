@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from telnyx_api import errors
 from telnyx_api.client import TelnyxClient
 from tests.conftest import API_KEY

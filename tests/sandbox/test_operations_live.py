@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from telnyx_api.client import TelnyxClient
 from tests.conftest import API_KEY
 from tests.telnyx_api.operations import CONF, OPERATIONS, Operation

@@ -19,7 +19,7 @@ from core.naming import inline_drain_id
 from core.settings import WorkerSettings
 from records.journal import JOURNAL
 from records.lanes import Lanes
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import client_state, make_event
 from tasks import runtime
 from tasks.lanes import add_to_lane, run_drain

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from telnyx_api.cli import build_parser, main
 from tests.conftest import API_KEY
 from tests.telnyx_api.operations import CCID, CONF, OPERATIONS

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from sandbox.api_server import FakeTelnyxServer
+from sandbox.api.http import FakeTelnyxServer
 from telnyx_api import TelnyxClient
 from telnyx_api.errors import InvalidRequestError
 from tests.conftest import API_KEY
