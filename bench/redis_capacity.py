@@ -31,7 +31,7 @@ import redis
 from bench.lanes import cpu_seconds
 from core.naming import LANE_DRAIN, QUEUE, event_task_id, followup_task_id, inline_drain_id
 from followups.followup import FollowUp
-from followups.lanes import LaneItem
+from followups.lane_policy import LaneItem
 from records.fleet import Answer, Fleet
 from records.lanes import Lanes
 from records.publisher import EventPublisher, celery_message

@@ -8,7 +8,7 @@ Keys, for conference C (all expire after the ledger's done TTL without a write):
   that has not started: a created or an end may replace it with one that runs now), `inflight`
   (the command being sent, fixed before it is sent, so a re-run resends exactly it), `batch` (its
   id), `attempts` (its failed attempts so far).
-- `tcw:lane:C:q` (sorted set): waiting items, by score (followups/lanes.py), then arrival
+- `tcw:lane:C:q` (sorted set): waiting items, by score (followups/lane_policy.py), then arrival
   (members are `<12-digit arrival number>:<action id>`, and equal scores sort by member).
 - `tcw:lane:C:items` (hash): action id -> item, until the item is done or dropped.
 - `tcw:lane:C:lease`: the run of the drain acting now (a token of its own, not the drain id:

@@ -3,8 +3,8 @@ time sends them, in event order, each after Telnyx has answered the one before.
 
 `handle_event` adds an event's follow-ups to the lane (records/lanes.py). If the lane was idle,
 the event task becomes its drain and runs it on its own thread at once; otherwise the lane's
-drain will get to them. A drain looks at the lane, asks the domain (followups/lanes.py) for the
-next step, and carries it out: send one command (merged from several waiting announcements,
+drain will get to them. A drain looks at the lane, asks the policy (followups/lane_policy.py) for
+the next step, and carries it out: send one command (merged from several waiting announcements,
 maybe), drop what is moot, or wait (for a late conference.created, to space announcements, or
 to retry a failed command: the lane keeps its order meanwhile) by handing over to a delayed
 `lane.drain` task. A run sends for a few seconds at most, then hands over, so no lane keeps a
@@ -36,10 +36,9 @@ from core.naming import (
     inline_drain_id,
 )
 from followups.followup import FollowUp
-from followups.lanes import (
+from followups.lane_policy import (
     ENDED,
     LEFT,
-    WAITING_FOR_CREATED,
     Drop,
     Idle,
     Inflight,
@@ -47,6 +46,7 @@ from followups.lanes import (
     LaneState,
     Send,
     Wait,
+    WaitReason,
     names_said,
     next_step,
     occurred_us,
@@ -228,7 +228,7 @@ class _Drain:
             delay = max(step.until_ms / 1000 - time.time(), 0.0)
             log.info("%s: %s, %.2fs", self.where, step.reason, delay)
             # (The created may arrive between the look and the hand-over: then look again.)
-            for_created = step.reason == WAITING_FOR_CREATED
+            for_created = step.reason is WaitReason.FOR_CREATED
             return self._hand_off(delay=delay, waiting=True, for_created=for_created) in LOOK_AGAIN
         if isinstance(step, Drop):
             self._drop(step, members)

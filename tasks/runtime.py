@@ -11,7 +11,7 @@ from core.logs import add_to_context
 from core.settings import ConfigError, WorkerSettings
 from followups.announcement import Chorus
 from followups.followup import FollowUp
-from followups.lanes import Timing
+from followups.lane_policy import Timing
 from followups.policy import Policy, default_rules
 from followups.rules import Rule, RulesError, load_rules_file, plan
 from records.deadletters import DeadLetters

@@ -35,7 +35,7 @@ from core.naming import LANE_DRAIN, inline_drain_id
 from followups.announcement import JOINED
 from followups.announcement import LEFT as LEFT_CONFERENCE
 from followups.followup import Announce, FollowUp
-from followups.lanes import (
+from followups.lane_policy import (
     CREATED,
     ENDED,
     LEFT,

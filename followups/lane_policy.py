@@ -2,12 +2,13 @@
 their events, a late `conference.created` is waited for a moment, waiting announcements are
 merged, and what has become moot is dropped.
 
-Pure: the lane's items and state come in, one step comes out. records/lanes.py keeps them in
-Redis and tasks/lanes.py carries the steps out.
+Pure: the lane's items and state come in, one step comes out. records/lane_store.py keeps them in
+Redis and tasks/drain.py carries the steps out; the protocol is in docs/lanes.md.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,6 @@ CREATED = "conference.created"
 ENDED = "conference.ended"
 LEFT = "conference.participant.left"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-WAITING_FOR_CREATED = "waiting for conference.created"
 # A merged announcement covers at most this many participants (one speak each past that).
 MAX_MERGED = 500
 
@@ -186,10 +186,20 @@ class Drop:
     outcome: str = "moot"
 
 
+class WaitReason(enum.StrEnum):
+    """Why a lane waits. The drain decides by the member (a wait for the created is checked
+    again as it hands off); the text is what its log line says."""
+
+    FOR_CREATED = "waiting for conference.created"
+    SPACING = "spacing announcements"
+
+
 @dataclass(frozen=True)
 class Wait:
+    """Send nothing until `until_ms` (epoch ms)."""
+
     until_ms: int
-    reason: str
+    reason: WaitReason
 
 
 @dataclass(frozen=True)
@@ -218,7 +228,7 @@ def next_step(items: list[LaneItem], state: LaneState, now_ms: int, timing: Timi
     if timing.wants_created and not state.created:
         settled_at = state.first_ms + timing.settle_ms
         if now_ms < settled_at:
-            return Wait(settled_at, WAITING_FOR_CREATED)
+            return Wait(settled_at, WaitReason.FOR_CREATED)
     head = items[0]
     announce = head.followup.announce
     if announce is None:
@@ -226,7 +236,7 @@ def next_step(items: list[LaneItem], state: LaneState, now_ms: int, timing: Timi
     # The room hears one announcement at a time; joins meanwhile wait and are merged.
     last = state.announced
     if last is not None and now_ms < last + timing.spacing_ms:
-        return Wait(last + timing.spacing_ms, "spacing announcements")
+        return Wait(last + timing.spacing_ms, WaitReason.SPACING)
     batch = [head]
     for item in items[1:MAX_MERGED]:
         other = item.followup.announce

@@ -9,7 +9,7 @@ import pytest
 from core.naming import merged_id
 from followups.announcement import JOINED
 from followups.followup import Announce, FollowUp
-from followups.lanes import (
+from followups.lane_policy import (
     Drop,
     Idle,
     Inflight,
@@ -157,7 +157,7 @@ def test_items_and_inflight_commands_survive_storage(item: LaneItem) -> None:
 def test_event_times_keep_their_microseconds() -> None:
     from datetime import UTC, datetime
 
-    from followups.lanes import occurred_us
+    from followups.lane_policy import occurred_us
 
     when = datetime(2026, 11, 22, 3, 0, 0, 521992, tzinfo=UTC)
     assert occurred_us(when, 0) % 1_000_000 == 521992
