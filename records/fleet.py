@@ -24,6 +24,7 @@ import redis
 
 from core.naming import KEY_PREFIX
 from records.metrics import METRICS
+from records.replies import text
 
 FLEET = f"{KEY_PREFIX}fleet"
 PROBE = f"{KEY_PREFIX}fleet:probe"
@@ -184,7 +185,7 @@ class Go:
     @classmethod
     def of(cls, wait_ms: object, why: object) -> Go:
         """From fleet_ask's answer."""
-        return cls(int(wait_ms) / 1000, _text(why))  # type: ignore[call-overload]
+        return cls(int(wait_ms) / 1000, text(why))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -223,9 +224,7 @@ class Fleet:
 
     def tell(self, owner: str, answer: Answer, now: float | None = None) -> str:
         """Learn from one answer; returns 'opened' or 'closed' when the circuit changed."""
-        return _text(
-            self._tell(keys=[*self.KEYS, METRICS], args=self.tell_args(owner, answer, now))
-        )
+        return text(self._tell(keys=[*self.KEYS, METRICS], args=self.tell_args(owner, answer, now)))
 
     def ask_args(self, owner: str, now: float | None = None) -> list[str | int | float]:
         """fleet_ask's arguments after the keys: now ms, owner, cap, probe lease ms, ttl."""
@@ -254,7 +253,3 @@ def _ms(now: float | None) -> int:
 
 def _opt(value: float | int | None) -> str | float | int:
     return "" if value is None else value
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

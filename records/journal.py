@@ -24,6 +24,7 @@ import redis
 
 from core.naming import KEY_PREFIX, QUEUE
 from records.replication import PRIMARY_ONLY, Replication
+from records.replies import text
 
 JOURNAL = f"{KEY_PREFIX}journal"
 SINCE = f"{KEY_PREFIX}journal:since"
@@ -117,8 +118,7 @@ class Journal:
             return Sweep()
         now = time.time()
         overdue = [
-            i.decode() if isinstance(i, bytes) else str(i)
-            for i in self._redis.zrangebyscore(SINCE, "-inf", now - grace_seconds, 0, 200)
+            text(i) for i in self._redis.zrangebyscore(SINCE, "-inf", now - grace_seconds, 0, 200)
         ]
         if not overdue:
             return Sweep()

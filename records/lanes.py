@@ -37,6 +37,7 @@ from records.journal import JOURNAL, SINCE
 from records.ledger import claim_key, done_key
 from records.metrics import LATENCY, METRICS, latency_fields
 from records.replication import PRIMARY_ONLY, Replication
+from records.replies import text
 
 # How many waiting items one look reads: enough to merge a crowd's announcements.
 LOOK_LIMIT = 500
@@ -432,7 +433,7 @@ class Lanes:
         any more: its message is complete) or free (the lease has just ended: look again)."""
         state, _, _, lease = self._keys(conference_id)
         keys = [state, lease, self._queue, JOURNAL, SINCE]
-        return _text(self._write(self._requeue, keys, [drain[0], drain[1], due]))
+        return text(self._write(self._requeue, keys, [drain[0], drain[1], due]))
 
     def fix(
         self,
@@ -509,7 +510,7 @@ class Lanes:
         answer = self._finish_call(
             conference_id, batch_id, action_ids, drain, done, counters, announced, ended, latency
         )
-        return _text(answer[0])
+        return text(answer[0])
 
     def finish_telling(
         self,
@@ -532,7 +533,7 @@ class Lanes:
             conference_id, batch_id, action_ids, drain, True, counters, announced, False,
             latency, tell,
         )  # fmt: skip
-        return _text(reply[0]), _text(reply[1])
+        return text(reply[0]), text(reply[1])
 
     def _finish_call(
         self,
@@ -627,7 +628,7 @@ class Lanes:
             int(failed),
             int(for_created),
         ]
-        return _text(self._write(self._hand_off, keys, args))
+        return text(self._write(self._hand_off, keys, args))
 
     def _write(self, script: Any, keys: list[str], args: list[Any]) -> Any:
         return self._replication.run_script(self._redis, script, keys, args)
@@ -640,18 +641,14 @@ class Lanes:
 
 def _look(answer: Any) -> Look:
     """A look script's answer as a Look."""
-    status = _text(answer[0])
+    status = text(answer[0])
     if status == "busy":
         return Look(status, busy_seconds=max(int(answer[1]), 0) / 1000)
     if status != "ok":
         return Look(status)
     raw = answer[1]
-    look = Look("ok", fields={_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)})
+    look = Look("ok", fields={text(raw[i]): text(raw[i + 1]) for i in range(0, len(raw), 2)})
     for member, value in zip(answer[2], answer[3], strict=True):
         if value is not None:  # (None: an item whose hash expired apart from its queue)
-            look.entries.append((_text(member), _text(value)))
+            look.entries.append((text(member), text(value)))
     return look
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -19,6 +19,7 @@ from core.naming import KEY_PREFIX
 from records.journal import JOURNAL, SINCE
 from records.metrics import LATENCY, METRICS, latency_fields
 from records.replication import PRIMARY_ONLY, Replication
+from records.replies import text
 
 DEFAULT_DONE_TTL_SECONDS = 48 * 3600
 
@@ -84,7 +85,7 @@ class Ledger:
         seconds left on a BUSY claim."""
         lease_ms = self._lease_ms if lease_seconds is None else int(lease_seconds * 1000)
         answer = self._begin(keys=self._keys(action_id), args=[owner, lease_ms])
-        answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+        answer = text(answer)
         if answer in ("done", "claimed"):
             return Begin(answer), 0.0
         return Begin.BUSY, max(int(answer), 0) / 1000

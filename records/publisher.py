@@ -42,6 +42,7 @@ from records.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
 from records.redis_client import single_connection_factory
 from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
+from records.replies import text
 
 _ORIGIN = f"ingest@{socket.gethostname()}:{os.getpid()}"
 
@@ -314,7 +315,7 @@ class EventPublisher:
                 queue_depth=int(depth),
                 queue_age=age,
                 workers=int(workers),
-                fleet={_text(k): _text(v) for k, v in fleet.items()},
+                fleet={text(k): text(v) for k, v in fleet.items()},
             )
 
     def close(self) -> None:
@@ -334,10 +335,6 @@ def queue_age(client: redis.Redis, message: bytes | str) -> float:
         score = client.zscore(SINCE, str(headers.get("id")))
         sent_at = float(score) if score is not None else time.time()
     return max(time.time() - float(sent_at), 0.0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _pipeline(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
