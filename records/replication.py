@@ -15,6 +15,8 @@ from typing import Any
 import redis
 from redis.exceptions import NoScriptError
 
+from records.scripts import Command
+
 
 class ReplicationShortfall(redis.ConnectionError):
     """The writes reached fewer replicas than required in time. A ConnectionError, so every
@@ -32,6 +34,13 @@ class Replication:
     @property
     def required(self) -> bool:
         return self.replicas > 0
+
+    @property
+    def waits(self) -> tuple[Command, ...]:
+        """The WAIT to send after the writes (none when no replica is required)."""
+        if self.required:
+            return (("WAIT", self.replicas, int(self.timeout_seconds * 1000)),)
+        return ()
 
     def wait(self, pipe: Any) -> None:
         """Queue a WAIT on `pipe` (a pipeline, or a single-connection client) after its writes."""
