@@ -41,20 +41,6 @@ redis.call('LPUSH', KEYS[1], ARGV[2])
 return 1
 """
 
-# The same, only once per event: KEYS[4] seen marker, KEYS[5] the metrics hash; ARGV[4] the
-# marker's TTL. Returns 1 queued, 0 seen before.
-QUEUE_ONCE_SCRIPT = """
-if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
-  redis.call('HINCRBY', KEYS[5], 'telnyx_webhooks_duplicate_total', 1)
-  return 0
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('LPUSH', KEYS[1], ARGV[2])
-redis.call('HINCRBY', KEYS[5], 'telnyx_webhooks_enqueued_total', 1)
-return 1
-"""
-
 # KEYS[1] journal, KEYS[2] since; ARGV[1] task id.
 _COMPLETE = """
 redis.call('HDEL', KEYS[1], ARGV[1])
