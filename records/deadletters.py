@@ -16,33 +16,17 @@ from typing import Any
 import redis
 
 from core.naming import KEY_PREFIX, QUEUE
+from records import scripts
 from records.journal import JOURNAL, SINCE
 from records.publisher import celery_message
 
 _ITEMS = f"{KEY_PREFIX}dead"  # hash: task id -> JSON
 _INDEX = f"{KEY_PREFIX}dead:index"  # sorted set: task id by time of death
 
-# KEYS[1] hash, KEYS[2] index, KEYS[3] queue, KEYS[4] journal, KEYS[5] journal times;
-# ARGV[1] task id, ARGV[2] message, ARGV[3] now.
-_REPLAY = """
-if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
-redis.call('LPUSH', KEYS[3], ARGV[2])
-return 1
-"""
-
-
-# KEYS[1] hash, KEYS[2] index; ARGV[1] oldest failed_at to keep. Removes at most 500 a call.
-_EXPIRE = """
-local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. ARGV[1], 'LIMIT', 0, 500)
-for _, id in ipairs(ids) do
-  redis.call('HDEL', KEYS[1], id)
-  redis.call('ZREM', KEYS[2], id)
-end
-return #ids
-"""
+_REPLAY = scripts.load("deadletters/replay")
+_EXPIRE = scripts.load("deadletters/expire")
+# The most letters one expire call deletes: Redis does nothing else while a script runs.
+_EXPIRE_BATCH = 500
 
 DEFAULT_TTL_SECONDS = 14 * 86400
 
@@ -72,8 +56,6 @@ class DeadLetters:
     def __init__(self, client: redis.Redis, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._redis = client
         self.ttl_seconds = ttl_seconds
-        self._replay = client.register_script(_REPLAY)
-        self._expire = client.register_script(_EXPIRE)
 
     def add(self, letter: DeadLetter) -> None:
         with self._redis.pipeline(transaction=True) as pipe:
@@ -90,9 +72,15 @@ class DeadLetters:
         oldest_kept = (time.time() if now is None else now) - self.ttl_seconds
         removed = 0
         while True:
-            batch = int(self._expire(keys=[_ITEMS, _INDEX], args=[oldest_kept]))
+            batch = int(
+                _EXPIRE.run(
+                    self._redis,
+                    keys={"letters": _ITEMS, "index": _INDEX},
+                    args={"oldest_kept": oldest_kept, "limit": _EXPIRE_BATCH},
+                )
+            )
             removed += batch
-            if batch < 500:
+            if batch < _EXPIRE_BATCH:
                 return removed
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
@@ -119,8 +107,15 @@ class DeadLetters:
         if letter is None:
             return False
         message = celery_message(letter.task, letter.task_id, letter.args, f"replay of {task_id}")
-        keys = [_ITEMS, _INDEX, QUEUE, JOURNAL, SINCE]
-        return bool(self._replay(keys=keys, args=[task_id, message, time.time()]))
+        keys = {
+            "letters": _ITEMS,
+            "index": _INDEX,
+            "queue": QUEUE,
+            "journal": JOURNAL,
+            "since": SINCE,
+        }
+        args = {"task_id": task_id, "message": message, "now": time.time()}
+        return bool(_REPLAY.run(self._redis, keys, args))
 
     def purge(self, task_id: str | None = None) -> int:
         """Delete one dead letter, or all of them; returns how many went."""

@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import redis
 
 from core.naming import KEY_PREFIX, QUEUE
+from records import scripts
 from records.replication import PRIMARY_ONLY, Replication
+from records.replies import text
 
 JOURNAL = f"{KEY_PREFIX}journal"
 SINCE = f"{KEY_PREFIX}journal:since"
@@ -32,43 +34,9 @@ UNACKED = "unacked"  # kombu's hash of delivered, unacknowledged messages
 # The sweeper stays out of the way of a backlog: entries then are most likely still queued.
 MAX_QUEUE_SCAN = 2000
 
-# KEYS[1] queue, KEYS[2] journal, KEYS[3] since; ARGV[1] task id, ARGV[2] message, ARGV[3] now.
-QUEUE_SCRIPT = """
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('LPUSH', KEYS[1], ARGV[2])
-return 1
-"""
-
-# The same, only once per event: KEYS[4] seen marker, KEYS[5] the metrics hash; ARGV[4] the
-# marker's TTL. Returns 1 queued, 0 seen before.
-QUEUE_ONCE_SCRIPT = """
-if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', ARGV[4]) then
-  redis.call('HINCRBY', KEYS[5], 'telnyx_webhooks_duplicate_total', 1)
-  return 0
-end
-redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
-redis.call('LPUSH', KEYS[1], ARGV[2])
-redis.call('HINCRBY', KEYS[5], 'telnyx_webhooks_enqueued_total', 1)
-return 1
-"""
-
-# KEYS[1] journal, KEYS[2] since; ARGV[1] task id.
-_COMPLETE = """
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-return 1
-"""
-
-# KEYS[1] queue, KEYS[2] journal, KEYS[3] since; ARGV[1] task id, ARGV[2] now.
-_REQUEUE = """
-local message = redis.call('HGET', KEYS[2], ARGV[1])
-if not message then return 0 end
-redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
-redis.call('LPUSH', KEYS[1], message)
-return 1
-"""
+_QUEUE = scripts.load("journal/queue")
+_COMPLETE = scripts.load("journal/complete")
+_REQUEUE = scripts.load("journal/requeue")
 
 
 @dataclass(frozen=True)
@@ -85,13 +53,14 @@ class Journal:
         self._redis = client
         self._queue = queue
         self._replication = replication
-        self._complete = client.register_script(_COMPLETE)
-        self._queue_script = client.register_script(QUEUE_SCRIPT)
-        self._requeue = client.register_script(_REQUEUE)
 
     def publish(self, task_id: str, message: bytes) -> None:
         """Queue a message and journal it, atomically."""
-        self._queue_script(keys=[self._queue, JOURNAL, SINCE], args=[task_id, message, time.time()])
+        _QUEUE.run(
+            self._redis,
+            keys={"queue": self._queue, "journal": JOURNAL, "since": SINCE},
+            args={"task_id": task_id, "message": message, "now": time.time()},
+        )
 
     def touch(self, task_id: str, delay: float = 0.0) -> None:
         """The task is alive and will next run in `delay` seconds: not lost before then."""
@@ -104,7 +73,9 @@ class Journal:
         write (the follow-ups an event task queued, a dead letter): its message is
         acknowledged next, and a failover must not lose what the task did before that.
         Raises ReplicationShortfall otherwise; running it again is harmless."""
-        self._replication.run_script(self._redis, self._complete, [JOURNAL, SINCE], [task_id])
+        self._replication.run_script(
+            self._redis, _COMPLETE, {"journal": JOURNAL, "since": SINCE}, {"task_id": task_id}
+        )
 
     def pending(self) -> int:
         return int(self._redis.zcard(SINCE))
@@ -117,8 +88,7 @@ class Journal:
             return Sweep()
         now = time.time()
         overdue = [
-            i.decode() if isinstance(i, bytes) else str(i)
-            for i in self._redis.zrangebyscore(SINCE, "-inf", now - grace_seconds, 0, 200)
+            text(i) for i in self._redis.zrangebyscore(SINCE, "-inf", now - grace_seconds, 0, 200)
         ]
         if not overdue:
             return Sweep()
@@ -131,8 +101,9 @@ class Journal:
             if task_id in present:
                 self._redis.zadd(SINCE, {task_id: now}, xx=True)
             else:
-                keys = [self._queue, JOURNAL, SINCE]
-                requeued += int(self._requeue(keys=keys, args=[task_id, now]))
+                keys = {"queue": self._queue, "journal": JOURNAL, "since": SINCE}
+                args = {"task_id": task_id, "now": now}
+                requeued += int(_REQUEUE.run(self._redis, keys, args))
         return Sweep(overdue=len(overdue), requeued=requeued)
 
 

@@ -14,10 +14,13 @@ Keys, for conference C (all expire after the ledger's done TTL without a write):
 - `tcw:lane:C:lease`: the run of the drain acting now (a token of its own, not the drain id:
   two copies of one drain message are two runs); lapses if its worker dies or stalls.
 
-Every change is one Lua script, and the drain message is queued and journaled in the same
-script that makes it the lane's drain, so at any moment a lane with work has exactly one drain
-task, recoverable by the journal like any other message. Every script a drain runs checks that
-its run holds the lease (a fencing token): a run that outlived its lease changes nothing.
+Every change is one Lua script (records/lua/lanes/, run through records/scripts.py), and the
+drain message is queued and journaled in the same script that makes it the lane's drain, so at
+any moment a lane with work has exactly one drain task, recoverable by the journal like any
+other message. Every script a drain runs checks that its run holds the lease (a fencing token):
+a run that outlived its lease changes nothing.
+
+The protocol, its states and every script's answers: docs/lanes.md.
 """
 
 from __future__ import annotations
@@ -30,263 +33,35 @@ from typing import Any
 import redis
 
 from core.naming import KEY_PREFIX, QUEUE
-from records.fleet import ASK_FUNCTION as FLEET_ASK
-from records.fleet import TELL_FUNCTION as FLEET_TELL
-from records.fleet import Answer, Fleet, Go
+from records import scripts
+from records.fleet import FLEET, PROBE, Answer, Fleet, Go
 from records.journal import JOURNAL, SINCE
 from records.ledger import claim_key, done_key
 from records.metrics import LATENCY, METRICS, latency_fields
 from records.replication import PRIMARY_ONLY, Replication
+from records.replies import text
 
 # How many waiting items one look reads: enough to merge a crowd's announcements.
 LOOK_LIMIT = 500
 
-# state, q, items, lease, journal, since: keys; drain id, owner, lease ms, limit.
-# A stale drain's message is complete in the same step that says it is stale (its id may become
-# the lane's drain again later, as an event task's redelivery does: it is journaled anew then).
-# A function: the append script runs it too, for an event task that becomes its lane's drain.
-_LOOK_FUNCTION = """
-local function look(state, q, items, lease, journal, since, drain, owner, lease_ms, limit)
-  if redis.call('HGET', state, 'drain') ~= drain then
-    redis.call('HDEL', journal, drain)
-    redis.call('ZREM', since, drain)
-    return {'stale'}
-  end
-  if not redis.call('SET', lease, owner, 'NX', 'PX', lease_ms) then
-    if redis.call('GET', lease) ~= owner then return {'busy', redis.call('PTTL', lease)} end
-    redis.call('PEXPIRE', lease, lease_ms)
-  end
-  -- Running now: a wake (a created, an end) must not install a second drain beside this one.
-  redis.call('HDEL', state, 'waiting')
-  local members = redis.call('ZRANGE', q, 0, tonumber(limit) - 1)
-  local values = {}
-  if #members > 0 then
-    local ids = {}
-    for i, m in ipairs(members) do ids[i] = string.sub(m, 14) end
-    values = redis.call('HMGET', items, unpack(ids))
-  end
-  return {'ok', redis.call('HGETALL', state), members, values}
-end
-"""
-_LOOK = _LOOK_FUNCTION + (
-    "return look(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[2], ARGV[3],"
-    " ARGV[4])"
-)
+_APPEND = scripts.load("lanes/append")
+_TAKE = scripts.load("lanes/take")
+# The scripts a drain's run changes its lane with are fenced: each acts only for the run that
+# holds the lane's lease (`owner`, one per run of a drain) while the lane's drain is still that
+# run's, and renews the lease as it does. A run that outlived its lease (a slow API call, a
+# Redis stall) is told 'lost' and looks again; its writes never land beside those of the run
+# that took over.
+_REQUEUE = scripts.load("lanes/requeue")
+_PIN = scripts.load("lanes/pin")
+_SETTLE = scripts.load("lanes/settle")
+_DROP = scripts.load("lanes/drop")
+_HAND_OFF = scripts.load("lanes/hand_off")
 
-# KEYS: state, q, items, queue, journal, since, lease, done key of each item;
-# ARGV: now ms, ttl s, event type, left call_control_id or '', left ms, drain id, drain message,
-# now s, inline '1'/'0', owner or '', lease ms, look limit, the caller's own message id or '',
-# then (action id, score, item) per item. Returns {added, scheduled, whether the lane's drain is
-# this one (scheduled now, or by an earlier run of the caller), and with an owner, when it is:
-# the lane as look() returns it, the lease taken for that owner}.
-# Inline: the drain message is journaled but not queued: the caller runs the drain itself, and
-# the journal queues the message if the caller dies first.
-# The caller's own message (the event task's) is complete in the same step: its follow-ups are
-# in the lane now, and the lane has a drain whose message is journaled.
-_APPEND = (
-    _LOOK_FUNCTION
-    + """
-local state, q, items = KEYS[1], KEYS[2], KEYS[3]
-redis.call('HSETNX', state, 'first', ARGV[1])
-local wake = false
-if ARGV[3] == 'conference.created' then
-  redis.call('HSET', state, 'created', '1')
-  wake = true
-elseif ARGV[3] == 'conference.ended' then
-  redis.call('HSET', state, 'ended', '1')
-  wake = true
-end
-if ARGV[4] ~= '' then
-  local f = 'left:' .. ARGV[4]
-  if tonumber(ARGV[5]) > tonumber(redis.call('HGET', state, f) or '-1') then
-    redis.call('HSET', state, f, ARGV[5])
-  end
-end
-local added = 0
-for i = 0, (#ARGV - 13) / 3 - 1 do
-  local id = ARGV[14 + 3 * i]
-  if redis.call('EXISTS', KEYS[8 + i]) == 0
-      and redis.call('HSETNX', items, id, ARGV[16 + 3 * i]) == 1 then
-    local seq = redis.call('HINCRBY', state, 'seq', 1)
-    redis.call('ZADD', q, ARGV[15 + 3 * i], string.format('%012d', seq) .. ':' .. id)
-    added = added + 1
-  end
-end
-local drain = redis.call('HGET', state, 'drain')
-local scheduled = 0
--- A lane with work gets a drain; a drain waiting for a created (or spacing announcements) is
--- replaced by one that runs now when the created or the end arrives.
-if (not drain and redis.call('ZCARD', q) > 0)
-    or (drain and wake and redis.call('HGET', state, 'waiting') == '1') then
-  redis.call('HSET', state, 'drain', ARGV[6])
-  redis.call('HDEL', state, 'waiting')
-  redis.call('HSET', KEYS[5], ARGV[6], ARGV[7])
-  redis.call('ZADD', KEYS[6], ARGV[8], ARGV[6])
-  if ARGV[9] ~= '1' then redis.call('LPUSH', KEYS[4], ARGV[7]) end
-  scheduled = 1
-end
-redis.call('EXPIRE', state, ARGV[2])
-redis.call('EXPIRE', q, ARGV[2])
-redis.call('EXPIRE', items, ARGV[2])
-if ARGV[13] ~= '' then
-  redis.call('HDEL', KEYS[5], ARGV[13])
-  redis.call('ZREM', KEYS[6], ARGV[13])
-end
-if redis.call('HGET', state, 'drain') ~= ARGV[6] then return {added, scheduled, 0} end
-if ARGV[10] == '' then return {added, scheduled, 1} end
-return {added, scheduled, 1,
-        look(state, q, items, KEYS[7], KEYS[5], KEYS[6], ARGV[6], ARGV[10], ARGV[11], ARGV[12])}
-"""
-)
-
-# Every script below that changes a lane is fenced: it acts only for the run that holds the
-# lane's lease (`owner`, one per run of a drain) while the lane's drain is still that run's, and
-# renews the lease as it does. A run that outlived its lease (a slow API call, a Redis stall) is
-# told 'lost' and looks again; its writes never land beside those of the run that took over.
-
-# KEYS: state, lease, queue, journal, since; ARGV: drain id, its message, when it is due (s).
-# A copy of a drain that found another run holding the lane queues itself for when that lease
-# ends, so a holder that dies is taken over then, not at the journal's sweep.
-_REQUEUE = """
-if redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
-  redis.call('HDEL', KEYS[4], ARGV[1])
-  redis.call('ZREM', KEYS[5], ARGV[1])
-  return 'stale'
-end
-if redis.call('EXISTS', KEYS[2]) == 0 then return 'free' end
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[2])
-redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])
-redis.call('LPUSH', KEYS[3], ARGV[2])
-return 'queued'
-"""
-
-# KEYS: state, q, claim of the command, lease, fleet, fleet probe; ARGV: drain id, inflight,
-# owner, lease ms, batch id, ask '1'/'0', fleet_ask's five arguments (records/fleet.py), then
-# the members taken out of the queue. Returns {1, wait ms, why}: fixed and claimed in the
-# ledger, and (asking) the fleet's answer, {0 if not asking or it may go, else how long to
-# wait, why}; {2, 0, ''}: fixed (another claim holds it); {0, 0, ''}: not fixed: the run does
-# not hold the lane, a command is in flight already, or a member is no longer waiting (taken
-# by a run that has since lost the lane): nothing is changed then.
-_FIX = (
-    FLEET_ASK
-    + """
-if redis.call('GET', KEYS[4]) ~= ARGV[3] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
-  return {0, 0, ''}
-end
-if redis.call('HEXISTS', KEYS[1], 'inflight') == 1 then return {0, 0, ''} end
-for i = 12, #ARGV do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then return {0, 0, ''} end
-end
-redis.call('PEXPIRE', KEYS[4], ARGV[4])
-redis.call('HSET', KEYS[1], 'inflight', ARGV[2], 'batch', ARGV[5])
-for i = 12, #ARGV do redis.call('ZREM', KEYS[2], ARGV[i]) end
-if not redis.call('SET', KEYS[3], ARGV[3], 'NX', 'PX', ARGV[4]) then return {2, 0, ''} end
-if ARGV[6] ~= '1' then return {1, 0, ''} end
-local go = fleet_ask(KEYS[5], KEYS[6], tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], ARGV[11])
-return {1, go[1], go[2]}
-"""
-)
-
-# KEYS: state, items, metrics, claim, q, lease, journal, since, fleet, fleet probe, then the
-# done keys to set (the command's own first); ARGV: done ttl, announced field or '', now ms,
-# ended '1'/'0', latency or '', drain id, owner, batch id, lease ms, tell '1'/'0', fleet_tell's
-# eight arguments (records/fleet.py), item count n, n action ids, then the counters to
-# increment. Telling, the fleet learns from Telnyx's answer first, whatever else happens. Only
-# the command in flight is settled, once (running it again after a lost reply changes nothing
-# more). If nothing waits, the lane goes idle and the drain's message is complete in the same
-# step. Returns {idle, more, or lost (this run does not hold the lane); what fleet_tell said}.
-_FINISH = (
-    FLEET_TELL
-    + """
-local changed = ''
-if ARGV[10] == '1' then
-  changed = fleet_tell(KEYS[9], KEYS[10], KEYS[3], tonumber(ARGV[11]), ARGV[12], ARGV[13],
-                       ARGV[14], ARGV[15], ARGV[16], ARGV[17], ARGV[18])
-end
-if redis.call('GET', KEYS[6]) ~= ARGV[7] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[6] then
-  -- Telnyx accepted what this run sent all the same: record the command done, so the run
-  -- that holds the lane finds it done instead of sending it again.
-  if #KEYS >= 11 then redis.call('SET', KEYS[11], '1', 'EX', ARGV[1]) end
-  if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
-  return {'lost', changed}
-end
-local batch = redis.call('HGET', KEYS[1], 'batch')
-if batch and batch ~= ARGV[8] then return {'lost', changed} end
-if batch then
-  redis.call('HDEL', KEYS[1], 'inflight', 'batch', 'attempts')
-  for i = 11, #KEYS do redis.call('SET', KEYS[i], '1', 'EX', ARGV[1]) end
-  if redis.call('GET', KEYS[4]) == ARGV[7] then redis.call('DEL', KEYS[4]) end
-  local n = tonumber(ARGV[19])
-  for i = 20, 19 + n do redis.call('HDEL', KEYS[2], ARGV[i]) end
-  if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) end
-  if ARGV[4] == '1' then redis.call('HSET', KEYS[1], 'ended', '1') end
-  if ARGV[5] ~= '' then redis.call('HINCRBYFLOAT', KEYS[3], 'LATENCY_SUM', ARGV[5]) end
-  for i = 20 + n, #ARGV do redis.call('HINCRBY', KEYS[3], ARGV[i], 1) end
-end
-if redis.call('ZCARD', KEYS[5]) == 0 then
-  redis.call('HDEL', KEYS[1], 'drain', 'waiting')
-  redis.call('DEL', KEYS[6])
-  redis.call('HDEL', KEYS[7], ARGV[6])
-  redis.call('ZREM', KEYS[8], ARGV[6])
-  return {'idle', changed}
-end
-redis.call('PEXPIRE', KEYS[6], ARGV[9])
-return {'more', changed}
-"""
-).replace("'LATENCY_SUM'", f"'{LATENCY}_sum'")
-
-# KEYS: state, q, items, metrics, lease, then the done key of each dropped item;
-# ARGV: drain id, owner, lease ms, done ttl, n, n members, n action ids, then the counters to
-# increment. Returns 1 dropped, 0 not (the run does not hold the lane, or a member is no
-# longer waiting: nothing is changed then).
-_DROP = """
-if redis.call('GET', KEYS[5]) ~= ARGV[2] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
-  return 0
-end
-local n = tonumber(ARGV[5])
-for i = 1, n do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[5 + i]) then return 0 end
-end
-redis.call('PEXPIRE', KEYS[5], ARGV[3])
-for i = 1, n do
-  redis.call('ZREM', KEYS[2], ARGV[5 + i])
-  redis.call('HDEL', KEYS[3], ARGV[5 + n + i])
-  redis.call('SET', KEYS[5 + i], 'moot', 'EX', ARGV[4])
-end
-for i = 6 + 2 * n, #ARGV do redis.call('HINCRBY', KEYS[4], ARGV[i], 1) end
-return 1
-"""
-
-# KEYS: state, q, lease, queue, journal, since; ARGV: drain id, owner, next drain id, its
-# message, when it is due (s), waiting '1'/'0', a failed attempt to count '1'/'0', waiting for
-# the created '1'/'0'. The drain's own message is complete; the lane goes idle, or to the next
-# drain. Unless the drain meant to wait for a created that has arrived since it looked
-# ('again': nothing changed, the drain looks again), or the run does not hold the lane ('lost':
-# nothing changed; it looks again, and learns whether it is stale).
-_HAND_OFF = """
-if redis.call('GET', KEYS[3]) ~= ARGV[2] or redis.call('HGET', KEYS[1], 'drain') ~= ARGV[1] then
-  return 'lost'
-end
-if ARGV[8] == '1' and redis.call('HEXISTS', KEYS[1], 'created') == 1 then return 'again' end
-redis.call('HDEL', KEYS[5], ARGV[1])
-redis.call('ZREM', KEYS[6], ARGV[1])
-redis.call('DEL', KEYS[3])
-if redis.call('ZCARD', KEYS[2]) == 0 and redis.call('HEXISTS', KEYS[1], 'inflight') == 0 then
-  redis.call('HDEL', KEYS[1], 'drain', 'waiting')
-  return 'idle'
-end
-redis.call('HSET', KEYS[1], 'drain', ARGV[3])
-if ARGV[7] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
-if ARGV[6] == '1' then
-  redis.call('HSET', KEYS[1], 'waiting', '1')
-else
-  redis.call('HDEL', KEYS[1], 'waiting')
-end
-redis.call('HSET', KEYS[5], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[6], ARGV[5], ARGV[3])
-redis.call('LPUSH', KEYS[4], ARGV[4])
-return 'next'
-"""
+# The fleet's arguments as the pin and settle scripts name them, for a call that does not ask
+# (or tell) the fleet.
+_NO_ASK = {f"ask_{name}": "" for name in scripts.load("fleet/ask").args}
+_NO_TELL = {f"tell_{name}": "" for name in scripts.load("fleet/tell").args}
+_LATENCY_SUM = f"{LATENCY}_sum"
 
 
 @dataclass
@@ -301,8 +76,9 @@ class Look:
 
 
 def member_id(member: str) -> str:
-    """The action id in a queue member."""
-    return member[13:]
+    """The action id in a queue member: a member is the item's arrival number in its lane
+    (12 digits), ':' and its action id, as lib/members.lua writes it."""
+    return member.partition(":")[2]
 
 
 class Lanes:
@@ -320,13 +96,6 @@ class Lanes:
         self._ttl = done_ttl_seconds
         self._queue = queue
         self._replication = replication
-        self._append = client.register_script(_APPEND)
-        self._look = client.register_script(_LOOK)
-        self._requeue = client.register_script(_REQUEUE)
-        self._fix = client.register_script(_FIX)
-        self._finish = client.register_script(_FINISH)
-        self._drop = client.register_script(_DROP)
-        self._hand_off = client.register_script(_HAND_OFF)
 
     def append(
         self,
@@ -387,29 +156,36 @@ class Lanes:
     ) -> Any:
         now = time.time()
         state, queue, items_key, lease = self._keys(conference_id)
-        keys = [state, queue, items_key, self._queue, JOURNAL, SINCE, lease]
-        keys += [done_key(action_id) for action_id, _, _ in items]
-        args: list[Any] = [
-            now_ms if now_ms is not None else int(now * 1000),
-            self._ttl,
-            event_type,
-            left[0] if left else "",
-            left[1] if left else 0,
-            drain[0],
-            drain[1],
-            now,
-            int(inline),
-            owner,
-            self._lease_ms,
-            LOOK_LIMIT,
-            complete,
-        ]
-        for entry in items:
-            args += list(entry)
+        keys = {
+            "state": state,
+            "q": queue,
+            "items": items_key,
+            "queue": self._queue,
+            "journal": JOURNAL,
+            "since": SINCE,
+            "lease": lease,
+            "done_keys": [done_key(action_id) for action_id, _, _ in items],
+        }
+        args = {
+            "now_ms": now_ms if now_ms is not None else int(now * 1000),
+            "ttl": self._ttl,
+            "event_type": event_type,
+            "left_call": left[0] if left else "",
+            "left_us": left[1] if left else 0,
+            "drain_id": drain[0],
+            "drain_message": drain[1],
+            "now_s": now,
+            "inline": int(inline),
+            "owner": owner,
+            "lease_ms": self._lease_ms,
+            "look_limit": LOOK_LIMIT,
+            "complete": complete,
+            "entries": [value for entry in items for value in entry],
+        }
         if complete:
             # (It completes a message: with REDIS_MIN_REPLICAS, a WAIT follows.)
-            return self._write(self._append, keys, args)
-        return self._append(keys=keys, args=args)
+            return self._write(_APPEND, keys, args)
+        return _APPEND.run(self._redis, keys, args)
 
     def look(self, conference_id: str, drain_id: str, owner: str) -> Look:
         """The lane as drain `drain_id` sees it, taking (or renewing) the lane's lease for the
@@ -418,21 +194,36 @@ class Lanes:
         # With REDIS_MIN_REPLICAS, a WAIT after taking the lease: what this run acts on (a
         # command fixed by an earlier run, say) is then on the replicas too, so a failover
         # cannot make a later run decide differently about a command this one sends.
-        return _look(
-            self._write(
-                self._look,
-                [state, queue, items, lease, JOURNAL, SINCE],
-                [drain_id, owner, self._lease_ms, LOOK_LIMIT],
-            )
-        )
+        keys = {
+            "state": state,
+            "q": queue,
+            "items": items,
+            "lease": lease,
+            "journal": JOURNAL,
+            "since": SINCE,
+        }
+        args = {
+            "drain_id": drain_id,
+            "owner": owner,
+            "lease_ms": self._lease_ms,
+            "look_limit": LOOK_LIMIT,
+        }
+        return _look(self._write(_TAKE, keys, args))
 
     def requeue(self, conference_id: str, drain: tuple[str, bytes], due: float) -> str:
         """Queue drain `drain` (id, message) again, due at `due` (epoch s), for a copy that
         found another run holding the lane. Returns queued, stale (it is not the lane's drain
         any more: its message is complete) or free (the lease has just ended: look again)."""
         state, _, _, lease = self._keys(conference_id)
-        keys = [state, lease, self._queue, JOURNAL, SINCE]
-        return _text(self._write(self._requeue, keys, [drain[0], drain[1], due]))
+        keys = {
+            "state": state,
+            "lease": lease,
+            "queue": self._queue,
+            "journal": JOURNAL,
+            "since": SINCE,
+        }
+        args = {"drain_id": drain[0], "drain_message": drain[1], "due": due}
+        return text(self._write(_REQUEUE, keys, args))
 
     def fix(
         self,
@@ -475,17 +266,30 @@ class Lanes:
         inflight: str,
         members: Sequence[str],
         owner: str,
-        ask: Sequence[str | int | float] = ("", "", "", "", ""),
+        ask: dict[str, str | int | float] | None = None,
     ) -> Any:
         state, queue, _, lease = self._keys(conference_id)
+        keys = {
+            "state": state,
+            "q": queue,
+            "claim": claim_key(batch_id),
+            "lease": lease,
+            "fleet": FLEET,
+            "probe": PROBE,
+        }
+        args = {
+            "drain_id": drain_id,
+            "inflight": inflight,
+            "owner": owner,
+            "lease_ms": self._lease_ms,
+            "batch_id": batch_id,
+            "ask": int(ask is not None),
+            **({f"ask_{name}": value for name, value in ask.items()} if ask else _NO_ASK),
+            "members": members,
+        }
         # With REDIS_MIN_REPLICAS, on the replicas before it is sent: a failover must not lose
         # which events a command covers (a merge recomposed afterwards would repeat some).
-        return self._write(
-            self._fix,
-            [state, queue, claim_key(batch_id), lease, *Fleet.KEYS],
-            [drain_id, inflight, owner, self._lease_ms, batch_id, int(ask[0] != ""), *ask,
-             *members],
-        )  # fmt: skip
+        return self._write(_PIN, keys, args)
 
     def finish(
         self,
@@ -509,7 +313,7 @@ class Lanes:
         answer = self._finish_call(
             conference_id, batch_id, action_ids, drain, done, counters, announced, ended, latency
         )
-        return _text(answer[0])
+        return text(answer[0])
 
     def finish_telling(
         self,
@@ -532,7 +336,7 @@ class Lanes:
             conference_id, batch_id, action_ids, drain, True, counters, announced, False,
             latency, tell,
         )  # fmt: skip
-        return _text(reply[0]), _text(reply[1])
+        return text(reply[0]), text(reply[1])
 
     def _finish_call(
         self,
@@ -545,31 +349,42 @@ class Lanes:
         announced: bool,
         ended: bool,
         latency: float | None,
-        tell: Sequence[str | int | float] | None = None,
+        tell: dict[str, str | int | float] | None = None,
     ) -> Any:
         state, queue, items, lease = self._keys(conference_id)
-        keys = [state, items, METRICS, claim_key(batch_id), queue, lease, JOURNAL, SINCE]
-        keys += Fleet.KEYS
-        if done:
-            keys += [done_key(i) for i in dict.fromkeys([batch_id, *action_ids])]
-        observed = [*counters, *(latency_fields(latency) if latency is not None else [])]
-        args: list[Any] = [
-            self._ttl,
-            "announced" if announced else "",
-            int(time.time() * 1000),
-            "1" if ended else "0",
-            latency if latency is not None else "",
-            drain[0],
-            drain[1],
-            batch_id,
-            self._lease_ms,
-            "1" if tell is not None else "0",
-            *(tell if tell is not None else [""] * 8),
-            len(action_ids),
-            *action_ids,
-            *observed,
-        ]
-        return self._write(self._finish, keys, args)
+        keys = {
+            "state": state,
+            "items": items,
+            "metrics": METRICS,
+            "claim": claim_key(batch_id),
+            "q": queue,
+            "lease": lease,
+            "journal": JOURNAL,
+            "since": SINCE,
+            "fleet": FLEET,
+            "probe": PROBE,
+            # The command's own first: a run that lost the lane records only that one.
+            "done_keys": (
+                [done_key(i) for i in dict.fromkeys([batch_id, *action_ids])] if done else []
+            ),
+        }
+        args = {
+            "done_ttl": self._ttl,
+            "announced_field": "announced" if announced else "",
+            "now_ms": int(time.time() * 1000),
+            "ended": "1" if ended else "0",
+            "latency": latency if latency is not None else "",
+            "latency_sum_field": _LATENCY_SUM,
+            "drain_id": drain[0],
+            "owner": drain[1],
+            "batch_id": batch_id,
+            "lease_ms": self._lease_ms,
+            "tell": "1" if tell is not None else "0",
+            **({f"tell_{name}": value for name, value in tell.items()} if tell else _NO_TELL),
+            "action_ids": action_ids,
+            "counters": [*counters, *(latency_fields(latency) if latency is not None else [])],
+        }
+        return self._write(_SETTLE, keys, args)
 
     def drop(
         self,
@@ -584,18 +399,24 @@ class Lanes:
         no longer waiting."""
         state, queue, items, lease = self._keys(conference_id)
         ids = [member_id(m) for m in members]
-        keys = [state, queue, items, METRICS, lease, *(done_key(i) for i in ids)]
-        args: list[Any] = [
-            drain_id,
-            owner,
-            self._lease_ms,
-            self._ttl,
-            len(ids),
-            *members,
-            *ids,
-            *counters,
-        ]
-        return bool(self._write(self._drop, keys, args))
+        keys = {
+            "state": state,
+            "q": queue,
+            "items": items,
+            "metrics": METRICS,
+            "lease": lease,
+            "done_keys": [done_key(i) for i in ids],
+        }
+        args = {
+            "drain_id": drain_id,
+            "owner": owner,
+            "lease_ms": self._lease_ms,
+            "done_ttl": self._ttl,
+            "members": members,
+            "action_ids": ids,
+            "counters": counters,
+        }
+        return bool(self._write(_DROP, keys, args))
 
     def hand_off(
         self,
@@ -616,20 +437,27 @@ class Lanes:
         answer is again. Returns idle, next, again, or lost (the run does not hold the lane:
         nothing changed)."""
         state, queue, _, lease = self._keys(conference_id)
-        keys = [state, queue, lease, self._queue, JOURNAL, SINCE]
-        args = [
-            drain_id,
-            owner,
-            successor[0],
-            successor[1],
-            time.time() + delay,
-            int(waiting),
-            int(failed),
-            int(for_created),
-        ]
-        return _text(self._write(self._hand_off, keys, args))
+        keys = {
+            "state": state,
+            "q": queue,
+            "lease": lease,
+            "queue": self._queue,
+            "journal": JOURNAL,
+            "since": SINCE,
+        }
+        args = {
+            "drain_id": drain_id,
+            "owner": owner,
+            "successor_id": successor[0],
+            "successor_message": successor[1],
+            "due": time.time() + delay,
+            "waiting": int(waiting),
+            "failed": int(failed),
+            "for_created": int(for_created),
+        }
+        return text(self._write(_HAND_OFF, keys, args))
 
-    def _write(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+    def _write(self, script: scripts.Script, keys: dict[str, Any], args: dict[str, Any]) -> Any:
         return self._replication.run_script(self._redis, script, keys, args)
 
     @staticmethod
@@ -639,19 +467,15 @@ class Lanes:
 
 
 def _look(answer: Any) -> Look:
-    """A look script's answer as a Look."""
-    status = _text(answer[0])
+    """A take script's answer as a Look."""
+    status = text(answer[0])
     if status == "busy":
         return Look(status, busy_seconds=max(int(answer[1]), 0) / 1000)
     if status != "ok":
         return Look(status)
     raw = answer[1]
-    look = Look("ok", fields={_text(raw[i]): _text(raw[i + 1]) for i in range(0, len(raw), 2)})
+    look = Look("ok", fields={text(raw[i]): text(raw[i + 1]) for i in range(0, len(raw), 2)})
     for member, value in zip(answer[2], answer[3], strict=True):
         if value is not None:  # (None: an item whose hash expired apart from its queue)
-            look.entries.append((_text(member), _text(value)))
+            look.entries.append((text(member), text(value)))
     return look
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -12,46 +12,22 @@ from __future__ import annotations
 import enum
 import time
 from collections.abc import Sequence
+from typing import Any
 
 import redis
 
 from core.naming import KEY_PREFIX
+from records import scripts
 from records.journal import JOURNAL, SINCE
 from records.metrics import LATENCY, METRICS, latency_fields
 from records.replication import PRIMARY_ONLY, Replication
+from records.replies import text
 
 DEFAULT_DONE_TTL_SECONDS = 48 * 3600
 
-# KEYS[1] done, KEYS[2] claim; ARGV[1] owner, ARGV[2] lease in ms.
-# Returns 'done', 'claimed' or the remaining lease in ms of another owner's claim.
-_BEGIN = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 'done' end
-if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'claimed' end
-if redis.call('GET', KEYS[2]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  return 'claimed'
-end
-return tostring(redis.call('PTTL', KEYS[2]))
-"""
-
-# KEYS[1] done, KEYS[2] claim, KEYS[3] journal, KEYS[4] journal times, KEYS[5] metrics;
-# ARGV[1] TTL in seconds, ARGV[2] the task id, ARGV[3] latency sum field, ARGV[4] latency,
-# ARGV[5...] counters to increment. Done, nothing left to recover, and counted: one step.
-_FINISH = """
-redis.call('SET', KEYS[1], '1', 'EX', ARGV[1])
-redis.call('DEL', KEYS[2])
-redis.call('HDEL', KEYS[3], ARGV[2])
-redis.call('ZREM', KEYS[4], ARGV[2])
-if ARGV[3] ~= '' then redis.call('HINCRBYFLOAT', KEYS[5], ARGV[3], ARGV[4]) end
-for i = 5, #ARGV do redis.call('HINCRBY', KEYS[5], ARGV[i], 1) end
-return 1
-"""
-
-# KEYS[1] claim; ARGV[1] owner. Only the owner releases its claim.
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+_BEGIN = scripts.load("ledger/begin")
+_FINISH = scripts.load("ledger/finish")
+_RELEASE = scripts.load("ledger/release")
 
 
 class Begin(enum.Enum):
@@ -73,9 +49,6 @@ class Ledger:
         self._replication = replication
         self._lease_ms = int(lease_seconds * 1000)
         self._done_ttl = done_ttl_seconds
-        self._begin = client.register_script(_BEGIN)
-        self._finish = client.register_script(_FINISH)
-        self._release = client.register_script(_RELEASE)
 
     def begin(
         self, action_id: str, owner: str, lease_seconds: float | None = None
@@ -83,8 +56,14 @@ class Ledger:
         """Claim an action (for `lease_seconds`, or the ledger's lease); also returns the
         seconds left on a BUSY claim."""
         lease_ms = self._lease_ms if lease_seconds is None else int(lease_seconds * 1000)
-        answer = self._begin(keys=self._keys(action_id), args=[owner, lease_ms])
-        answer = answer.decode() if isinstance(answer, bytes) else str(answer)
+        done, claim = self._keys(action_id)
+        answer = text(
+            _BEGIN.run(
+                self._redis,
+                keys={"done": done, "claim": claim},
+                args={"owner": owner, "lease_ms": lease_ms},
+            )
+        )
         if answer in ("done", "claimed"):
             return Begin(answer), 0.0
         return Begin.BUSY, max(int(answer), 0) / 1000
@@ -104,21 +83,27 @@ class Ledger:
         deadline = time.monotonic() + deadline_seconds
         delay = 0.1
         written = False
+        done, claim = self._keys(action_id)
+        send = scripts.pipelined(self._redis)
         while True:
             try:
-                with self._redis.pipeline(transaction=False) as pipe:
-                    if written:
-                        # Only the WAIT fell short: write nothing new (the counters were
-                        # counted), but give WAIT a write of this connection's to wait for.
-                        pipe.set(self._keys(action_id)[0], "1", ex=self._done_ttl)
-                    else:
-                        self._finish(
-                            keys=[*self._keys(action_id), JOURNAL, SINCE, METRICS],
-                            args=self._finish_args(action_id, counters, latency),
-                            client=pipe,
-                        )
-                    self._replication.wait(pipe)
-                    results = pipe.execute()
+                if written:
+                    # Only the WAIT fell short: write nothing new (the counters were
+                    # counted), but give WAIT a write of this connection's to wait for.
+                    results = send(
+                        [("SET", done, "1", "EX", self._done_ttl), *self._replication.waits]
+                    )
+                else:
+                    keys = {
+                        "done": done,
+                        "claim": claim,
+                        "journal": JOURNAL,
+                        "since": SINCE,
+                        "metrics": METRICS,
+                    }
+                    argv = _FINISH.argv(keys, self._finish_args(action_id, counters, latency))
+                    results = scripts.run_batch(send, [(_FINISH, argv)], self._replication.waits)
+                scripts.raise_errors(results)
                 written = True
                 if self._replication.required:
                     self._replication.check(results[-1])
@@ -131,18 +116,18 @@ class Ledger:
 
     def _finish_args(
         self, action_id: str, counters: Sequence[str], latency: float | None
-    ) -> list[str | float]:
-        observed: list[str | float] = (
-            [f"{LATENCY}_sum", latency] if latency is not None else ["", 0]
-        )
-        args: list[str | float] = [self._done_ttl, action_id, *observed, *counters]
-        if latency is not None:
-            args += latency_fields(latency)
-        return args
+    ) -> dict[str, Any]:
+        return {
+            "done_ttl": self._done_ttl,
+            "task_id": action_id,
+            "latency_sum_field": f"{LATENCY}_sum" if latency is not None else "",
+            "latency": latency if latency is not None else 0,
+            "counters": [*counters, *(latency_fields(latency) if latency is not None else [])],
+        }
 
     def release(self, action_id: str, owner: str) -> None:
         """Give up a claim after a failure, so a retry (of any worker) can take it at once."""
-        self._release(keys=[self._keys(action_id)[1]], args=[owner])
+        _RELEASE.run(self._redis, keys={"claim": self._keys(action_id)[1]}, args={"owner": owner})
 
     def is_done(self, action_id: str) -> bool:
         return bool(self._redis.exists(self._keys(action_id)[0]))

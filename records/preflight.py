@@ -15,6 +15,7 @@ import redis
 
 from core.settings import CommonSettings, ConfigError, load_settings
 from records.redis_client import redis_client, sentinel_manager
+from records.replies import text
 
 Level = Literal["ok", "warning", "error"]
 
@@ -107,7 +108,7 @@ def _sentinels(settings: CommonSettings) -> list[Finding]:
             node.close()
         reached.append(f"{host}:{port}")
         if isinstance(address, tuple | list) and len(address) == 2:
-            named.add(f"{_text(address[0])}:{address[1]}")
+            named.add(f"{text(address[0])}:{address[1]}")
     total = len(settings.sentinel_nodes)
     if not reached:
         return [Finding("error", "redis sentinel", f"none of the {total} Sentinels answered")]
@@ -131,7 +132,7 @@ def _durability(client: redis.Redis, min_replicas: int) -> list[Finding]:
     try:
         # One name a call: CONFIG GET takes several only from Redis 7.
         config = {
-            _text(key): _text(value)
+            text(key): text(value)
             for name in ("maxmemory-policy", "appendonly", "appendfsync", "save")
             for key, value in client.config_get(name).items()
         }
@@ -177,7 +178,3 @@ def _durability(client: redis.Redis, min_replicas: int) -> list[Finding]:
     if not findings:
         findings.append(Finding("ok", "redis durability", f"maxmemory-policy {policy}"))
     return findings
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import hashlib
 import json
 import os
 import queue
@@ -31,20 +30,21 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 from core.settings import CommonSettings
+from records import scripts
 from records.fleet import FLEET
 from records.group_commit import Abandoned, GroupCommit
-from records.journal import JOURNAL, QUEUE_ONCE_SCRIPT, SINCE
+from records.journal import JOURNAL, SINCE
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
 from records.redis_client import single_connection_factory
 from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
+from records.replies import text
 
 _ORIGIN = f"ingest@{socket.gethostname()}:{os.getpid()}"
-
+_QUEUE_ONCE = scripts.load("publisher/queue_once")
 
 DEFAULT_DEDUPE_TTL_SECONDS = 48 * 3600
 
@@ -160,13 +160,10 @@ class EventPublisher:
         self._uncounted: Counter[str] = Counter()
         self._uncounted_lock = threading.Lock()
         self._dedupe_ttl = dedupe_ttl_seconds
-        self._sha = hashlib.sha1(QUEUE_ONCE_SCRIPT.encode()).hexdigest()  # noqa: S324 - Redis's script id
         # A batch waits for a connection, then for its round trip (and the replicas' WAIT);
         # the one before it may be doing the same.
         wait = 2 * (2 * checkout_timeout_seconds + replication.timeout_seconds) + 1
-        self._batches: GroupCommit[tuple[tuple[str, ...], tuple[Any, ...]]] = GroupCommit(
-            self._queue_batch, wait_seconds=wait
-        )
+        self._batches: GroupCommit[list[Any]] = GroupCommit(self._queue_batch, wait_seconds=wait)
 
     @classmethod
     def from_settings(
@@ -236,28 +233,37 @@ class EventPublisher:
         message = celery_message(
             HANDLE_EVENT, task_id, [body], event_argsrepr(event_type, event_id, conference_id)
         )
-        keys = (self._queue, JOURNAL, SINCE, seen_key(event_id), METRICS)
-        args = (task_id, message, time.time(), self._dedupe_ttl)
+        argv = _QUEUE_ONCE.argv(
+            keys={
+                "queue": self._queue,
+                "journal": JOURNAL,
+                "since": SINCE,
+                "seen": seen_key(event_id),
+                "metrics": METRICS,
+            },
+            args={
+                "task_id": task_id,
+                "message": message,
+                "now": time.time(),
+                "seen_ttl": self._dedupe_ttl,
+            },
+        )
         try:
-            return bool(self._batches.submit((keys, args)))
+            return bool(self._batches.submit(argv))
         except Abandoned as exc:
             raise QueueUnavailable(f"Redis did not answer: {exc}") from exc
 
-    def _queue_batch(self, batch: Sequence[tuple[tuple[str, ...], tuple[Any, ...]]]) -> list[Any]:
-        """Run the queue script once per item, in one round trip: each item's answer, or the
-        QueueUnavailable its caller raises. Safe to run twice (the script dedupes): an item
-        whose caller gave up may still be queued, and its redelivery is then a duplicate."""
+    def _queue_batch(self, batch: Sequence[list[Any]]) -> list[Any]:
+        """Run the queue script once per item (its argv), in one round trip: each item's
+        answer, or the QueueUnavailable its caller raises. Safe to run twice (the script
+        dedupes): an item whose caller gave up may still be queued, and its redelivery is then
+        a duplicate."""
         try:
             with self._redis() as client:
-                calls = [("EVALSHA", self._sha, len(k), *k, *a) for k, a in batch]
-                answers = _pipeline(client, calls)
-                missing = [i for i, a in enumerate(answers) if isinstance(a, NoScriptError)]
-                if missing:
-                    # A restarted Redis has forgotten its scripts: send the script itself, once.
-                    again = [("EVAL", QUEUE_ONCE_SCRIPT, len(k), *k, *a)
-                             for k, a in (batch[i] for i in missing)]  # fmt: skip
-                    for i, answer in zip(missing, _pipeline(client, again), strict=True):
-                        answers[i] = answer
+                answers = scripts.run_batch(
+                    lambda commands: _pipeline(client, commands),
+                    [(_QUEUE_ONCE, argv) for argv in batch],
+                )
                 # Answered only once replicas hold them (REDIS_MIN_REPLICAS). For a duplicate
                 # too: its own write comes after the first delivery's, so this WAIT covers both.
                 self._replication.confirm(client)
@@ -314,7 +320,7 @@ class EventPublisher:
                 queue_depth=int(depth),
                 queue_age=age,
                 workers=int(workers),
-                fleet={_text(k): _text(v) for k, v in fleet.items()},
+                fleet={text(k): text(v) for k, v in fleet.items()},
             )
 
     def close(self) -> None:
@@ -334,10 +340,6 @@ def queue_age(client: redis.Redis, message: bytes | str) -> float:
         score = client.zscore(SINCE, str(headers.get("id")))
         sent_at = float(score) if score is not None else time.time()
     return max(time.time() - float(sent_at), 0.0)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _pipeline(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:

@@ -9,11 +9,13 @@ connection.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.exceptions import NoScriptError
+
+from records.scripts import Command, Script, pipelined, raise_errors, run_batch
 
 
 class ReplicationShortfall(redis.ConnectionError):
@@ -33,10 +35,12 @@ class Replication:
     def required(self) -> bool:
         return self.replicas > 0
 
-    def wait(self, pipe: Any) -> None:
-        """Queue a WAIT on `pipe` (a pipeline, or a single-connection client) after its writes."""
+    @property
+    def waits(self) -> tuple[Command, ...]:
+        """The WAIT to send after the writes (none when no replica is required)."""
         if self.required:
-            pipe.execute_command("WAIT", self.replicas, int(self.timeout_seconds * 1000))
+            return (("WAIT", self.replicas, int(self.timeout_seconds * 1000)),)
+        return ()
 
     def check(self, acknowledged: Any) -> None:
         """Raise ReplicationShortfall unless WAIT's answer reaches the required count."""
@@ -46,23 +50,21 @@ class Replication:
                 f"within {self.timeout_seconds:g}s"
             )
 
-    def run_script(self, client: redis.Redis, script: Any, keys: list[str], args: list[Any]) -> Any:
-        """Run a registered Lua script and return its answer; when replicas are required, WAIT
-        after it in the same pipeline and raise ReplicationShortfall if they fall short."""
+    def run_script(
+        self,
+        client: redis.Redis,
+        script: Script,
+        keys: Mapping[str, Any],
+        args: Mapping[str, Any],
+    ) -> Any:
+        """Run a Lua script and return its answer; when replicas are required, WAIT after it
+        in the same round trip and raise ReplicationShortfall if they fall short."""
         if not self.required:
-            # (A pipeline would first ask whether the script is loaded: a round trip more.)
-            # EVALSHA directly: redis-py's Script wrapper costs several microseconds a call
-            # on the worker's hot path; a Redis that has forgotten the script gets it again.
-            try:
-                return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)  # type: ignore[no-untyped-call]
-            except NoScriptError:
-                return script(keys=keys, args=args)
-        with client.pipeline(transaction=False) as pipe:
-            script(keys=keys, args=args, client=pipe)
-            self.wait(pipe)
-            results = pipe.execute()
-        self.check(results[-1])
-        return results[0]
+            return script.run(client, keys, args)
+        answers = run_batch(pipelined(client), [(script, script.argv(keys, args))], self.waits)
+        raise_errors(answers)
+        self.check(answers[-1])
+        return answers[0]
 
     def confirm(self, client: redis.Redis) -> None:
         """WAIT on `client`'s own connection (a single-connection client) and check it."""

@@ -1,0 +1,52 @@
+-- Hand the lane off at the end of a drain's run: the drain's own message is complete, its
+-- lease given up, and the lane goes idle (nothing waits, nothing in flight), or to the next
+-- drain, `successor_id`, whose message is journaled and queued, due at `due` (epoch s).
+-- `waiting` ('1'): the successor is a delayed one that has not started (a created or an end
+-- may replace it with one that runs now). `failed` ('1'): the command in flight failed and
+-- will be tried again (counted in the state's `attempts`).
+-- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`); and with
+-- `for_created` ('1': the wait is for the conference's created), the created has not
+-- arrived since the drain looked.
+-- Answers: 'idle', 'next'; 'again': the created has arrived (nothing changed: the drain looks
+-- again); 'lost': the run does not hold the lane (nothing changed: it looks again, and learns
+-- whether it is stale).
+-- KEYS: state, q, lease, queue, journal, since
+-- ARGV: drain_id, owner, successor_id, successor_message, due, waiting, failed, for_created
+
+local state = KEYS[1]
+local q = KEYS[2]
+local lease = KEYS[3]
+local queue = KEYS[4]
+local journal = KEYS[5]
+local since = KEYS[6]
+local drain_id = ARGV[1]
+local owner = ARGV[2]
+local successor_id = ARGV[3]
+local successor_message = ARGV[4]
+local due = ARGV[5]
+local waiting = ARGV[6]
+local failed = ARGV[7]
+local for_created = ARGV[8]
+
+if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+  return 'lost'
+end
+if for_created == '1' and redis.call('HEXISTS', state, 'created') == 1 then return 'again' end
+redis.call('HDEL', journal, drain_id)
+redis.call('ZREM', since, drain_id)
+redis.call('DEL', lease)
+if redis.call('ZCARD', q) == 0 and redis.call('HEXISTS', state, 'inflight') == 0 then
+  redis.call('HDEL', state, 'drain', 'waiting')
+  return 'idle'
+end
+redis.call('HSET', state, 'drain', successor_id)
+if failed == '1' then redis.call('HINCRBY', state, 'attempts', 1) end
+if waiting == '1' then
+  redis.call('HSET', state, 'waiting', '1')
+else
+  redis.call('HDEL', state, 'waiting')
+end
+redis.call('HSET', journal, successor_id, successor_message)
+redis.call('ZADD', since, due, successor_id)
+redis.call('LPUSH', queue, successor_message)
+return 'next'

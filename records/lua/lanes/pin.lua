@@ -1,0 +1,51 @@
+-- Pin the command a drain's run is about to send: `inflight` (command `batch_id`) becomes the
+-- lane's command in flight, fixed before it is sent so that a re-run resends exactly it, its
+-- items (`members`) are taken out of the queue, and it is claimed in the ledger for `owner`.
+-- Asking (`ask` '1'), the fleet is asked in the same step whether it may go now
+-- (lib/fleet_ask.lua, with the ask_ arguments).
+-- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`), no command is
+-- in flight already, and every member is still waiting (not taken by a run that has since
+-- lost the lane). Otherwise nothing changes.
+-- Answers: {1, wait ms, why}: pinned and claimed, and (asking) the fleet's answer: 0 and ''
+-- when not asking, else fleet_ask's; {2, 0, ''}: pinned, but another holds the claim;
+-- {0, 0, ''}: not pinned (the guard failed).
+-- KEYS: state, q, claim, lease, fleet, probe
+-- ARGV: drain_id, inflight, owner, lease_ms, batch_id, ask, ask_now_ms, ask_owner, ask_cap,
+--       ask_probe_ms, ask_ttl, members...
+--! include lib/args.lua
+--! include lib/fleet_ask.lua
+
+local state = KEYS[1]
+local q = KEYS[2]
+local claim = KEYS[3]
+local lease = KEYS[4]
+local fleet = KEYS[5]
+local probe = KEYS[6]
+local drain_id = ARGV[1]
+local inflight = ARGV[2]
+local owner = ARGV[3]
+local lease_ms = ARGV[4]
+local batch_id = ARGV[5]
+local ask = ARGV[6]
+local ask_now_ms = ARGV[7]
+local ask_owner = ARGV[8]
+local ask_cap = ARGV[9]
+local ask_probe_ms = ARGV[10]
+local ask_ttl = ARGV[11]
+local members = tail(ARGV, 12)
+
+if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+  return {0, 0, ''}
+end
+if redis.call('HEXISTS', state, 'inflight') == 1 then return {0, 0, ''} end
+for _, member in ipairs(members) do
+  if not redis.call('ZSCORE', q, member) then return {0, 0, ''} end
+end
+redis.call('PEXPIRE', lease, lease_ms)
+redis.call('HSET', state, 'inflight', inflight, 'batch', batch_id)
+for _, member in ipairs(members) do redis.call('ZREM', q, member) end
+if not redis.call('SET', claim, owner, 'NX', 'PX', lease_ms) then return {2, 0, ''} end
+if ask ~= '1' then return {1, 0, ''} end
+local go = fleet_ask(fleet, probe, tonumber(ask_now_ms), ask_owner, ask_cap, ask_probe_ms,
+                     ask_ttl)
+return {1, go[1], go[2]}

@@ -1,0 +1,95 @@
+-- Settle the command in flight, `batch_id`, covering `action_ids`: sent (done keys given:
+-- recorded done for the command and every item it covered, so that no redelivery repeats
+-- any of them), or dropped or dead-lettered (no done keys). Telling (`tell` '1'), the fleet
+-- learns from Telnyx's answer first, whatever else happens (lib/fleet_tell.lua, with the
+-- tell_ arguments).
+-- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`). A run that
+-- does not writes only the command's own done record (Telnyx accepted what it sent all the
+-- same: the run that holds the lane finds it done instead of sending it again) and gives up
+-- its claim. Only the command in flight is settled, once: running this again after a lost
+-- reply changes nothing more.
+-- Effect: the command no longer in flight (nor its attempts); the done keys set for
+-- `done_ttl` s; the claim given up; the items gone; `announced_field` ('' none) set to
+-- `now_ms`; `ended` ('1') recorded; the latency ('' none) added to `latency_sum_field` and
+-- each of `counters` incremented in the metrics hash. If nothing waits, the lane goes idle
+-- (no drain, no lease) and the drain's message is complete, in the same step; else the
+-- lease is renewed.
+-- Answers: {'idle', told}, {'more', told} or {'lost', told} (the run does not hold the lane,
+-- or the command in flight is another's), where told is what fleet_tell answered ('opened',
+-- 'closed' or '', and '' when not telling).
+-- KEYS: state, items, metrics, claim, q, lease, journal, since, fleet, probe, done_keys...
+-- ARGV: done_ttl, announced_field, now_ms, ended, latency, latency_sum_field, drain_id, owner,
+--       batch_id, lease_ms, tell, tell_now_ms, tell_outcome, tell_limit, tell_remaining,
+--       tell_reset, tell_retry_after, tell_owner, tell_ttl, tell_failures,
+--       tell_first_probe_ms, tell_longest_probe_ms, action_ids..., counters...
+-- (done_keys: the command's own first, then each item's.)
+--! include lib/args.lua
+--! include lib/fleet_tell.lua
+
+local state = KEYS[1]
+local items = KEYS[2]
+local metrics = KEYS[3]
+local claim = KEYS[4]
+local q = KEYS[5]
+local lease = KEYS[6]
+local journal = KEYS[7]
+local since = KEYS[8]
+local fleet = KEYS[9]
+local probe = KEYS[10]
+local done_keys = tail(KEYS, 11)
+local done_ttl = ARGV[1]
+local announced_field = ARGV[2]
+local now_ms = ARGV[3]
+local ended = ARGV[4]
+local latency = ARGV[5]
+local latency_sum_field = ARGV[6]
+local drain_id = ARGV[7]
+local owner = ARGV[8]
+local batch_id = ARGV[9]
+local lease_ms = ARGV[10]
+local tell = ARGV[11]
+local tell_now_ms = ARGV[12]
+local tell_outcome = ARGV[13]
+local tell_limit = ARGV[14]
+local tell_remaining = ARGV[15]
+local tell_reset = ARGV[16]
+local tell_retry_after = ARGV[17]
+local tell_owner = ARGV[18]
+local tell_ttl = ARGV[19]
+local tell_failures = ARGV[20]
+local tell_first_probe_ms = ARGV[21]
+local tell_longest_probe_ms = ARGV[22]
+local action_ids, counters = lists(ARGV, 23, 2)
+
+local told = ''
+if tell == '1' then
+  told = fleet_tell(fleet, probe, metrics, tonumber(tell_now_ms), tell_outcome, tell_limit,
+                    tell_remaining, tell_reset, tell_retry_after, tell_owner, tell_ttl,
+                    tell_failures, tell_first_probe_ms, tell_longest_probe_ms)
+end
+if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+  if #done_keys > 0 then redis.call('SET', done_keys[1], '1', 'EX', done_ttl) end
+  if redis.call('GET', claim) == owner then redis.call('DEL', claim) end
+  return {'lost', told}
+end
+local batch = redis.call('HGET', state, 'batch')
+if batch and batch ~= batch_id then return {'lost', told} end
+if batch then
+  redis.call('HDEL', state, 'inflight', 'batch', 'attempts')
+  for _, key in ipairs(done_keys) do redis.call('SET', key, '1', 'EX', done_ttl) end
+  if redis.call('GET', claim) == owner then redis.call('DEL', claim) end
+  for _, id in ipairs(action_ids) do redis.call('HDEL', items, id) end
+  if announced_field ~= '' then redis.call('HSET', state, announced_field, now_ms) end
+  if ended == '1' then redis.call('HSET', state, 'ended', '1') end
+  if latency ~= '' then redis.call('HINCRBYFLOAT', metrics, latency_sum_field, latency) end
+  for _, counter in ipairs(counters) do redis.call('HINCRBY', metrics, counter, 1) end
+end
+if redis.call('ZCARD', q) == 0 then
+  redis.call('HDEL', state, 'drain', 'waiting')
+  redis.call('DEL', lease)
+  redis.call('HDEL', journal, drain_id)
+  redis.call('ZREM', since, drain_id)
+  return {'idle', told}
+end
+redis.call('PEXPIRE', lease, lease_ms)
+return {'more', told}
