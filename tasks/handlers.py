@@ -269,7 +269,7 @@ class _Attempt:
             rt.ledger.release(self.action_id, self.owner)
             log.info("%s: waiting for Telnyx (%s), %.1fs", self.where, go.why, go.wait)
             self._wait(rt, go.wait)
-        limits.forget()
+        limits.clear_rate_headers()
         try:
             if self.kind == "conference":
                 actions = rt.client.conferences.actions

@@ -328,7 +328,7 @@ class _Drain:
             return self._hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
         started = time.monotonic()
         report.attempt(inflight.batch_id, task_name(followup), self._args(inflight), attempts + 1)
-        limits.forget()
+        limits.clear_rate_headers()
         try:
             if followup.kind == "conference":
                 rt.client.conferences.actions.perform(
@@ -351,7 +351,7 @@ class _Drain:
         # (The fleet learns from Telnyx's answer in the same step.)
         idle = self._finish(
             inflight, done=True, outcome="sent", announced=followup.announce is not None,
-            tell=limits.answer(None),
+            tell=limits.fleet_answer(None),
         )  # fmt: skip
         covered = len(inflight.action_ids)
         log.info("%s: sent%s", _where(item), f", for {covered} events" if covered > 1 else "")
@@ -455,7 +455,7 @@ class _Drain:
                     latency=latency,
                 )
             )  # fmt: skip
-            limits.say(changed, None)
+            limits.log_circuit_change(changed, None)
         else:
             answer = self._redis(
                 lambda: lanes.finish(
