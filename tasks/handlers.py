@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 
 from celery import Task, shared_task
@@ -33,16 +32,26 @@ from pydantic import ValidationError
 from core.logs import add_to_context, log_context
 from core.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
 from followups.followup import FollowUp
-from records.deadletters import DeadLetter
 from records.lanes import Look
 from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
 from tasks import limits, report, runtime
-from tasks.lanes import add_to_lane, in_lane, run_drain, task_name
-from tasks.outcomes import judge, through_redis_outage
+from tasks.lanes import add_to_lane, in_lane, run_drain
+from tasks.outcomes import through_redis_outage
+from tasks.send import (
+    Command,
+    Moot,
+    TryAgain,
+    age_seconds,
+    command_name,
+    dead_letter,
+    refused,
+    send,
+    task_name,
+)
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
-from telnyx_api.errors import APIError, TelnyxError
+from telnyx_api.errors import TelnyxError
 from telnyx_api.events import Envelope, Event
 from telnyx_api.resources import CommandResult
 
@@ -158,8 +167,11 @@ def perform(
     context: dict[str, Any],
 ) -> dict[str, Any]:
     """Run one follow-up exactly once; see the module docstring for every outcome."""
-    where = f"{kind}.{action} {target} (event {context.get('event_id')})"
-    attempt = _Attempt(task, kind, action, target, params, context, where)
+    # Its id derived from the event and the follow-up, and kept across retries and
+    # redeliveries. (Its dead letter's context counts no waits: a replay starts afresh.)
+    replayed = {k: v for k, v in context.items() if k != CLAIM_WAITS}
+    command = Command(str(task.request.id), kind, action, target, params, replayed)
+    attempt = _Attempt(task, command, context)
     ids = {"conference_id" if kind == "conference" else "call_control_id": target}
     with log_context(
         task_id=str(task.request.id),
@@ -168,7 +180,7 @@ def perform(
         event_type=context.get("event_type"),
         **ids,
     ):
-        return _perform_logged(task, attempt, context, where)
+        return _perform_logged(task, attempt, context, command.where)
 
 
 def _perform_logged(
@@ -181,13 +193,14 @@ def _perform_logged(
     except Exception as exc:  # the task boundary: a bug must not loop for ever
         log.exception("%s: unexpected error", where)
         error = f"{type(exc).__name__}: {exc}"
-        through_redis_outage(lambda: _dead_letter(task, "error", error, context), where)
+        letter = dead_letter(attempt.command, "error", error, failed_attempts(task, context))
+        through_redis_outage(lambda: runtime.current().dead_letters.add(letter), where)
         outcome = {"status": "dead_lettered", "error": error}
     # Every outcome above is final for this task: nothing left for the journal to recover.
     # (A sent action's finish() has already done it, and counted it, in one Redis step.)
     status = str(outcome.get("status"))
     if status != "sent":
-        through_redis_outage(lambda: _complete(attempt, status), where)
+        through_redis_outage(lambda: _complete(attempt.command, status), where)
     # Flower shows each ending as what it is (tasks/report.py): a refusal as a failure, a
     # command that became moot as revoked, with why.
     if status == "dead_lettered":
@@ -197,8 +210,9 @@ def _perform_logged(
             f"(replay: conference-worker dead-letters replay {task_id})"
         )
     if status in ("moot", "expired"):
-        args = followup_argsrepr(attempt.kind, attempt.target, context)
-        report.moot(str(task.request.id), attempt.name, args, str(outcome.get("why")),
+        command = attempt.command
+        args = followup_argsrepr(command.kind, command.target, context)
+        report.moot(str(task.request.id), command.name, args, str(outcome.get("why")),
                     started=True)  # fmt: skip
         raise Ignore()
     return outcome
@@ -212,10 +226,10 @@ class CommandRetry(Exception):
     """Why a command is tried again, and when: what Flower shows as its retry's reason."""
 
 
-def _complete(attempt: _Attempt, outcome: str) -> None:
+def _complete(command: Command, outcome: str) -> None:
     rt = runtime.current()
-    rt.journal.complete(attempt.action_id)
-    rt.metrics.incr("telnyx_actions_total", {"action": attempt.name, "outcome": outcome})
+    rt.journal.complete(command.id)
+    rt.metrics.incr("telnyx_actions_total", {"action": command.name, "outcome": outcome})
 
 
 @dataclass
@@ -224,41 +238,35 @@ class _Attempt:
     picks up where it stopped: a command Telnyx accepted is never sent a second time."""
 
     task: Task[Any, Any]
-    kind: str
-    action: str
-    target: str
-    params: dict[str, Any]
-    context: dict[str, Any]
-    where: str
+    command: Command
+    context: dict[str, Any]  # as the task's message has it (with its waits counted)
     result: CommandResult | None = None
 
     def __post_init__(self) -> None:
-        self.name = f"{self.kind}.{self.action}"
         self.owner = uuid.uuid4().hex
-        # Derived from the event and the follow-up, and kept across retries and redeliveries.
-        self.action_id = str(self.task.request.id)
 
     def run(self) -> dict[str, Any]:
-        rt = runtime.current()
+        rt, command = runtime.current(), self.command
         if self.result is None:
             early = self._send(rt)
             if early is not None:
                 return early
-        sent = field("telnyx_actions_total", {"action": self.name, "outcome": "sent"})
+        sent = field("telnyx_actions_total", {"action": command.name, "outcome": "sent"})
         rt.ledger.finish(
-            self.action_id, counters=[sent], latency=_age_seconds(self.context.get("occurred_at"))
+            command.id, counters=[sent], latency=age_seconds(self.context.get("occurred_at"))
         )
-        log.info("%s: %s", self.where, self.result.result if self.result else "ok")
+        log.info("%s: %s", command.where, self.result.result if self.result else "ok")
         return {"status": "sent", "result": self.result.result if self.result else ""}
 
     def _send(self, rt: runtime.Runtime) -> dict[str, Any] | None:
-        age = _age_seconds(self.context.get("occurred_at"))
+        command, where = self.command, self.command.where
+        age = age_seconds(self.context.get("occurred_at"))
         if age is not None and age > rt.settings.event_max_age_seconds:
-            log.warning("%s: event is %.0fs old; not acted on", self.where, age)
+            log.warning("%s: event is %.0fs old; not acted on", where, age)
             return {"status": "expired", "why": f"the event is {age:.0f}s old"}
-        state, wait = rt.ledger.begin(self.action_id, self.owner)
+        state, wait = rt.ledger.begin(command.id, self.owner)
         if state is Begin.DONE:
-            log.info("%s: already done; not sent again", self.where)
+            log.info("%s: already done; not sent again", where)
             return {"status": "duplicate"}
         if state is Begin.BUSY:
             # Another copy of this task is sending it now; look again when its claim lapses.
@@ -266,27 +274,15 @@ class _Attempt:
         go = limits.clearance(rt.fleet, self.owner)
         if not go.now:
             # Telnyx down (the circuit is open), or a 429's pause: wait, spending no attempt.
-            rt.ledger.release(self.action_id, self.owner)
-            log.info("%s: waiting for Telnyx (%s), %.1fs", self.where, go.why, go.wait)
+            rt.ledger.release(command.id, self.owner)
+            log.info("%s: waiting for Telnyx (%s), %.1fs", where, go.why, go.wait)
             self._wait(rt, go.wait)
-        limits.clear_rate_headers()
         try:
-            if self.kind == "conference":
-                actions = rt.client.conferences.actions
-                self.result = actions.perform(self.action, self.target, self.params)
-            else:
-                calls = rt.client.calls.actions
-                self.result = calls.perform(self.action, self.target, self.params)
+            self.result = send(rt.client, command)
         except TelnyxError as exc:
             limits.tell(rt.fleet, self.owner, exc)
-            rt.ledger.release(self.action_id, self.owner)
-            return _on_error(
-                self.task,
-                exc,
-                self.where,
-                self.context,
-                followup_argsrepr(self.kind, self.target, self.context),
-            )
+            rt.ledger.release(command.id, self.owner)
+            return _on_error(self.task, command, exc, self.context)
         limits.tell(rt.fleet, self.owner, None)
         return None
 
@@ -294,48 +290,41 @@ class _Attempt:
         """Run again in `seconds`, without spending an attempt. Celery counts this as a retry
         too; the message counts the waits, so that only failed attempts spend the retry
         budget (failed_attempts)."""
-        rt.journal.touch(self.action_id, seconds)
+        command = self.command
+        rt.journal.touch(command.id, seconds)
         waits = {**self.context, CLAIM_WAITS: int(self.context.get(CLAIM_WAITS, 0)) + 1}
         # (celery-types does not list retry's **options, which go to apply_async.)
         raise self.task.retry(  # type: ignore[call-arg]
-            args=(self.target, self.params, waits),
+            args=(command.target, command.params, waits),
             countdown=seconds,
-            argsrepr=followup_argsrepr(self.kind, self.target, self.context),
+            argsrepr=followup_argsrepr(command.kind, command.target, self.context),
             kwargsrepr="{}",
         )
 
 
 def _on_error(
-    task: Task[Any, Any],
-    exc: TelnyxError,
-    where: str,
-    context: dict[str, Any],
-    argsrepr: str,
+    task: Task[Any, Any], command: Command, exc: TelnyxError, context: dict[str, Any]
 ) -> dict[str, Any]:
-    retries = failed_attempts(task, context)
-    verdict = judge(exc, retries)
-    codes = list(verdict.codes)
-    if verdict.outcome == "retry":
-        log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, verdict.delay)
-        runtime.current().journal.touch(str(task.request.id), verdict.delay)
+    """Carry out what is to be done about a refused command: Celery retries it (after a
+    failed attempt, counted against the retry budget), or the task ends here."""
+    what = refused(command, exc, failed_attempts(task, context))
+    if isinstance(what, TryAgain):
+        runtime.current().journal.touch(command.id, what.delay)
         runtime.current().metrics.incr(
-            "telnyx_actions_total", {"action": task.name, "outcome": "retried"}
+            "telnyx_actions_total", {"action": command.name, "outcome": "retried"}
         )
         # argsrepr: Celery would otherwise show the full arguments of the retry in Flower.
-        reason = CommandRetry(f"{report.describe(exc)}; next attempt in {verdict.delay:.1f}s")
+        reason = CommandRetry(f"{report.describe(exc)}; next attempt in {what.delay:.1f}s")
         raise task.retry(  # type: ignore[call-arg]
-            exc=reason, countdown=verdict.delay, argsrepr=argsrepr, kwargsrepr="{}"
+            exc=reason,
+            countdown=what.delay,
+            argsrepr=followup_argsrepr(command.kind, command.target, context),
+            kwargsrepr="{}",
         )
-    if verdict.outcome == "moot":
-        log.warning("%s: not retried (codes %s): %s", where, ",".join(codes), exc)
-        why = f"Telnyx says it is over: {report.describe(exc)}"
-        return {"status": "moot", "codes": codes, "why": why}
-    if verdict.reason == "retries_exhausted":
-        log.error("%s: giving up after %d retries: %s", where, retries, exc)
-    else:
-        log.error("%s: not retried (codes %s): %s", where, ",".join(codes) or "-", exc)
-    _dead_letter(task, verdict.reason, str(exc), context, exc)
-    return {"status": "dead_lettered", "codes": codes, "error": report.describe(exc)}
+    if isinstance(what, Moot):
+        return {"status": "moot", "codes": list(what.codes), "why": what.why}
+    runtime.current().dead_letters.add(what.letter)
+    return {"status": "dead_lettered", "codes": list(what.codes), "error": report.describe(exc)}
 
 
 def failed_attempts(task: Task[Any, Any], context: dict[str, Any]) -> int:
@@ -344,47 +333,8 @@ def failed_attempts(task: Task[Any, Any], context: dict[str, Any]) -> int:
     return max(task.request.retries - int(context.get(CLAIM_WAITS, 0)), 0)
 
 
-def _dead_letter(
-    task: Task[Any, Any],
-    reason: str,
-    error: str,
-    context: dict[str, Any],
-    exc: TelnyxError | None = None,
-) -> None:
-    request = task.request
-    args = list(request.args or [])
-    if len(args) == 3 and isinstance(args[2], dict):
-        # A replay starts afresh: no waits counted.
-        args[2] = {k: v for k, v in args[2].items() if k != CLAIM_WAITS}
-    runtime.current().dead_letters.add(
-        DeadLetter(
-            task_id=str(request.id),
-            task=task.name,
-            args=args,
-            reason=reason,
-            error=error[:1000],
-            status=exc.status_code if isinstance(exc, APIError) else None,
-            codes=list(exc.codes) if isinstance(exc, APIError) else [],
-            retries=failed_attempts(task, context),
-            event_id=context.get("event_id"),
-        )
-    )
-
-
-def _age_seconds(occurred_at: str | None) -> float | None:
-    if not occurred_at:
-        return None
-    try:
-        when = datetime.fromisoformat(occurred_at)
-    except ValueError:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (datetime.now(UTC) - when).total_seconds()
-
-
 def _register(kind: str, action: str) -> Task[Any, Any]:
-    name = conference_task(action) if kind == "conference" else call_task(action)
+    name = command_name(kind, action)
 
     # max_retries=None: the retry budget is ours (TASK_MAX_RETRIES), checked in _on_error
     # against failed attempts only, so waiting on another worker's claim does not use it up.

@@ -28,13 +28,7 @@ from typing import Any
 from celery import Task, shared_task
 
 from core.logs import context_value, log_context
-from core.naming import (
-    LANE_DRAIN,
-    call_task,
-    conference_task,
-    followup_task_id,
-    inline_drain_id,
-)
+from core.naming import LANE_DRAIN, followup_task_id, inline_drain_id
 from followups.followup import FollowUp
 from followups.lane_policy import (
     ENDED,
@@ -51,15 +45,15 @@ from followups.lane_policy import (
     next_step,
     occurred_us,
 )
-from records.deadletters import DeadLetter
 from records.fleet import Answer, Go
 from records.lanes import Look, member_id
 from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
 from tasks import limits, report, runtime
-from tasks.outcomes import judge, through_redis_outage
-from telnyx_api.errors import APIError, TelnyxError
+from tasks.outcomes import through_redis_outage
+from tasks.send import Command, Moot, TryAgain, age_seconds, dead_letter, refused, send, task_name
+from telnyx_api.errors import TelnyxError
 from telnyx_api.events import Event
 
 log = logging.getLogger(__name__)
@@ -259,7 +253,7 @@ class _Drain:
             # dead-lettered as expired first, for an operator to see (and replay, if it
             # still matters).
             for item in step.items:
-                letter = self._expiry_letter(item, item.action_id, 0)
+                letter = dead_letter(_command(item), "expired", self._expiry(item), 0)
                 self._redis(lambda letter=letter: self.rt.dead_letters.add(letter))
         counters = [
             field("telnyx_actions_total", {"action": task_name(i), "outcome": step.outcome})
@@ -328,18 +322,13 @@ class _Drain:
             return self._hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
         started = time.monotonic()
         report.attempt(inflight.batch_id, task_name(followup), self._args(inflight), attempts + 1)
-        limits.clear_rate_headers()
+        command = _command(item)
         try:
-            if followup.kind == "conference":
-                rt.client.conferences.actions.perform(
-                    followup.action, followup.target, followup.params
-                )
-            else:
-                rt.client.calls.actions.perform(followup.action, followup.target, followup.params)
+            send(rt.client, command)
         except TelnyxError as exc:
             self._tell(exc)
             self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            return self._refused(inflight, exc, attempts)
+            return self._refused(inflight, command, exc, attempts)
         report.accepted(
             inflight.batch_id,
             request_id=context_value("telnyx_request_id"),
@@ -376,53 +365,40 @@ class _Drain:
         item = inflight.item
         why = self._expiry(item)
         log.error("%s: %s; not tried again", _where(item), why)
-        letter = self._expiry_letter(item, inflight.batch_id, attempts)
+        letter = dead_letter(_command(item), "expired", why, attempts)
         self._redis(lambda: self.rt.dead_letters.add(letter))
         report.failed(inflight.batch_id, why, dead_letter=letter.task_id)
         return not self._finish(inflight, done=False, outcome="expired")
 
     def _expiry(self, item: LaneItem) -> str:
-        age = _age_seconds(item) or 0.0
+        age = _age(item) or 0.0
         limit = self.timing.max_age_of(item) / 1000
         return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
 
-    def _expiry_letter(self, item: LaneItem, task_id: str, attempts: int) -> DeadLetter:
-        return _letter(item, task_id, "expired", self._expiry(item), attempts)
-
-    def _refused(self, inflight: Inflight, exc: TelnyxError, retries: int) -> bool:
-        item = inflight.item
+    def _refused(
+        self, inflight: Inflight, command: Command, exc: TelnyxError, retries: int
+    ) -> bool:
+        # (The lane's own limit: a command whose event is too old now is given up on rather
+        # than retried.)
         if self._too_old(inflight) and exc.retryable:
             return self._expired(inflight, retries + 1)
-        verdict = judge(exc, retries)
-        name, where = task_name(item.followup), _where(item)
-        codes = ",".join(verdict.codes) or "-"
-        if verdict.outcome == "retry":
-            log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, verdict.delay)
+        what = refused(command, exc, retries)
+        if isinstance(what, TryAgain):
             self._redis(
                 lambda: self.rt.metrics.incr(
-                    "telnyx_actions_total", {"action": name, "outcome": "retried"}
+                    "telnyx_actions_total", {"action": command.name, "outcome": "retried"}
                 )
             )
-            report.retrying(inflight.batch_id, exc, verdict.delay)
+            report.retrying(inflight.batch_id, exc, what.delay)
             # The lane waits for it: the commands behind it keep their order.
-            return self._hand_off(delay=verdict.delay, waiting=True, failed=True) in LOOK_AGAIN
-        if verdict.outcome == "moot":
-            over = CONFERENCE_OVER in verdict.codes
-            log.warning("%s: not retried (codes %s): %s", where, codes, exc)
-            why = f"Telnyx says it is over: {report.describe(exc)}"
-            report.moot(inflight.batch_id, name, self._args(inflight), why, started=True)
+            return self._hand_off(delay=what.delay, waiting=True, failed=True) in LOOK_AGAIN
+        if isinstance(what, Moot):
+            over = CONFERENCE_OVER in what.codes
+            report.moot(inflight.batch_id, command.name, self._args(inflight), what.why,
+                        started=True)  # fmt: skip
             return not self._finish(inflight, done=True, outcome="moot", ended=over)
-        if verdict.reason == "retries_exhausted":
-            log.error("%s: giving up after %d retries: %s", where, retries, exc)
-        else:
-            log.error("%s: not retried (codes %s): %s", where, codes, exc)
-        letter = _letter(
-            item, inflight.batch_id, verdict.reason, str(exc)[:1000], retries,
-            status=exc.status_code if isinstance(exc, APIError) else None,
-            codes=list(verdict.codes),
-        )  # fmt: skip
-        self._redis(lambda: self.rt.dead_letters.add(letter))
-        report.failed(inflight.batch_id, exc, dead_letter=letter.task_id)
+        self._redis(lambda: self.rt.dead_letters.add(what.letter))
+        report.failed(inflight.batch_id, exc, dead_letter=what.letter.task_id)
         return not self._finish(inflight, done=False, outcome="dead_lettered")
 
     def _finish(
@@ -445,7 +421,7 @@ class _Drain:
             # The other events a merged announcement covered.
             merged = field("telnyx_actions_total", {"action": name, "outcome": "merged"})
             counters += [merged] * (len(inflight.action_ids) - 1)
-        latency = _age_seconds(inflight.item) if outcome == "sent" else None
+        latency = _age(inflight.item) if outcome == "sent" else None
         lanes, drain = self.rt.lanes, (self.drain_id, self.owner)
         if tell is not None:
             answer, changed = self._redis(
@@ -507,30 +483,6 @@ class _Drain:
         return through_redis_outage(step, self.where)
 
 
-def _letter(
-    item: LaneItem,
-    task_id: str,
-    reason: str,
-    error: str,
-    retries: int,
-    *,
-    status: int | None = None,
-    codes: list[str] | None = None,
-) -> DeadLetter:
-    """A dead letter for a lane command: its task, to replay it as one of its own."""
-    return DeadLetter(
-        task_id=task_id,
-        task=task_name(item.followup),
-        args=[item.followup.target, item.followup.params, item.context],
-        reason=reason,
-        error=error,
-        status=status,
-        codes=codes or [],
-        retries=retries,
-        event_id=item.event_id,
-    )
-
-
 def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:
     return log_context(
         event_id=item.event_id,
@@ -541,15 +493,14 @@ def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:
 
 
 def _where(item: LaneItem) -> str:
+    return _command(item).where
+
+
+def _command(item: LaneItem) -> Command:
+    """The command of a lane's item (or of the inflight command, as its item: its id the
+    batch's), dead-lettered as a task of its own."""
     f = item.followup
-    return f"{f.kind}.{f.action} {f.target} (event {item.event_id})"
-
-
-def task_name(followup: FollowUp) -> str:
-    """The task (and Flower entry, and metrics label) a follow-up is named by: conference.speak."""
-    if followup.kind == "conference":
-        return conference_task(followup.action)
-    return call_task(followup.action)
+    return Command(item.action_id, f.kind, f.action, f.target, f.params, item.context)
 
 
 def _participant(item: LaneItem) -> str | None:
@@ -557,7 +508,8 @@ def _participant(item: LaneItem) -> str | None:
     return announce.participant if announce else None
 
 
-def _age_seconds(item: LaneItem) -> float | None:
-    if item.occurred_at is None:
-        return None
-    return max(time.time() - item.occurred_us / 1e6, 0.0)
+def _age(item: LaneItem) -> float | None:
+    """How old its event is, never less than nothing (a clock behind Telnyx's would have it
+    come from the future)."""
+    age = age_seconds(item.occurred_at)
+    return max(age, 0.0) if age is not None else None
