@@ -2,7 +2,7 @@
 
 `telnyx.handle_event` turns one webhook into its follow-ups. Those of a conference's events
 wait in the conference's lane, sent one at a time in event order by its drain task
-(tasks/lanes.py). Any other is queued as its own task (`call.speak`, ...) with a task id
+(tasks/drain.py). Any other is queued as its own task (`call.speak`, ...) with a task id
 derived from the event, so each is retried on its own and recorded in the ledger under a
 stable name; a dead-lettered follow-up is replayed as such a task too.
 
@@ -37,7 +37,7 @@ from records.ledger import Begin
 from records.metrics import field
 from records.publisher import celery_message
 from tasks import limits, report, runtime
-from tasks.lanes import add_to_lane, in_lane, run_drain
+from tasks.drain import add_to_lane, in_lane, run_drain
 from tasks.outcomes import through_redis_outage
 from tasks.send import (
     Command,

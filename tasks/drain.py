@@ -135,7 +135,7 @@ def _drain_message(
 
 
 @shared_task(name=LANE_DRAIN, bind=True, max_retries=None)
-def drain(self: Task[Any, Any], conference_id: str) -> dict[str, Any]:
+def lane_drain(self: Task[Any, Any], conference_id: str) -> dict[str, Any]:
     with log_context(task_id=str(self.request.id), conference_id=conference_id):
         return run_drain(conference_id, str(self.request.id))
 
