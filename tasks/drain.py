@@ -1,38 +1,38 @@
 """Conference lanes: an event's follow-ups wait in their conference's lane, and one drain at a
 time sends them, in event order, each after Telnyx has answered the one before.
 
-`handle_event` adds an event's follow-ups to the lane (records/lanes.py). If the lane was idle,
+The event task adds an event's follow-ups to the lane (tasks/events.py). If the lane was idle,
 the event task becomes its drain and runs it on its own thread at once; otherwise the lane's
 drain will get to them. A drain looks at the lane, asks the policy (followups/lane_policy.py) for
 the next step, and carries it out: send one command (merged from several waiting announcements,
 maybe), drop what is moot, or wait (for a late conference.created, to space announcements, or
 to retry a failed command: the lane keeps its order meanwhile) by handing over to a delayed
 `lane.drain` task. A run sends for a few seconds at most, then hands over, so no lane keeps a
-thread from the others.
+thread from the others. (The run's steps in the lane's store, records/lanes.py, are taken
+through its hold on the lane: tasks/lane_hold.py.)
 
 A command is fixed in the lane before it is sent and claimed in the ledger like any other
 action; once Telnyx accepts it, every item it covers is recorded done in one Redis step. A
 drain killed mid-run is redelivered by the broker (or queued again by the journal) and carries
-on with exactly that command.
+on with exactly that command. It is sent, and a refusal judged, as any command is
+(tasks/send.py); what that comes to is carried out in the lane.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Task, shared_task
 
 from core.logs import context_value, log_context
-from core.naming import LANE_DRAIN, followup_task_id, inline_drain_id
-from followups.followup import FollowUp
+from core.naming import LANE_DRAIN
 from followups.lane_policy import (
     ENDED,
-    LEFT,
     Drop,
     Idle,
     Inflight,
@@ -43,18 +43,15 @@ from followups.lane_policy import (
     WaitReason,
     names_said,
     next_step,
-    occurred_us,
 )
-from records.fleet import Answer, Go
+from records.fleet import Go
 from records.lanes import Look, member_id
 from records.ledger import Begin
 from records.metrics import field
-from records.publisher import celery_message
 from tasks import limits, report, runtime
-from tasks.outcomes import through_redis_outage
-from tasks.send import Command, Moot, TryAgain, age_seconds, dead_letter, refused, send, task_name
+from tasks.lane_hold import LOST, LaneHold, lane_age
+from tasks.send import Command, Moot, TryAgain, dead_letter, refused, send, task_name
 from telnyx_api.errors import TelnyxError
-from telnyx_api.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -63,75 +60,8 @@ log = logging.getLogger(__name__)
 RUN_SECONDS = 5.0
 # Telnyx's answer that the conference is over: nothing more to send in its lane.
 CONFERENCE_OVER = "90019"
-# What the lane store answers a run that no longer holds its lane: it looks again, and learns
-# whether it is stale (its message complete) or another run holds the lane.
-LOST = "lost"
 # Hand-over answers after which a run looks at its lane again instead of ending.
 LOOK_AGAIN = frozenset({"again", LOST})
-# Events that change what a lane knows even when the rules call for nothing on them.
-LANE_EVENTS = frozenset({"conference.created", "conference.ended", LEFT})
-
-
-def in_lane(event: Event, followups: list[FollowUp]) -> bool:
-    """Whether an event goes through its conference's lane."""
-    return event.conference_id is not None and (bool(followups) or event.event_type in LANE_EVENTS)
-
-
-def add_to_lane(
-    event: Event,
-    followups: list[FollowUp],
-    *,
-    owner: str | None = None,
-    complete: str | None = None,
-) -> tuple[int, str | None, Look | None]:
-    """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries).
-    Returns how many were added (0: all queued or done already), and a drain id when the lane
-    had no drain: the caller is its drain now, and runs it
-    (`run_drain`) on its own thread, saving a task message. If the caller dies, the broker
-    redelivers its event task, which finds the lane still waiting for this drain and runs it
-    (the journal would queue the drain's message later).
-
-    With `owner` and `complete` (the event task's run and its task id), in the same Redis step
-    the event task's message is complete and, for a drain id, the lane is looked at for that
-    run (its lease taken): the look is returned, for `run_drain` to start from."""
-    conference_id = str(event.conference_id)
-    now_ms = int(time.time() * 1000)
-    when = occurred_us(event.when, now_ms)
-    at = event.when.isoformat() if event.when else None
-    items = [
-        LaneItem(followup_task_id(event.id, f.key), f, event.id, event.event_type, at, when)
-        for f in followups
-    ]
-    call_control_id = getattr(getattr(event, "payload", None), "call_control_id", None)
-    left = (call_control_id, when) if event.event_type == LEFT and call_control_id else None
-    drain = _drain_message(conference_id, task_id=inline_drain_id(event.id))
-    entries = [(i.action_id, i.score, i.to_json()) for i in items]
-    lanes = runtime.current().lanes
-    if owner is not None and complete is not None:
-        added, look = lanes.append_and_look(
-            conference_id, entries, event_type=event.event_type, drain=drain, owner=owner,
-            complete=complete, left=left, now_ms=now_ms,
-        )  # fmt: skip
-        return added, drain[0] if look is not None else None, look
-    added, _, current = lanes.append(
-        conference_id,
-        entries,
-        event_type=event.event_type,
-        drain=drain,
-        left=left,
-        now_ms=now_ms,
-        inline=True,
-    )
-    return added, drain[0] if current else None, None
-
-
-def _drain_message(
-    conference_id: str, delay: float = 0.0, task_id: str | None = None
-) -> tuple[str, bytes]:
-    task_id = task_id or str(uuid.uuid4())
-    eta = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
-    argsrepr = f"conference={conference_id}"[:300]
-    return task_id, celery_message(LANE_DRAIN, task_id, [conference_id], argsrepr, eta=eta)
 
 
 @shared_task(name=LANE_DRAIN, bind=True, max_retries=None)
@@ -157,10 +87,10 @@ class _Drain:
         first: Look | None = None,
     ) -> None:
         self.conference_id = conference_id
-        self.drain_id = drain_id
         self.owner = owner or uuid.uuid4().hex
         self.first = first
-        self.where = f"lane {conference_id}"
+        self.lane = LaneHold(conference_id, drain_id, self.owner)
+        self.where = self.lane.where
         self.rt = runtime.current()
         self.timing = self.rt.lane_timing
         # What this run sent (Flower shows it as the task's result): the commands' ids, each
@@ -169,13 +99,10 @@ class _Drain:
         self.stop_at = time.monotonic() + RUN_SECONDS
 
     def run(self) -> dict[str, Any]:
-        lanes = self.rt.lanes
         while True:
             look, self.first = self.first, None
             if look is None:
-                look = self._redis(
-                    lambda: lanes.look(self.conference_id, self.drain_id, self.owner)
-                )
+                look = self.lane.look()
             if look.status == "stale":
                 # Replaced (woken early, or a copy of a message already handled): nothing to
                 # do. (The look completed its message in the journal.)
@@ -186,7 +113,7 @@ class _Drain:
                 # lease ends: if its holder has died, it takes over then.
                 log.info("%s: another run holds the lane; again in %.1fs",
                          self.where, look.busy_seconds)  # fmt: skip
-                if self._requeue(look.busy_seconds + 0.1) == "free":
+                if self.lane.requeue(look.busy_seconds + 0.1) == "free":
                     continue
                 return {"status": "busy", "sent": self.sent}
             if "inflight" in look.fields:
@@ -199,7 +126,7 @@ class _Drain:
                     report.moot(inflight.batch_id, task_name(inflight.item.followup),
                                 self._args(inflight), "the conference has ended",
                                 started="attempts" in look.fields)  # fmt: skip
-                    if self._finish(inflight, done=True, outcome="moot"):
+                    if self.lane.finish(inflight, done=True, outcome="moot"):
                         return {"status": "idle", "sent": self.sent}
                     continue
                 attempts = int(look.fields.get("attempts", 0))
@@ -207,7 +134,7 @@ class _Drain:
                     return {"status": "handed over", "sent": self.sent}
             elif not self._step(look):
                 return {"status": "handed over", "sent": self.sent}
-            if time.monotonic() > self.stop_at and self._hand_off() != LOST:
+            if time.monotonic() > self.stop_at and self.lane.hand_off() != LOST:
                 return {"status": "handed over", "sent": self.sent}
 
     def _step(self, look: Look) -> bool:
@@ -217,13 +144,14 @@ class _Drain:
         state = LaneState.from_fields(look.fields)
         step = next_step(items, state, int(time.time() * 1000), self.timing)
         if isinstance(step, Idle):
-            return self._hand_off() in LOOK_AGAIN
+            return self.lane.hand_off() in LOOK_AGAIN
         if isinstance(step, Wait):
             delay = max(step.until_ms / 1000 - time.time(), 0.0)
             log.info("%s: %s, %.2fs", self.where, step.reason, delay)
             # (The created may arrive between the look and the hand-over: then look again.)
             for_created = step.reason is WaitReason.FOR_CREATED
-            return self._hand_off(delay=delay, waiting=True, for_created=for_created) in LOOK_AGAIN
+            again = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created)
+            return again in LOOK_AGAIN
         if isinstance(step, Drop):
             self._drop(step, members)
             return True
@@ -233,17 +161,10 @@ class _Drain:
         go: Go | None = None
         if self._too_old(inflight):
             # (It will be given up on, not sent: the fleet is not asked.)
-            fixed = self._redis(
-                lambda: self.rt.lanes.fix(self.conference_id, self.drain_id, inflight.batch_id,
-                                          inflight.to_json(), taken, self.owner)
-            )  # fmt: skip
+            fixed = self.lane.fix(inflight, taken)
         else:
             # Fixed, claimed and cleared by the fleet in one step.
-            fixed, go = self._redis(
-                lambda: self.rt.lanes.fix_asking(self.conference_id, self.drain_id,
-                                                 inflight.batch_id, inflight.to_json(), taken,
-                                                 self.owner, self.rt.fleet)
-            )  # fmt: skip
+            fixed, go = self.lane.fix_asking(inflight, taken)
         return self._settle(inflight, 0, claimed=fixed == 1, go=go) if fixed else True
 
     def _drop(self, step: Drop, members: dict[str, str]) -> None:
@@ -254,20 +175,12 @@ class _Drain:
             # still matters).
             for item in step.items:
                 letter = dead_letter(_command(item), "expired", self._expiry(item), 0)
-                self._redis(lambda letter=letter: self.rt.dead_letters.add(letter))
+                self.lane.redis(functools.partial(self.rt.dead_letters.add, letter))
         counters = [
             field("telnyx_actions_total", {"action": task_name(i), "outcome": step.outcome})
             for i in (item.followup for item in step.items)
         ]
-        dropped = self._redis(
-            lambda: self.rt.lanes.drop(
-                self.conference_id,
-                self.drain_id,
-                self.owner,
-                [members[i.action_id] for i in step.items],
-                counters,
-            )
-        )
+        dropped = self.lane.drop([members[i.action_id] for i in step.items], counters)
         if not dropped:
             return
         for item in step.items:
@@ -296,38 +209,37 @@ class _Drain:
         self, inflight: Inflight, attempts: int, claimed: bool, first: Go | None
     ) -> bool:
         rt, item = self.rt, inflight.item
-        followup = item.followup
+        followup, command = item.followup, _command(item)
         state, wait = Begin.CLAIMED, 0.0
         if not claimed:
             lease = rt.settings.lane_lease_seconds
-            state, wait = self._redis(
+            state, wait = self.lane.redis(
                 lambda: rt.ledger.begin(inflight.batch_id, self.owner, lease_seconds=lease)
             )
         if state is Begin.DONE:
-            return not self._finish(inflight, done=True, outcome="duplicate")
+            return not self.lane.finish(inflight, done=True, outcome="duplicate")
         if state is Begin.BUSY:
             # Another worker holds its claim (a run that lost its lane?): look when it lapses.
-            log.info("%s: another worker is sending it; again in %.1fs", _where(item), wait)
-            return self._hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
+            log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
+            return self.lane.hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
         if self._too_old(inflight):
             return self._expired(inflight, attempts)
         go = self._clearance(first)
         if not go.now:
             # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
             # limit: this command waits, and the lane behind it, without spending an attempt.
-            self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
+            self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
             report.waiting(inflight.batch_id, task_name(followup), self._args(inflight), attempts,
                            go.why, go.wait)  # fmt: skip
-            log.info("%s: waiting for Telnyx (%s), %.1fs", _where(item), go.why, go.wait)
-            return self._hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
+            log.info("%s: waiting for Telnyx (%s), %.1fs", command.where, go.why, go.wait)
+            return self.lane.hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
         started = time.monotonic()
-        report.attempt(inflight.batch_id, task_name(followup), self._args(inflight), attempts + 1)
-        command = _command(item)
+        report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
             send(rt.client, command)
         except TelnyxError as exc:
             self._tell(exc)
-            self._redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
+            self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
             return self._refused(inflight, command, exc, attempts)
         report.accepted(
             inflight.batch_id,
@@ -338,22 +250,21 @@ class _Drain:
         )
         self.sent.append(inflight.batch_id)
         # (The fleet learns from Telnyx's answer in the same step.)
-        idle = self._finish(
+        idle = self.lane.finish(
             inflight, done=True, outcome="sent", announced=followup.announce is not None,
             tell=limits.fleet_answer(None),
         )  # fmt: skip
         covered = len(inflight.action_ids)
-        log.info("%s: sent%s", _where(item), f", for {covered} events" if covered > 1 else "")
+        log.info("%s: sent%s", command.where, f", for {covered} events" if covered > 1 else "")
         return not idle
 
     def _clearance(self, first: Go | None = None) -> Go:
         """Whether the fleet may send now; a wait left is handed to the lane's next drain.
         `first`: what the fleet answered when the command was fixed."""
-        go: Go = self._redis(lambda: limits.clearance(self.rt.fleet, self.owner, first))
-        return go
+        return self.lane.redis(lambda: limits.clearance(self.rt.fleet, self.owner, first))
 
     def _tell(self, exc: TelnyxError | None) -> None:
-        self._redis(lambda: limits.tell(self.rt.fleet, self.owner, exc))
+        self.lane.redis(lambda: limits.tell(self.rt.fleet, self.owner, exc))
 
     def _too_old(self, inflight: Inflight) -> bool:
         age_ms = time.time() * 1000 - inflight.item.occurred_us / 1000
@@ -366,12 +277,12 @@ class _Drain:
         why = self._expiry(item)
         log.error("%s: %s; not tried again", _where(item), why)
         letter = dead_letter(_command(item), "expired", why, attempts)
-        self._redis(lambda: self.rt.dead_letters.add(letter))
+        self.lane.redis(lambda: self.rt.dead_letters.add(letter))
         report.failed(inflight.batch_id, why, dead_letter=letter.task_id)
-        return not self._finish(inflight, done=False, outcome="expired")
+        return not self.lane.finish(inflight, done=False, outcome="expired")
 
     def _expiry(self, item: LaneItem) -> str:
-        age = _age(item) or 0.0
+        age = lane_age(item) or 0.0
         limit = self.timing.max_age_of(item) / 1000
         return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
 
@@ -384,103 +295,25 @@ class _Drain:
             return self._expired(inflight, retries + 1)
         what = refused(command, exc, retries)
         if isinstance(what, TryAgain):
-            self._redis(
+            self.lane.redis(
                 lambda: self.rt.metrics.incr(
                     "telnyx_actions_total", {"action": command.name, "outcome": "retried"}
                 )
             )
             report.retrying(inflight.batch_id, exc, what.delay)
             # The lane waits for it: the commands behind it keep their order.
-            return self._hand_off(delay=what.delay, waiting=True, failed=True) in LOOK_AGAIN
+            return self.lane.hand_off(delay=what.delay, waiting=True, failed=True) in LOOK_AGAIN
         if isinstance(what, Moot):
             over = CONFERENCE_OVER in what.codes
             report.moot(inflight.batch_id, command.name, self._args(inflight), what.why,
                         started=True)  # fmt: skip
-            return not self._finish(inflight, done=True, outcome="moot", ended=over)
-        self._redis(lambda: self.rt.dead_letters.add(what.letter))
+            return not self.lane.finish(inflight, done=True, outcome="moot", ended=over)
+        self.lane.redis(lambda: self.rt.dead_letters.add(what.letter))
         report.failed(inflight.batch_id, exc, dead_letter=what.letter.task_id)
-        return not self._finish(inflight, done=False, outcome="dead_lettered")
-
-    def _finish(
-        self,
-        inflight: Inflight,
-        *,
-        done: bool,
-        outcome: str,
-        announced: bool = False,
-        ended: bool = False,
-        tell: Answer | None = None,
-    ) -> bool:
-        """Record how the inflight command ended; True if the lane went idle with it (this
-        run is over, its message complete). False also when this run has lost the lane: its
-        next look says whether it is stale, or another run holds the lane. `tell`: Telnyx's
-        answer to it, for the fleet (sent commands)."""
-        name = task_name(inflight.item.followup)
-        counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
-        if outcome == "sent":
-            # The other events a merged announcement covered.
-            merged = field("telnyx_actions_total", {"action": name, "outcome": "merged"})
-            counters += [merged] * (len(inflight.action_ids) - 1)
-        latency = _age(inflight.item) if outcome == "sent" else None
-        lanes, drain = self.rt.lanes, (self.drain_id, self.owner)
-        if tell is not None:
-            answer, changed = self._redis(
-                lambda: lanes.finish_telling(
-                    self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
-                    fleet=self.rt.fleet, answer=tell, counters=counters, announced=announced,
-                    latency=latency,
-                )
-            )  # fmt: skip
-            limits.log_circuit_change(changed, None)
-        else:
-            answer = self._redis(
-                lambda: lanes.finish(
-                    self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
-                    done=done, counters=counters, announced=announced, ended=ended,
-                    latency=latency,
-                )
-            )  # fmt: skip
-        if answer == LOST:
-            log.warning("%s: this run no longer holds the lane", self.where)
-        return bool(answer == "idle")
+        return not self.lane.finish(inflight, done=False, outcome="dead_lettered")
 
     def _args(self, inflight: Inflight) -> str:
         return report.command_args(self.conference_id, inflight.event_ids, inflight.names)
-
-    def _requeue(self, delay: float) -> str:
-        """Queue this drain's message again, due in `delay` s; see Lanes.requeue."""
-        again = _drain_message(self.conference_id, delay, task_id=self.drain_id)
-        due = time.time() + delay
-        return str(self._redis(lambda: self.rt.lanes.requeue(self.conference_id, again, due)))
-
-    def _hand_off(
-        self,
-        delay: float = 0.0,
-        waiting: bool = False,
-        failed: bool = False,
-        for_created: bool = False,
-    ) -> str:
-        """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
-        Returns idle or next (the run is over), again (a created came: look again) or lost
-        (this run no longer holds the lane: look again, to learn who does)."""
-        successor = _drain_message(self.conference_id, delay)
-        return str(
-            self._redis(
-                lambda: self.rt.lanes.hand_off(
-                    self.conference_id,
-                    self.drain_id,
-                    self.owner,
-                    successor,
-                    delay=delay,
-                    waiting=waiting,
-                    failed=failed,
-                    for_created=for_created,
-                )
-            )
-        )
-
-    def _redis(self, step: Any) -> Any:
-        return through_redis_outage(step, self.where)
 
 
 def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:
@@ -506,10 +339,3 @@ def _command(item: LaneItem) -> Command:
 def _participant(item: LaneItem) -> str | None:
     announce = item.followup.announce
     return announce.participant if announce else None
-
-
-def _age(item: LaneItem) -> float | None:
-    """How old its event is, never less than nothing (a clock behind Telnyx's would have it
-    come from the future)."""
-    age = age_seconds(item.occurred_at)
-    return max(age, 0.0) if age is not None else None

@@ -1,18 +1,17 @@
-"""The Celery tasks: thin wrappers that validate, plan and call the Telnyx client.
+"""The per-action tasks (`call.speak`, `conference.record_start`, ...): each sends one follow-up
+that is not in a conference's lane, or one replayed from a dead letter, exactly once.
 
-`telnyx.handle_event` turns one webhook into its follow-ups. Those of a conference's events
-wait in the conference's lane, sent one at a time in event order by its drain task
-(tasks/drain.py). Any other is queued as its own task (`call.speak`, ...) with a task id
-derived from the event, so each is retried on its own and recorded in the ledger under a
-stable name; a dead-lettered follow-up is replayed as such a task too.
-
-What happens to a follow-up:
+A task's id is derived from its event and follow-up, so each is retried on its own and
+recorded in the ledger under a stable name. It sends through tasks/send.py, and carries out what
+a refusal comes to through Celery's retry and the ledger:
 - sent and accepted -> recorded done; a later copy of the task stops at the ledger;
 - transient failure (timeout, 408, 409, 429, 5xx) -> retried with capped, jittered backoff,
   honouring Retry-After / x-ratelimit-reset, then dead-lettered when retries run out;
 - Telnyx says the call or conference is over (422 90018/90019, ...) -> logged, dropped;
 - any other refusal -> dead-lettered at once, for an operator to look at and replay;
 - the event is older than EVENT_MAX_AGE_SECONDS -> not acted on;
+- Telnyx failing (the fleet's circuit open) or the fleet's rate limit paused -> waits, spending
+  no attempt; so does a copy of the task that finds another sending it;
 - Redis unreachable mid-task -> the task waits for it (up to half the visibility timeout) and
   carries on where it was; past that it is rejected back to the queue. It never fails into an
   acknowledgement, which would drop the message.
@@ -23,21 +22,16 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn
 
 from celery import Task, shared_task
 from celery.exceptions import Ignore, Reject, Retry
-from pydantic import ValidationError
 
-from core.logs import add_to_context, log_context
-from core.naming import HANDLE_EVENT, call_task, conference_task, followup_task_id
-from followups.followup import FollowUp
-from records.lanes import Look
+from core.logs import log_context
+from core.naming import call_task, conference_task
 from records.ledger import Begin
 from records.metrics import field
-from records.publisher import celery_message
 from tasks import limits, report, runtime
-from tasks.drain import add_to_lane, in_lane, run_drain
 from tasks.outcomes import through_redis_outage
 from tasks.send import (
     Command,
@@ -48,109 +42,16 @@ from tasks.send import (
     dead_letter,
     refused,
     send,
-    task_name,
 )
 from telnyx_api.client import CALL_ACTIONS, CONFERENCE_ACTIONS
 from telnyx_api.errors import TelnyxError
-from telnyx_api.events import Envelope, Event
 from telnyx_api.resources import CommandResult
 
 # A plain logger (not Celery's task logger, which has handlers of its own): its lines go
 # through the process's formatter, with the ids of the work in the context.
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 # The context key in which an action task's message counts its waits for another copy's claim.
 CLAIM_WAITS = "claim_waits"
-
-
-@shared_task(name=HANDLE_EVENT, bind=True, max_retries=None)
-def handle_event(self: Task[Any, Any], body: str) -> str:
-    # Planning is idempotent (follow-ups are queued under fixed task ids), so after a Redis
-    # outage it simply runs again.
-    task_id = str(self.request.id)
-    where = f"event task {task_id}"
-    # This run's token, should it drain its conference's lane (the same across a Redis
-    # outage's retries of the step below, which may have taken the lane's lease already).
-    owner = uuid.uuid4().hex
-    with log_context(task_id=task_id):
-        handled = through_redis_outage(lambda: _handle_event(body, task_id, owner), where)
-        if handled.lane is not None:
-            # This event made itself its conference's drain: send on this thread, now. (Each
-            # command sent is a Flower entry of its own: tasks/report.py.)
-            run_drain(*handled.lane, owner, handled.look)
-    if not handled.complete:
-        through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
-    return handled.result
-
-
-@dataclass(frozen=True)
-class _Handled:
-    # What Flower shows as the task's result: the event, and where each follow-up went. One
-    # string: Celery writes out every task's result (saferepr) whether or not anyone looks,
-    # and a nested one cost a measurable share of the worker's CPU per event.
-    result: str
-    # (conference id, drain id) when this task is to drain the lane, and the lane's first look.
-    lane: tuple[str, str] | None = None
-    look: Look | None = None
-    # Whether the event's message is complete already (the lane's step did it).
-    complete: bool = False
-
-
-def _handle_event(body: str, task_id: str, owner: str) -> _Handled:
-    try:
-        event = Envelope.model_validate_json(body).data
-    except ValidationError as exc:
-        # Ingest validated it; a body that fails here came from elsewhere or an older version.
-        log.error("dropping an invalid event body: %s", exc.errors(include_input=False)[:3])
-        return _Handled("invalid")
-    add_to_context(
-        event_id=event.id, event_type=event.event_type, conference_id=event.conference_id
-    )
-    followups = runtime.current().plan(event)
-    names = [f.action for f in followups] or "no follow-up"
-    if in_lane(event, followups):
-        # (The same step completes this task's message: its follow-ups are in the lane.)
-        added, drain_id, look = add_to_lane(event, followups, owner=owner, complete=task_id)
-        # Where each follow-up went, the same way every time (Flower shows it as the result).
-        went = "queued in its lane" if added else "duplicate (already queued or done)"
-        # One line at INFO per outcome: each follow-up's own (sent, retried, dropped...);
-        # an event that calls for nothing has this one.
-        log.log(_level(followups), "event %s %s: %s, in its conference's lane",
-                event.event_type, event.id, names)  # fmt: skip
-        lane = (str(event.conference_id), drain_id) if drain_id is not None else None
-        result = _result(event, [f"{task_name(f)}: {went}" for f in followups])
-        return _Handled(result, lane, look, complete=True)
-    context = {
-        "event_id": event.id,
-        "event_type": event.event_type,
-        "occurred_at": event.when.isoformat() if event.when else None,
-    }
-    queued = [f"{task_name(f)}: queued as task {_queue_followup(f, context)}" for f in followups]
-    log.log(_level(followups), "event %s %s: %s", event.event_type, event.id, names)
-    return _Handled(_result(event, queued))
-
-
-def _result(event: Event, went: list[str]) -> str:
-    return f"{event.event_type} {event.id}: {'; '.join(went) or 'no follow-up'}"
-
-
-def _level(followups: list[FollowUp]) -> int:
-    """An event's own line is its outcome only when it calls for nothing."""
-    return logging.DEBUG if followups else logging.INFO
-
-
-def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> str:
-    """Queue a follow-up as its own task; returns its task id."""
-    name = task_name(followup)
-    task_id = followup_task_id(context["event_id"], followup.key)
-    message = celery_message(
-        name,
-        task_id,
-        [followup.target, followup.params, context],
-        followup_argsrepr(followup.kind, followup.target, context),
-    )
-    runtime.current().journal.publish(task_id, message)
-    return task_id
 
 
 def followup_argsrepr(kind: str, target: str, context: dict[str, Any]) -> str:
