@@ -39,7 +39,7 @@ from records.publisher import celery_message
 from sandbox.events import encode, make_event
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
-from tasks.handlers import followup_argsrepr
+from tasks.actions import followup_argsrepr
 from testkit.harness import expected_commands, wait
 from testkit.processes import ManagedProcess, procfile, start_worker
 

@@ -10,7 +10,7 @@ import uuid
 
 QUEUE = "telnyx"
 HANDLE_EVENT = "telnyx.handle_event"
-# Sends the commands of one conference's lane, one at a time (tasks/lanes.py).
+# Sends the commands of one conference's lane, one at a time (tasks/drain.py).
 LANE_DRAIN = "lane.drain"
 
 # uuid5 namespace for everything we derive from a Telnyx event id.

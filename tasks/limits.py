@@ -22,20 +22,21 @@ _last: contextvars.ContextVar[tuple[int | None, int | None, float | None] | None
 )
 
 
-def note(headers: Mapping[str, str]) -> None:
-    """Called with every answer's headers (the client's on_response)."""
+def record_rate_headers(headers: Mapping[str, str]) -> None:
+    """Keep what an answer's headers say of the rate limit, for the fleet's reading of it.
+    Called with every answer's headers (the client's on_response)."""
     _last.set(
         (_int(headers.get("x-ratelimit-limit")), _int(headers.get("x-ratelimit-remaining")),
          _float(headers.get("x-ratelimit-reset")))
     )  # fmt: skip
 
 
-def forget() -> None:
+def clear_rate_headers() -> None:
     """Before a command: what an earlier answer said is not this one's."""
     _last.set(None)
 
 
-def answer(exc: TelnyxError | None) -> Answer:
+def fleet_answer(exc: TelnyxError | None) -> Answer:
     """The fleet's reading of one command's outcome: Telnyx answered (any 2xx or 4xx but
     429: it is up), limited us (429), or failed (5xx, a timeout, no connection)."""
     limit, remaining, reset = _last.get() or (None, None, None)
@@ -63,10 +64,10 @@ def clearance(fleet: Fleet, owner: str, first: Go | None = None) -> Go:
 
 def tell(fleet: Fleet, owner: str, exc: TelnyxError | None) -> None:
     """Tell the fleet how one command went; say so when the circuit opens or closes."""
-    say(fleet.tell(owner, answer(exc)), exc)
+    log_circuit_change(fleet.tell(owner, fleet_answer(exc)), exc)
 
 
-def say(changed: str, exc: TelnyxError | None) -> None:
+def log_circuit_change(changed: str, exc: TelnyxError | None) -> None:
     """Log a change of the circuit (what Fleet.tell returns), with the error that caused it."""
     if changed == "opened":
         log.error("Telnyx is failing (%s): the fleet stops sending, and probes one command at a "

@@ -183,4 +183,4 @@ def _note_response(response: httpx.Response) -> None:
     """Put Telnyx's request id on the log lines of the work that made the request, and keep
     what it says of the rate limit for the fleet's pace (tasks/limits.py)."""
     add_to_context(telnyx_request_id=response.headers.get("x-request-id"))
-    limits.note(response.headers)
+    limits.record_rate_headers(response.headers)

@@ -13,7 +13,7 @@ from celery.signals import worker_ready, worker_shutting_down
 
 from core import logs
 from core.settings import WorkerSettings, load_settings
-from tasks import handlers, lanes, report, runtime
+from tasks import actions, drain, events, report, runtime
 from workers import kombu_compat
 from workers.config import worker_celery_config
 from workers.sweeper import Sweeper
@@ -52,10 +52,10 @@ class _ReportCommands(bootsteps.StartStopStep):
 
 
 app.steps["consumer"].add(_ReportCommands)
-# Importing the handlers registers every task with this app.
-TASKS = handlers.ACTION_TASKS | {
-    handlers.handle_event.name: handlers.handle_event,
-    lanes.drain.name: lanes.drain,
+# Importing the task modules registers every task with this app.
+TASKS = actions.ACTION_TASKS | {
+    events.handle_event.name: events.handle_event,
+    drain.lane_drain.name: drain.lane_drain,
 }
 
 _sweeper = Sweeper(

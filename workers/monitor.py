@@ -10,8 +10,9 @@ import logging
 
 from celery import Celery
 
-import tasks.handlers
-import tasks.lanes
+import tasks.actions
+import tasks.drain
+import tasks.events
 from core.settings import CommonSettings, load_settings
 from workers.config import celery_config
 
@@ -33,7 +34,7 @@ logging.getLogger("flower.inspector").addFilter(_NoWorkerYet())
 
 settings = load_settings(CommonSettings)
 # (Imported for their task names: shared tasks register with this app too.)
-TASK_MODULES = (tasks.handlers, tasks.lanes)
+TASK_MODULES = (tasks.actions, tasks.drain, tasks.events)
 app = Celery("telnyx_conference_worker")
 app.conf.update(
     celery_config(

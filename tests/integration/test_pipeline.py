@@ -251,7 +251,7 @@ def test_every_line_of_work_carries_its_ids(
                 and line.rstrip().endswith("}")
             ):
                 record = json.loads(line)
-                if record.get("logger") == "tasks.lanes" and record["message"].endswith(": sent"):
+                if record.get("logger") == "tasks.drain" and record["message"].endswith(": sent"):
                     return dict(record)
         return None
 

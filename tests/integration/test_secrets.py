@@ -134,7 +134,7 @@ def test_flower_sees_ids_not_arguments_even_on_retries(
 
 
 def test_argsrepr_of_a_followup_names_ids_only() -> None:
-    from tasks.handlers import followup_argsrepr
+    from tasks.actions import followup_argsrepr
 
     text = followup_argsrepr("conference", "conf-1", {"event_id": "e-1", "payload": CALLER})
     assert text == "conference=conf-1 event=e-1"

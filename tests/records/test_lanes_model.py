@@ -10,7 +10,7 @@ invariants after every step:
 
 and, once the faults stop, that the lane drains to idle with every item settled.
 
-The runs follow the protocol of tasks/lanes.py (`_Drain`) step by step, with the domain's own
+The runs follow the protocol of tasks/drain.py (`_Drain`) step by step, with the domain's own
 `next_step` deciding what to send; Telnyx is a dictionary of the commands it accepted.
 """
 

@@ -22,7 +22,8 @@ from records.lanes import Lanes
 from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import client_state, make_event
 from tasks import runtime
-from tasks.lanes import add_to_lane, run_drain
+from tasks.drain import run_drain
+from tasks.events import add_to_lane
 from telnyx_api.events import Envelope
 from testkit.announcements import announced
 from tests.conftest import API_KEY

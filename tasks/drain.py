@@ -1,0 +1,341 @@
+"""Conference lanes: an event's follow-ups wait in their conference's lane, and one drain at a
+time sends them, in event order, each after Telnyx has answered the one before.
+
+The event task adds an event's follow-ups to the lane (tasks/events.py). If the lane was idle,
+the event task becomes its drain and runs it on its own thread at once; otherwise the lane's
+drain will get to them. A drain looks at the lane, asks the policy (followups/lane_policy.py) for
+the next step, and carries it out: send one command (merged from several waiting announcements,
+maybe), drop what is moot, or wait (for a late conference.created, to space announcements, or
+to retry a failed command: the lane keeps its order meanwhile) by handing over to a delayed
+`lane.drain` task. A run sends for a few seconds at most, then hands over, so no lane keeps a
+thread from the others. (The run's steps in the lane's store, records/lanes.py, are taken
+through its hold on the lane: tasks/lane_hold.py.)
+
+A command is fixed in the lane before it is sent and claimed in the ledger like any other
+action; once Telnyx accepts it, every item it covers is recorded done in one Redis step. A
+drain killed mid-run is redelivered by the broker (or queued again by the journal) and carries
+on with exactly that command. It is sent, and a refusal judged, as any command is
+(tasks/send.py); what that comes to is carried out in the lane.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import time
+import uuid
+from typing import Any
+
+from celery import Task, shared_task
+
+from core.logs import context_value, log_context
+from core.naming import LANE_DRAIN
+from followups.lane_policy import (
+    ENDED,
+    Drop,
+    Idle,
+    Inflight,
+    LaneItem,
+    LaneState,
+    Send,
+    Wait,
+    WaitReason,
+    names_said,
+    next_step,
+)
+from records.fleet import Go
+from records.lanes import Look, member_id
+from records.ledger import Begin
+from records.metrics import field
+from tasks import limits, report, runtime
+from tasks.lane_hold import LOST, LaneHold, lane_age
+from tasks.send import Command, Moot, TryAgain, dead_letter, refused, send, task_name
+from telnyx_api.errors import TelnyxError
+
+log = logging.getLogger(__name__)
+
+# One run of a drain sends for about this long, then hands over to a new message: other lanes
+# get the thread in turn, and a run stays far inside the broker's visibility timeout.
+RUN_SECONDS = 5.0
+# Telnyx's answer that the conference is over: nothing more to send in its lane.
+CONFERENCE_OVER = "90019"
+# Hand-over answers after which a run looks at its lane again instead of ending.
+LOOK_AGAIN = frozenset({"again", LOST})
+
+
+@shared_task(name=LANE_DRAIN, bind=True, max_retries=None)
+def lane_drain(self: Task[Any, Any], conference_id: str) -> dict[str, Any]:
+    with log_context(task_id=str(self.request.id), conference_id=conference_id):
+        return run_drain(conference_id, str(self.request.id))
+
+
+def run_drain(
+    conference_id: str, drain_id: str, owner: str | None = None, first: Look | None = None
+) -> dict[str, Any]:
+    """Act as the lane's drain `drain_id` for a few seconds, or until it is idle or waits.
+    `owner` and `first`: the run, and its first look, when add_to_lane looked already."""
+    return _Drain(conference_id, drain_id, owner, first).run()
+
+
+class _Drain:
+    def __init__(
+        self,
+        conference_id: str,
+        drain_id: str,
+        owner: str | None = None,
+        first: Look | None = None,
+    ) -> None:
+        self.conference_id = conference_id
+        self.owner = owner or uuid.uuid4().hex
+        self.first = first
+        self.lane = LaneHold(conference_id, drain_id, self.owner)
+        self.where = self.lane.where
+        self.rt = runtime.current()
+        self.timing = self.rt.lane_timing
+        # What this run sent (Flower shows it as the task's result): the commands' ids, each
+        # a Flower entry of its own (tasks/report.py), no text.
+        self.sent: list[str] = []
+        self.stop_at = time.monotonic() + RUN_SECONDS
+
+    def run(self) -> dict[str, Any]:
+        while True:
+            look, self.first = self.first, None
+            if look is None:
+                look = self.lane.look()
+            if look.status == "stale":
+                # Replaced (woken early, or a copy of a message already handled): nothing to
+                # do. (The look completed its message in the journal.)
+                return {"status": "stale", "sent": self.sent}
+            if look.status == "busy":
+                # Another run holds the lane now (a redelivery while the first was still at
+                # work, or a run that outlived its lease). This copy comes back when that
+                # lease ends: if its holder has died, it takes over then.
+                log.info("%s: another run holds the lane; again in %.1fs",
+                         self.where, look.busy_seconds)  # fmt: skip
+                if self.lane.requeue(look.busy_seconds + 0.1) == "free":
+                    continue
+                return {"status": "busy", "sent": self.sent}
+            if "inflight" in look.fields:
+                inflight = Inflight.from_json(look.fields["inflight"])
+                if "ended" in look.fields and inflight.item.event_type != ENDED:
+                    # (It was waiting to be tried again when the end arrived.)
+                    with _item_context(inflight.item):
+                        log.warning("%s: the conference has ended; not acted on",
+                                    _where(inflight.item))  # fmt: skip
+                    report.moot(inflight.batch_id, task_name(inflight.item.followup),
+                                self._args(inflight), "the conference has ended",
+                                started="attempts" in look.fields)  # fmt: skip
+                    if self.lane.finish(inflight, done=True, outcome="moot"):
+                        return {"status": "idle", "sent": self.sent}
+                    continue
+                attempts = int(look.fields.get("attempts", 0))
+                if not self._settle(inflight, attempts):
+                    return {"status": "handed over", "sent": self.sent}
+            elif not self._step(look):
+                return {"status": "handed over", "sent": self.sent}
+            if time.monotonic() > self.stop_at and self.lane.hand_off() != LOST:
+                return {"status": "handed over", "sent": self.sent}
+
+    def _step(self, look: Look) -> bool:
+        """Carry out the lane's next step; False when this run is over."""
+        items = [LaneItem.from_json(raw) for _, raw in look.entries]
+        members = {member_id(m): m for m, _ in look.entries}
+        state = LaneState.from_fields(look.fields)
+        step = next_step(items, state, int(time.time() * 1000), self.timing)
+        if isinstance(step, Idle):
+            return self.lane.hand_off() in LOOK_AGAIN
+        if isinstance(step, Wait):
+            delay = max(step.until_ms / 1000 - time.time(), 0.0)
+            log.info("%s: %s, %.2fs", self.where, step.reason, delay)
+            # (The created may arrive between the look and the hand-over: then look again.)
+            for_created = step.reason is WaitReason.FOR_CREATED
+            again = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created)
+            return again in LOOK_AGAIN
+        if isinstance(step, Drop):
+            self._drop(step, members)
+            return True
+        assert isinstance(step, Send)
+        inflight = Inflight.of(step)
+        taken = [members[i.action_id] for i in step.items]
+        go: Go | None = None
+        if self._too_old(inflight):
+            # (It will be given up on, not sent: the fleet is not asked.)
+            fixed = self.lane.fix(inflight, taken)
+        else:
+            # Fixed, claimed and cleared by the fleet in one step.
+            fixed, go = self.lane.fix_asking(inflight, taken)
+        return self._settle(inflight, 0, claimed=fixed == 1, go=go) if fixed else True
+
+    def _drop(self, step: Drop, members: dict[str, str]) -> None:
+        expired = step.outcome == "expired"
+        if expired:
+            # Too old to matter now (they waited out an outage, say): given up on, and
+            # dead-lettered as expired first, for an operator to see (and replay, if it
+            # still matters).
+            for item in step.items:
+                letter = dead_letter(_command(item), "expired", self._expiry(item), 0)
+                self.lane.redis(functools.partial(self.rt.dead_letters.add, letter))
+        counters = [
+            field("telnyx_actions_total", {"action": task_name(i), "outcome": step.outcome})
+            for i in (item.followup for item in step.items)
+        ]
+        dropped = self.lane.drop([members[i.action_id] for i in step.items], counters)
+        if not dropped:
+            return
+        for item in step.items:
+            reason = step.reason
+            args = report.command_args(self.conference_id, [item.event_id], names_said([item]))
+            if expired:
+                reason = self._expiry(item)
+                report.attempt(item.action_id, task_name(item.followup), args, 1)
+                report.failed(item.action_id, reason, dead_letter=item.action_id)
+            else:
+                report.moot(item.action_id, task_name(item.followup), args, reason, started=False)
+            with _item_context(item):
+                log.warning("%s: %s; not acted on", _where(item), reason)
+
+    def _settle(
+        self, inflight: Inflight, attempts: int, claimed: bool = False, go: Go | None = None
+    ) -> bool:
+        """Send the inflight command (once: the ledger's claim and done record), and record
+        how it ended for every item it covers; False when this run is over (the lane went
+        idle, or the command is to be tried again later, by the next drain). `claimed`: fix
+        took the ledger's claim; `go`: and the fleet's answer."""
+        with _item_context(inflight.item):
+            return self._settle_logged(inflight, attempts, claimed, go)
+
+    def _settle_logged(
+        self, inflight: Inflight, attempts: int, claimed: bool, first: Go | None
+    ) -> bool:
+        rt, item = self.rt, inflight.item
+        followup, command = item.followup, _command(item)
+        state, wait = Begin.CLAIMED, 0.0
+        if not claimed:
+            lease = rt.settings.lane_lease_seconds
+            state, wait = self.lane.redis(
+                lambda: rt.ledger.begin(inflight.batch_id, self.owner, lease_seconds=lease)
+            )
+        if state is Begin.DONE:
+            return not self.lane.finish(inflight, done=True, outcome="duplicate")
+        if state is Begin.BUSY:
+            # Another worker holds its claim (a run that lost its lane?): look when it lapses.
+            log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
+            return self.lane.hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
+        if self._too_old(inflight):
+            return self._expired(inflight, attempts)
+        go = self._clearance(first)
+        if not go.now:
+            # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
+            # limit: this command waits, and the lane behind it, without spending an attempt.
+            self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
+            report.waiting(inflight.batch_id, task_name(followup), self._args(inflight), attempts,
+                           go.why, go.wait)  # fmt: skip
+            log.info("%s: waiting for Telnyx (%s), %.1fs", command.where, go.why, go.wait)
+            return self.lane.hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
+        started = time.monotonic()
+        report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
+        try:
+            send(rt.client, command)
+        except TelnyxError as exc:
+            self._tell(exc)
+            self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
+            return self._refused(inflight, command, exc, attempts)
+        report.accepted(
+            inflight.batch_id,
+            request_id=context_value("telnyx_request_id"),
+            command_id=followup.params.get("command_id"),
+            attempts=attempts + 1,
+            started=started,
+        )
+        self.sent.append(inflight.batch_id)
+        # (The fleet learns from Telnyx's answer in the same step.)
+        idle = self.lane.finish(
+            inflight, done=True, outcome="sent", announced=followup.announce is not None,
+            tell=limits.fleet_answer(None),
+        )  # fmt: skip
+        covered = len(inflight.action_ids)
+        log.info("%s: sent%s", command.where, f", for {covered} events" if covered > 1 else "")
+        return not idle
+
+    def _clearance(self, first: Go | None = None) -> Go:
+        """Whether the fleet may send now; a wait left is handed to the lane's next drain.
+        `first`: what the fleet answered when the command was fixed."""
+        return self.lane.redis(lambda: limits.clearance(self.rt.fleet, self.owner, first))
+
+    def _tell(self, exc: TelnyxError | None) -> None:
+        self.lane.redis(lambda: limits.tell(self.rt.fleet, self.owner, exc))
+
+    def _too_old(self, inflight: Inflight) -> bool:
+        age_ms = time.time() * 1000 - inflight.item.occurred_us / 1000
+        return age_ms > self.timing.max_age_of(inflight.item)
+
+    def _expired(self, inflight: Inflight, attempts: int) -> bool:
+        """Given up on: too old to matter now (after an outage, say). Dead-lettered as expired,
+        for an operator to see (and replay, if it still matters)."""
+        item = inflight.item
+        why = self._expiry(item)
+        log.error("%s: %s; not tried again", _where(item), why)
+        letter = dead_letter(_command(item), "expired", why, attempts)
+        self.lane.redis(lambda: self.rt.dead_letters.add(letter))
+        report.failed(inflight.batch_id, why, dead_letter=letter.task_id)
+        return not self.lane.finish(inflight, done=False, outcome="expired")
+
+    def _expiry(self, item: LaneItem) -> str:
+        age = lane_age(item) or 0.0
+        limit = self.timing.max_age_of(item) / 1000
+        return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
+
+    def _refused(
+        self, inflight: Inflight, command: Command, exc: TelnyxError, retries: int
+    ) -> bool:
+        # (The lane's own limit: a command whose event is too old now is given up on rather
+        # than retried.)
+        if self._too_old(inflight) and exc.retryable:
+            return self._expired(inflight, retries + 1)
+        what = refused(command, exc, retries)
+        if isinstance(what, TryAgain):
+            self.lane.redis(
+                lambda: self.rt.metrics.incr(
+                    "telnyx_actions_total", {"action": command.name, "outcome": "retried"}
+                )
+            )
+            report.retrying(inflight.batch_id, exc, what.delay)
+            # The lane waits for it: the commands behind it keep their order.
+            return self.lane.hand_off(delay=what.delay, waiting=True, failed=True) in LOOK_AGAIN
+        if isinstance(what, Moot):
+            over = CONFERENCE_OVER in what.codes
+            report.moot(inflight.batch_id, command.name, self._args(inflight), what.why,
+                        started=True)  # fmt: skip
+            return not self.lane.finish(inflight, done=True, outcome="moot", ended=over)
+        self.lane.redis(lambda: self.rt.dead_letters.add(what.letter))
+        report.failed(inflight.batch_id, exc, dead_letter=what.letter.task_id)
+        return not self.lane.finish(inflight, done=False, outcome="dead_lettered")
+
+    def _args(self, inflight: Inflight) -> str:
+        return report.command_args(self.conference_id, inflight.event_ids, inflight.names)
+
+
+def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:
+    return log_context(
+        event_id=item.event_id,
+        event_type=item.event_type,
+        action=task_name(item.followup),
+        call_control_id=_participant(item),
+    )
+
+
+def _where(item: LaneItem) -> str:
+    return _command(item).where
+
+
+def _command(item: LaneItem) -> Command:
+    """The command of a lane's item (or of the inflight command, as its item: its id the
+    batch's), dead-lettered as a task of its own."""
+    f = item.followup
+    return Command(item.action_id, f.kind, f.action, f.target, f.params, item.context)
+
+
+def _participant(item: LaneItem) -> str | None:
+    announce = item.followup.announce
+    return announce.participant if announce else None

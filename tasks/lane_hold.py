@@ -1,0 +1,169 @@
+"""A drain run's hold on its conference's lane: the steps it takes in the lane's store
+(records/lanes.py) as the lane's drain, and the drain messages it hands over to.
+
+Every step names the run (its drain id and owner token), so one that no longer holds the lane
+changes nothing; each waits out a Redis outage, past which the message goes back to the queue
+(tasks/outcomes.py). What the run does with the lane, step by step, is tasks/drain.py's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from core.naming import LANE_DRAIN
+from followups.lane_policy import Inflight, LaneItem
+from records.fleet import Answer, Go
+from records.lanes import Look
+from records.metrics import field
+from records.publisher import celery_message
+from tasks import limits, runtime
+from tasks.outcomes import through_redis_outage
+from tasks.send import age_seconds, task_name
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# What the lane store answers a run that no longer holds its lane: it looks again, and learns
+# whether it is stale (its message complete) or another run holds the lane.
+LOST = "lost"
+
+
+def drain_message(
+    conference_id: str, delay: float = 0.0, task_id: str | None = None
+) -> tuple[str, bytes]:
+    """A `lane.drain` message for the conference's lane, due in `delay` s: its task id, and
+    the message as the broker keeps it."""
+    task_id = task_id or str(uuid.uuid4())
+    eta = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
+    argsrepr = f"conference={conference_id}"[:300]
+    return task_id, celery_message(LANE_DRAIN, task_id, [conference_id], argsrepr, eta=eta)
+
+
+class LaneHold:
+    """The lane store's steps, taken as the lane's drain `drain_id` in the run `owner`."""
+
+    def __init__(self, conference_id: str, drain_id: str, owner: str) -> None:
+        self.conference_id = conference_id
+        self.drain_id = drain_id
+        self.owner = owner
+        self.where = f"lane {conference_id}"
+        self.rt = runtime.current()
+
+    def look(self) -> Look:
+        """The lane as this run finds it (see Lanes.look)."""
+        lanes = self.rt.lanes
+        return self.redis(lambda: lanes.look(self.conference_id, self.drain_id, self.owner))
+
+    def fix(self, inflight: Inflight, taken: list[str]) -> int:
+        """Fix the command the lane sends next, claimed in the ledger (see Lanes.fix)."""
+        return self.redis(
+            lambda: self.rt.lanes.fix(self.conference_id, self.drain_id, inflight.batch_id,
+                                      inflight.to_json(), taken, self.owner)
+        )  # fmt: skip
+
+    def fix_asking(self, inflight: Inflight, taken: list[str]) -> tuple[int, Go | None]:
+        """Fix, claim and ask the fleet whether it may go, in one step (see Lanes.fix_asking)."""
+        return self.redis(
+            lambda: self.rt.lanes.fix_asking(self.conference_id, self.drain_id,
+                                             inflight.batch_id, inflight.to_json(), taken,
+                                             self.owner, self.rt.fleet)
+        )  # fmt: skip
+
+    def drop(self, members: list[str], counters: list[str]) -> bool:
+        """Drop the lane's items `members`, counted (see Lanes.drop)."""
+        return self.redis(
+            lambda: self.rt.lanes.drop(
+                self.conference_id, self.drain_id, self.owner, members, counters
+            )
+        )
+
+    def finish(
+        self,
+        inflight: Inflight,
+        *,
+        done: bool,
+        outcome: str,
+        announced: bool = False,
+        ended: bool = False,
+        tell: Answer | None = None,
+    ) -> bool:
+        """Record how the inflight command ended; True if the lane went idle with it (this
+        run is over, its message complete). False also when this run has lost the lane: its
+        next look says whether it is stale, or another run holds the lane. `tell`: Telnyx's
+        answer to it, for the fleet (sent commands)."""
+        name = task_name(inflight.item.followup)
+        counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
+        if outcome == "sent":
+            # The other events a merged announcement covered.
+            merged = field("telnyx_actions_total", {"action": name, "outcome": "merged"})
+            counters += [merged] * (len(inflight.action_ids) - 1)
+        latency = lane_age(inflight.item) if outcome == "sent" else None
+        lanes, drain = self.rt.lanes, (self.drain_id, self.owner)
+        if tell is not None:
+            answer, changed = self.redis(
+                lambda: lanes.finish_telling(
+                    self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
+                    fleet=self.rt.fleet, answer=tell, counters=counters, announced=announced,
+                    latency=latency,
+                )
+            )  # fmt: skip
+            limits.log_circuit_change(changed, None)
+        else:
+            answer = self.redis(
+                lambda: lanes.finish(
+                    self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
+                    done=done, counters=counters, announced=announced, ended=ended,
+                    latency=latency,
+                )
+            )  # fmt: skip
+        if answer == LOST:
+            log.warning("%s: this run no longer holds the lane", self.where)
+        return bool(answer == "idle")
+
+    def requeue(self, delay: float) -> str:
+        """Queue this drain's message again, due in `delay` s; see Lanes.requeue."""
+        again = drain_message(self.conference_id, delay, task_id=self.drain_id)
+        due = time.time() + delay
+        return str(self.redis(lambda: self.rt.lanes.requeue(self.conference_id, again, due)))
+
+    def hand_off(
+        self,
+        delay: float = 0.0,
+        waiting: bool = False,
+        failed: bool = False,
+        for_created: bool = False,
+    ) -> str:
+        """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
+        Returns idle or next (the run is over), again (a created came: look again) or lost
+        (this run no longer holds the lane: look again, to learn who does)."""
+        successor = drain_message(self.conference_id, delay)
+        return str(
+            self.redis(
+                lambda: self.rt.lanes.hand_off(
+                    self.conference_id,
+                    self.drain_id,
+                    self.owner,
+                    successor,
+                    delay=delay,
+                    waiting=waiting,
+                    failed=failed,
+                    for_created=for_created,
+                )
+            )
+        )
+
+    def redis(self, step: Callable[[], T]) -> T:
+        """Run one Redis step of this run's, waiting out an outage."""
+        return through_redis_outage(step, self.where)
+
+
+def lane_age(item: LaneItem) -> float | None:
+    """How old a lane item's event is, never less than nothing (a clock behind Telnyx's would
+    have it come from the future)."""
+    age = age_seconds(item.occurred_at)
+    return max(age, 0.0) if age is not None else None

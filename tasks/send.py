@@ -1,0 +1,144 @@
+"""Sending one command to Telnyx, and what is to be done when Telnyx refuses it.
+
+A conference lane's drain and a call's own task both send through here, and each carries out
+the outcome its own way: the drain through its lane (a hand-over, or the command finished),
+the task through Celery's retry and the ledger. What they share is here: the command and how
+it is named, the request, the judgement of a refusal (tasks/outcomes.py) with its log lines,
+the dead letter that replays a command as a task of its own, and the age of an event.
+
+A refusal comes to one of three things:
+- retry after a delay (a transient failure, while retries last);
+- moot: Telnyx says the call or conference is over (422 90018/90019, ...), so it is dropped;
+- give up: the command is dead-lettered, for an operator to look at and replay.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from core.naming import call_task, conference_task
+from followups.followup import FollowUp
+from records.deadletters import DeadLetter
+from tasks import limits, report
+from tasks.outcomes import judge
+from telnyx_api.client import TelnyxClient
+from telnyx_api.errors import APIError, TelnyxError
+from telnyx_api.resources import CommandResult
+
+log = logging.getLogger(__name__)
+
+
+def command_name(kind: str, action: str) -> str:
+    """The task (and Flower entry, and metrics label) a command is named by: conference.speak."""
+    return conference_task(action) if kind == "conference" else call_task(action)
+
+
+def task_name(followup: FollowUp) -> str:
+    """The task a follow-up is named by (see command_name)."""
+    return command_name(followup.kind, followup.action)
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One command for Telnyx: what is sent, and the task that replays it from a dead letter
+    (its id in the ledger, and its arguments: target, parameters and the event's context)."""
+
+    id: str
+    kind: str
+    action: str
+    target: str
+    params: dict[str, Any]
+    context: dict[str, Any]  # event_id, event_type and occurred_at of the event it is for
+
+    @property
+    def name(self) -> str:
+        return command_name(self.kind, self.action)
+
+    @property
+    def where(self) -> str:
+        """How log lines name it: conference.speak C (event E)."""
+        return f"{self.kind}.{self.action} {self.target} (event {self.context.get('event_id')})"
+
+
+def send(client: TelnyxClient, command: Command) -> CommandResult:
+    """Send the command; raises TelnyxError when Telnyx refuses it or cannot be reached."""
+    # What an earlier answer said of the rate limit is not this one's (tasks/limits.py).
+    limits.clear_rate_headers()
+    if command.kind == "conference":
+        return client.conferences.actions.perform(command.action, command.target, command.params)
+    return client.calls.actions.perform(command.action, command.target, command.params)
+
+
+@dataclass(frozen=True, slots=True)
+class TryAgain:
+    """Try the command again in `delay` seconds."""
+
+    delay: float
+
+
+@dataclass(frozen=True, slots=True)
+class Moot:
+    """Not tried again: Telnyx says the call or conference is over (`why`, for Flower)."""
+
+    why: str
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class GiveUp:
+    """Not tried again: the command is dead-lettered (the caller stores `letter`)."""
+
+    letter: DeadLetter
+    codes: tuple[str, ...]
+
+
+def refused(command: Command, exc: TelnyxError, retries: int) -> TryAgain | Moot | GiveUp:
+    """What is to be done about a command Telnyx refused, or that never reached it, after
+    `retries` failed attempts before this one. Logged here, the same way however it was sent."""
+    verdict = judge(exc, retries)
+    where, codes = command.where, ",".join(verdict.codes) or "-"
+    if verdict.outcome == "retry":
+        log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, verdict.delay)
+        return TryAgain(verdict.delay)
+    if verdict.outcome == "moot":
+        log.warning("%s: not retried (codes %s): %s", where, codes, exc)
+        return Moot(f"Telnyx says it is over: {report.describe(exc)}", verdict.codes)
+    if verdict.reason == "retries_exhausted":
+        log.error("%s: giving up after %d retries: %s", where, retries, exc)
+    else:
+        log.error("%s: not retried (codes %s): %s", where, codes, exc)
+    return GiveUp(dead_letter(command, verdict.reason, str(exc), retries, exc), verdict.codes)
+
+
+def dead_letter(
+    command: Command, reason: str, error: str, retries: int, exc: TelnyxError | None = None
+) -> DeadLetter:
+    """A command's dead letter: its task, to replay it as one of its own."""
+    return DeadLetter(
+        task_id=command.id,
+        task=command.name,
+        args=[command.target, command.params, command.context],
+        reason=reason,
+        error=error[:1000],
+        status=exc.status_code if isinstance(exc, APIError) else None,
+        codes=list(exc.codes) if isinstance(exc, APIError) else [],
+        retries=retries,
+        event_id=command.context.get("event_id"),
+    )
+
+
+def age_seconds(occurred_at: str | None) -> float | None:
+    """How long ago an event happened, by its occurred_at (ISO 8601, UTC unless it says
+    otherwise); None without one, or with one that is not a time."""
+    if not occurred_at:
+        return None
+    try:
+        when = datetime.fromisoformat(occurred_at)
+    except ValueError:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (datetime.now(UTC) - when).total_seconds()
