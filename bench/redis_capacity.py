@@ -33,7 +33,8 @@ from core.naming import LANE_DRAIN, QUEUE, event_task_id, followup_task_id, inli
 from followups.followup import FollowUp
 from followups.lane_policy import LaneItem
 from records.fleet import Answer, Fleet
-from records.lanes import Lanes
+from records.lane_answers import Pinned, Settled, TakeStatus
+from records.lane_store import LaneStore
 from records.publisher import EventPublisher, celery_message
 from sandbox.events import encode, make_event
 from sandbox.redis_server import RedisServer
@@ -47,7 +48,7 @@ def drive(url: str, seconds: float, counts: multiprocessing.Queue) -> None:  # t
     publisher = EventPublisher(
         lambda: redis.Redis.from_url(url, single_connection_client=True), connections=1
     )
-    lanes = Lanes(client, lease_seconds=47, done_ttl_seconds=86400)
+    lanes = LaneStore(client, lease_seconds=47, done_ttl_seconds=86400)
     fleet = Fleet(client)
     body = encode(make_event("conference.created")).decode()
     done = 0
@@ -77,24 +78,24 @@ def drive(url: str, seconds: float, counts: multiprocessing.Queue) -> None:  # t
             celery_message(LANE_DRAIN, drain_id, [conference_id], f"conference={conference_id}"),
         )
         owner = uuid.uuid4().hex
-        _, look = lanes.append_and_look(
+        _, taken = lanes.append_and_take(
             conference_id, [(action_id, item.score, item.to_json())], event_type="conference.created",
             drain=drain, owner=owner, complete=task_id,
         )  # fmt: skip
-        if look is None or look.status != "ok":
-            raise RuntimeError(f"the event's drain did not get its lane: {look}")
-        member = look.entries[0][0]
-        fixed, go = lanes.fix_asking(
+        if taken is None or taken.status is not TakeStatus.OK:
+            raise RuntimeError(f"the event's drain did not get its lane: {taken}")
+        member = taken.lane.entries[0].member
+        pinned, go = lanes.pin_and_ask(
             conference_id, drain_id, action_id, item.to_json(), [member], owner, fleet
         )
-        if fixed != 1 or go is None or not go.now:
-            raise RuntimeError(f"the command was not fixed to go: {fixed}, {go}")
+        if pinned is not Pinned.CLAIMED or go is None or not go.now:
+            raise RuntimeError(f"the command was not pinned to go: {pinned}, {go}")
         # (Telnyx accepts the command here.)
-        answer, _ = lanes.finish_telling(
+        answer, _ = lanes.settle_and_tell(
             conference_id, action_id, [action_id], drain=(drain_id, owner), fleet=fleet,
             answer=Answer("answered"), counters=["telnyx_actions_total:record_start:sent"],
         )  # fmt: skip
-        if answer != "idle":
+        if answer is not Settled.IDLE:
             raise RuntimeError(f"the lane did not go idle: {answer}")
         # kombu: the acknowledgement
         pipe = client.pipeline()

@@ -88,22 +88,13 @@ class LaneItem:
 
 @dataclass(frozen=True)
 class LaneState:
+    """What the lane knows of its conference, as the policy needs it."""
+
     first_ms: int = 0  # when the lane first heard of its conference
     created: bool = False  # its conference.created has arrived
     ended: bool = False  # its conference.ended has arrived, or Telnyx said it is over
     left: dict[str, int] = field(default_factory=dict)  # call_control_id -> when they left (us)
     announced: int | None = None  # when its last announcement was sent (ms)
-
-    @classmethod
-    def from_fields(cls, fields: dict[str, str]) -> LaneState:
-        """From the fields of the lane's state hash (records/lanes.py)."""
-        return cls(
-            first_ms=int(fields.get("first", 0)),
-            created="created" in fields,
-            ended="ended" in fields,
-            left={k[5:]: int(v) for k, v in fields.items() if k.startswith("left:")},
-            announced=int(fields["announced"]) if "announced" in fields else None,
-        )
 
 
 @dataclass(frozen=True)

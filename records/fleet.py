@@ -17,6 +17,7 @@ learned, which the next answers teach again. Key: `tcw:fleet` (hash), `tcw:fleet
 
 from __future__ import annotations
 
+import enum
 import time
 from dataclasses import dataclass
 
@@ -38,19 +39,37 @@ LONGEST_PROBE_MS = 30000
 TTL_SECONDS = 3600
 
 # The fleet's two steps (lib/fleet_ask.lua, lib/fleet_tell.lua) also run inside the lane
-# scripts (records/lanes.py), so that a lane's command asks the fleet in the round trip that
+# scripts (records/lane_store.py), so that a lane's command asks the fleet in the round trip that
 # pins it and tells it in the one that settles it.
 _ASK = scripts.load("fleet/ask")
 _TELL = scripts.load("fleet/tell")
 
 
+class Clearance(enum.StrEnum):
+    """Why a command may go, or must wait (fleet_ask's reply)."""
+
+    GO = "go"
+    PROBE = "probe"  # go, as the open circuit's one probe
+    OPEN = "open"  # wait: Telnyx is down
+    PACED = "paced"  # wait: its rate limit
+    CAPPED = "capped"  # wait: ours (TELNYX_MAX_COMMANDS_PER_SECOND)
+
+
+class CircuitChange(enum.StrEnum):
+    """What one answer did to the circuit (fleet_tell's reply)."""
+
+    NONE = ""
+    OPENED = "opened"
+    CLOSED = "closed"
+
+
 @dataclass(frozen=True)
 class Go:
     """The answer to "may this command go now?": wait 0 (go, maybe as the circuit's probe), or
-    how long to wait and why: open (Telnyx is down), paced (its rate limit), capped (ours)."""
+    how long to wait and why."""
 
     wait: float
-    why: str
+    why: Clearance
 
     @property
     def now(self) -> bool:
@@ -59,7 +78,7 @@ class Go:
     @classmethod
     def of(cls, wait_ms: object, why: object) -> Go:
         """From fleet_ask's answer."""
-        return cls(int(wait_ms) / 1000, text(why))  # type: ignore[call-overload]
+        return cls(int(wait_ms) / 1000, Clearance(text(why)))  # type: ignore[call-overload]
 
 
 @dataclass(frozen=True)
@@ -92,10 +111,11 @@ class Fleet:
         )
         return Go.of(wait_ms, why)
 
-    def tell(self, owner: str, answer: Answer, now: float | None = None) -> str:
-        """Learn from one answer; returns 'opened' or 'closed' when the circuit changed."""
+    def tell(self, owner: str, answer: Answer, now: float | None = None) -> CircuitChange:
+        """Learn from one answer; says whether the circuit opened or closed with it."""
         keys = {"fleet": FLEET, "probe": PROBE, "metrics": METRICS}
-        return text(_TELL.run(self._redis, keys=keys, args=self.tell_args(owner, answer, now)))
+        reply = _TELL.run(self._redis, keys=keys, args=self.tell_args(owner, answer, now))
+        return CircuitChange(text(reply))
 
     def ask_args(self, owner: str, now: float | None = None) -> dict[str, str | int | float]:
         """fleet/ask.lua's arguments (the lane scripts pass them too, as ask_<name>)."""

@@ -4,7 +4,7 @@ Each file opens with a header comment: what the script does, then its KEYS and A
 in order (a list that ends with a comma goes on on the next line):
 
     -- KEYS: state, q, items, lease, journal, since
-    -- ARGV: drain_id, owner, lease_ms, look_limit
+    -- ARGV: drain_id, owner, lease_ms, take_limit
 
 A name written `name...` is a list of values. The last list of a side runs to its end; each
 list before it is sent as its length, then its items (lib/args.lua reads them back). Right
@@ -94,7 +94,7 @@ class Script:
     """One script: its text with its includes in place, its SHA, and its KEYS and ARGV names
     as its header gives them."""
 
-    __slots__ = ("_args", "_keys", "name", "sha", "source")
+    __slots__ = ("_args", "_keys", "key_names", "name", "sha", "source")
 
     def __init__(self, name: str, source: str, keys: Sequence[str], args: Sequence[str]) -> None:
         self.name = name
@@ -102,6 +102,8 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
         self._keys = _Names("KEYS", keys)
         self._args = _Names("ARGV", args)
+        # The names a call passes its KEYS by (a list's without its `...`).
+        self.key_names = tuple(n.removesuffix("...") for n in keys)
 
     @property
     def keys(self) -> tuple[str, ...]:

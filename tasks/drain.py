@@ -3,15 +3,15 @@ time sends them, in event order, each after Telnyx has answered the one before.
 
 The event task adds an event's follow-ups to the lane (tasks/events.py). If the lane was idle,
 the event task becomes its drain and runs it on its own thread at once; otherwise the lane's
-drain will get to them. A drain looks at the lane, asks the policy (followups/lane_policy.py) for
+drain will get to them. A drain takes the lane, asks the policy (followups/lane_policy.py) for
 the next step, and carries it out: send one command (merged from several waiting announcements,
 maybe), drop what is moot, or wait (for a late conference.created, to space announcements, or
 to retry a failed command: the lane keeps its order meanwhile) by handing over to a delayed
 `lane.drain` task. A run sends for a few seconds at most, then hands over, so no lane keeps a
-thread from the others. (The run's steps in the lane's store, records/lanes.py, are taken
+thread from the others. (The run's steps in the lane's store, records/lane_store.py, are taken
 through its hold on the lane: tasks/lane_hold.py.)
 
-A command is fixed in the lane before it is sent and claimed in the ledger like any other
+A command is pinned in the lane before it is sent and claimed in the ledger like any other
 action; once Telnyx accepts it, every item it covers is recorded done in one Redis step. A
 drain killed mid-run is redelivered by the broker (or queued again by the journal) and carries
 on with exactly that command. It is sent, and a refusal judged, as any command is
@@ -45,11 +45,18 @@ from followups.lane_policy import (
     next_step,
 )
 from records.fleet import Go
-from records.lanes import Look, member_id
+from records.lane_answers import (
+    HandedOff,
+    LaneSnapshot,
+    Pinned,
+    Requeued,
+    Taken,
+    TakeStatus,
+)
 from records.ledger import Begin
 from records.metrics import field
 from tasks import limits, report, runtime
-from tasks.lane_hold import LOST, LaneHold, lane_age
+from tasks.lane_hold import LaneHold, lane_age
 from tasks.send import Command, Moot, TryAgain, dead_letter, refused, send, task_name
 from telnyx_api.errors import TelnyxError
 
@@ -60,8 +67,8 @@ log = logging.getLogger(__name__)
 RUN_SECONDS = 5.0
 # Telnyx's answer that the conference is over: nothing more to send in its lane.
 CONFERENCE_OVER = "90019"
-# Hand-over answers after which a run looks at its lane again instead of ending.
-LOOK_AGAIN = frozenset({"again", LOST})
+# Hand-over answers after which a run takes its lane again instead of ending.
+TAKE_AGAIN = frozenset({HandedOff.AGAIN, HandedOff.LOST})
 
 
 @shared_task(name=LANE_DRAIN, bind=True, max_retries=None)
@@ -71,10 +78,10 @@ def lane_drain(self: Task[Any, Any], conference_id: str) -> dict[str, Any]:
 
 
 def run_drain(
-    conference_id: str, drain_id: str, owner: str | None = None, first: Look | None = None
+    conference_id: str, drain_id: str, owner: str | None = None, first: Taken | None = None
 ) -> dict[str, Any]:
     """Act as the lane's drain `drain_id` for a few seconds, or until it is idle or waits.
-    `owner` and `first`: the run, and its first look, when add_to_lane looked already."""
+    `owner` and `first`: the run, and its first take, when add_to_lane took the lane already."""
     return _Drain(conference_id, drain_id, owner, first).run()
 
 
@@ -84,7 +91,7 @@ class _Drain:
         conference_id: str,
         drain_id: str,
         owner: str | None = None,
-        first: Look | None = None,
+        first: Taken | None = None,
     ) -> None:
         self.conference_id = conference_id
         self.owner = owner or uuid.uuid4().hex
@@ -100,58 +107,57 @@ class _Drain:
 
     def run(self) -> dict[str, Any]:
         while True:
-            look, self.first = self.first, None
-            if look is None:
-                look = self.lane.look()
-            if look.status == "stale":
+            taken, self.first = self.first, None
+            if taken is None:
+                taken = self.lane.take()
+            if taken.status is TakeStatus.STALE:
                 # Replaced (woken early, or a copy of a message already handled): nothing to
-                # do. (The look completed its message in the journal.)
+                # do. (The take completed its message in the journal.)
                 return {"status": "stale", "sent": self.sent}
-            if look.status == "busy":
+            if taken.status is TakeStatus.BUSY:
                 # Another run holds the lane now (a redelivery while the first was still at
                 # work, or a run that outlived its lease). This copy comes back when that
                 # lease ends: if its holder has died, it takes over then.
                 log.info("%s: another run holds the lane; again in %.1fs",
-                         self.where, look.busy_seconds)  # fmt: skip
-                if self.lane.requeue(look.busy_seconds + 0.1) == "free":
+                         self.where, taken.busy_seconds)  # fmt: skip
+                if self.lane.requeue(taken.busy_seconds + 0.1) is Requeued.FREE:
                     continue
                 return {"status": "busy", "sent": self.sent}
-            if "inflight" in look.fields:
-                inflight = Inflight.from_json(look.fields["inflight"])
-                if "ended" in look.fields and inflight.item.event_type != ENDED:
+            lane = taken.lane
+            if lane.inflight is not None:
+                inflight = Inflight.from_json(lane.inflight)
+                if lane.ended and inflight.item.event_type != ENDED:
                     # (It was waiting to be tried again when the end arrived.)
                     with _item_context(inflight.item):
                         log.warning("%s: the conference has ended; not acted on",
                                     _where(inflight.item))  # fmt: skip
                     report.moot(inflight.batch_id, task_name(inflight.item.followup),
                                 self._args(inflight), "the conference has ended",
-                                started="attempts" in look.fields)  # fmt: skip
-                    if self.lane.finish(inflight, done=True, outcome="moot"):
+                                started=lane.attempts > 0)  # fmt: skip
+                    if self.lane.settle(inflight, done=True, outcome="moot"):
                         return {"status": "idle", "sent": self.sent}
                     continue
-                attempts = int(look.fields.get("attempts", 0))
-                if not self._settle(inflight, attempts):
+                if not self._send_pinned(inflight, lane.attempts):
                     return {"status": "handed over", "sent": self.sent}
-            elif not self._step(look):
+            elif not self._step(lane):
                 return {"status": "handed over", "sent": self.sent}
-            if time.monotonic() > self.stop_at and self.lane.hand_off() != LOST:
+            if time.monotonic() > self.stop_at and self.lane.hand_off() is not HandedOff.LOST:
                 return {"status": "handed over", "sent": self.sent}
 
-    def _step(self, look: Look) -> bool:
+    def _step(self, lane: LaneSnapshot) -> bool:
         """Carry out the lane's next step; False when this run is over."""
-        items = [LaneItem.from_json(raw) for _, raw in look.entries]
-        members = {member_id(m): m for m, _ in look.entries}
-        state = LaneState.from_fields(look.fields)
-        step = next_step(items, state, int(time.time() * 1000), self.timing)
+        items = [LaneItem.from_json(entry.item) for entry in lane.entries]
+        members = {entry.action_id: entry.member for entry in lane.entries}
+        step = next_step(items, lane_state(lane), int(time.time() * 1000), self.timing)
         if isinstance(step, Idle):
-            return self.lane.hand_off() in LOOK_AGAIN
+            return self.lane.hand_off() in TAKE_AGAIN
         if isinstance(step, Wait):
             delay = max(step.until_ms / 1000 - time.time(), 0.0)
             log.info("%s: %s, %.2fs", self.where, step.reason, delay)
-            # (The created may arrive between the look and the hand-over: then look again.)
+            # (The created may arrive between the take and the hand-over: then take again.)
             for_created = step.reason is WaitReason.FOR_CREATED
             again = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created)
-            return again in LOOK_AGAIN
+            return again in TAKE_AGAIN
         if isinstance(step, Drop):
             self._drop(step, members)
             return True
@@ -161,11 +167,13 @@ class _Drain:
         go: Go | None = None
         if self._too_old(inflight):
             # (It will be given up on, not sent: the fleet is not asked.)
-            fixed = self.lane.fix(inflight, taken)
+            pinned = self.lane.pin(inflight, taken)
         else:
-            # Fixed, claimed and cleared by the fleet in one step.
-            fixed, go = self.lane.fix_asking(inflight, taken)
-        return self._settle(inflight, 0, claimed=fixed == 1, go=go) if fixed else True
+            # Pinned, claimed and cleared by the fleet in one step.
+            pinned, go = self.lane.pin_and_ask(inflight, taken)
+        if pinned is Pinned.NOT_PINNED:
+            return True
+        return self._send_pinned(inflight, 0, claimed=pinned is Pinned.CLAIMED, go=go)
 
     def _drop(self, step: Drop, members: dict[str, str]) -> None:
         expired = step.outcome == "expired"
@@ -195,17 +203,17 @@ class _Drain:
             with _item_context(item):
                 log.warning("%s: %s; not acted on", _where(item), reason)
 
-    def _settle(
+    def _send_pinned(
         self, inflight: Inflight, attempts: int, claimed: bool = False, go: Go | None = None
     ) -> bool:
         """Send the inflight command (once: the ledger's claim and done record), and record
         how it ended for every item it covers; False when this run is over (the lane went
-        idle, or the command is to be tried again later, by the next drain). `claimed`: fix
+        idle, or the command is to be tried again later, by the next drain). `claimed`: the pin
         took the ledger's claim; `go`: and the fleet's answer."""
         with _item_context(inflight.item):
-            return self._settle_logged(inflight, attempts, claimed, go)
+            return self._send_pinned_logged(inflight, attempts, claimed, go)
 
-    def _settle_logged(
+    def _send_pinned_logged(
         self, inflight: Inflight, attempts: int, claimed: bool, first: Go | None
     ) -> bool:
         rt, item = self.rt, inflight.item
@@ -217,11 +225,12 @@ class _Drain:
                 lambda: rt.ledger.begin(inflight.batch_id, self.owner, lease_seconds=lease)
             )
         if state is Begin.DONE:
-            return not self.lane.finish(inflight, done=True, outcome="duplicate")
+            return not self.lane.settle(inflight, done=True, outcome="duplicate")
         if state is Begin.BUSY:
-            # Another worker holds its claim (a run that lost its lane?): look when it lapses.
+            # Another worker holds its claim (a run that lost its lane?): take the lane again
+            # when it lapses.
             log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
-            return self.lane.hand_off(delay=wait + 0.5, waiting=True) in LOOK_AGAIN
+            return self.lane.hand_off(delay=wait + 0.5, waiting=True) in TAKE_AGAIN
         if self._too_old(inflight):
             return self._expired(inflight, attempts)
         go = self._clearance(first)
@@ -232,7 +241,7 @@ class _Drain:
             report.waiting(inflight.batch_id, task_name(followup), self._args(inflight), attempts,
                            go.why, go.wait)  # fmt: skip
             log.info("%s: waiting for Telnyx (%s), %.1fs", command.where, go.why, go.wait)
-            return self.lane.hand_off(delay=go.wait, waiting=True) in LOOK_AGAIN
+            return self.lane.hand_off(delay=go.wait, waiting=True) in TAKE_AGAIN
         started = time.monotonic()
         report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
@@ -250,7 +259,7 @@ class _Drain:
         )
         self.sent.append(inflight.batch_id)
         # (The fleet learns from Telnyx's answer in the same step.)
-        idle = self.lane.finish(
+        idle = self.lane.settle(
             inflight, done=True, outcome="sent", announced=followup.announce is not None,
             tell=limits.fleet_answer(None),
         )  # fmt: skip
@@ -260,7 +269,7 @@ class _Drain:
 
     def _clearance(self, first: Go | None = None) -> Go:
         """Whether the fleet may send now; a wait left is handed to the lane's next drain.
-        `first`: what the fleet answered when the command was fixed."""
+        `first`: what the fleet answered when the command was pinned."""
         return self.lane.redis(lambda: limits.clearance(self.rt.fleet, self.owner, first))
 
     def _tell(self, exc: TelnyxError | None) -> None:
@@ -279,7 +288,7 @@ class _Drain:
         letter = dead_letter(_command(item), "expired", why, attempts)
         self.lane.redis(lambda: self.rt.dead_letters.add(letter))
         report.failed(inflight.batch_id, why, dead_letter=letter.task_id)
-        return not self.lane.finish(inflight, done=False, outcome="expired")
+        return not self.lane.settle(inflight, done=False, outcome="expired")
 
     def _expiry(self, item: LaneItem) -> str:
         age = lane_age(item) or 0.0
@@ -302,18 +311,29 @@ class _Drain:
             )
             report.retrying(inflight.batch_id, exc, what.delay)
             # The lane waits for it: the commands behind it keep their order.
-            return self.lane.hand_off(delay=what.delay, waiting=True, failed=True) in LOOK_AGAIN
+            return self.lane.hand_off(delay=what.delay, waiting=True, failed=True) in TAKE_AGAIN
         if isinstance(what, Moot):
             over = CONFERENCE_OVER in what.codes
             report.moot(inflight.batch_id, command.name, self._args(inflight), what.why,
                         started=True)  # fmt: skip
-            return not self.lane.finish(inflight, done=True, outcome="moot", ended=over)
+            return not self.lane.settle(inflight, done=True, outcome="moot", ended=over)
         self.lane.redis(lambda: self.rt.dead_letters.add(what.letter))
         report.failed(inflight.batch_id, exc, dead_letter=what.letter.task_id)
-        return not self.lane.finish(inflight, done=False, outcome="dead_lettered")
+        return not self.lane.settle(inflight, done=False, outcome="dead_lettered")
 
     def _args(self, inflight: Inflight) -> str:
         return report.command_args(self.conference_id, inflight.event_ids, inflight.names)
+
+
+def lane_state(lane: LaneSnapshot) -> LaneState:
+    """What the lane policy needs to know of the conference, from the lane as taken."""
+    return LaneState(
+        first_ms=lane.first_ms,
+        created=lane.created,
+        ended=lane.ended,
+        left=lane.left,
+        announced=lane.announced,
+    )
 
 
 def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:

@@ -23,7 +23,7 @@ from core.logs import add_to_context, log_context
 from core.naming import HANDLE_EVENT, followup_task_id, inline_drain_id
 from followups.followup import FollowUp
 from followups.lane_policy import LEFT, LaneItem, occurred_us
-from records.lanes import Look
+from records.lane_answers import Taken
 from records.publisher import celery_message
 from tasks import runtime
 from tasks.actions import followup_argsrepr
@@ -52,7 +52,7 @@ def handle_event(self: Task[Any, Any], body: str) -> str:
         if handled.lane is not None:
             # This event made itself its conference's drain: send on this thread, now. (Each
             # command sent is a Flower entry of its own: tasks/report.py.)
-            run_drain(*handled.lane, owner, handled.look)
+            run_drain(*handled.lane, owner, handled.taken)
     if not handled.complete:
         through_redis_outage(lambda: runtime.current().journal.complete(task_id), where)
     return handled.result
@@ -64,9 +64,9 @@ class _Handled:
     # string: Celery writes out every task's result (saferepr) whether or not anyone looks,
     # and a nested one cost a measurable share of the worker's CPU per event.
     result: str
-    # (conference id, drain id) when this task is to drain the lane, and the lane's first look.
+    # (conference id, drain id) when this task is to drain the lane, and its first take of it.
     lane: tuple[str, str] | None = None
-    look: Look | None = None
+    taken: Taken | None = None
     # Whether the event's message is complete already (the lane's step did it).
     complete: bool = False
 
@@ -85,7 +85,7 @@ def _handle_event(body: str, task_id: str, owner: str) -> _Handled:
     names = [f.action for f in followups] or "no follow-up"
     if in_lane(event, followups):
         # (The same step completes this task's message: its follow-ups are in the lane.)
-        added, drain_id, look = add_to_lane(event, followups, owner=owner, complete=task_id)
+        added, drain_id, taken = add_to_lane(event, followups, owner=owner, complete=task_id)
         # Where each follow-up went, the same way every time (Flower shows it as the result).
         went = "queued in its lane" if added else "duplicate (already queued or done)"
         # One line at INFO per outcome: each follow-up's own (sent, retried, dropped...);
@@ -94,7 +94,7 @@ def _handle_event(body: str, task_id: str, owner: str) -> _Handled:
                 event.event_type, event.id, names)  # fmt: skip
         lane = (str(event.conference_id), drain_id) if drain_id is not None else None
         result = _result(event, [f"{task_name(f)}: {went}" for f in followups])
-        return _Handled(result, lane, look, complete=True)
+        return _Handled(result, lane, taken, complete=True)
     context = {
         "event_id": event.id,
         "event_type": event.event_type,
@@ -143,7 +143,7 @@ def add_to_lane(
     *,
     owner: str | None = None,
     complete: str | None = None,
-) -> tuple[int, str | None, Look | None]:
+) -> tuple[int, str | None, Taken | None]:
     """Put an event's follow-ups in its conference's lane (once, whatever the redeliveries).
     Returns how many were added (0: all queued or done already), and a drain id when the lane
     had no drain: the caller is its drain now, and runs it
@@ -152,8 +152,8 @@ def add_to_lane(
     (the journal would queue the drain's message later).
 
     With `owner` and `complete` (the event task's run and its task id), in the same Redis step
-    the event task's message is complete and, for a drain id, the lane is looked at for that
-    run (its lease taken): the look is returned, for `run_drain` to start from."""
+    the event task's message is complete and, for a drain id, the lane is taken for that run
+    (its lease taken, the lane read): returned, for `run_drain` to start from."""
     conference_id = str(event.conference_id)
     now_ms = int(time.time() * 1000)
     when = occurred_us(event.when, now_ms)
@@ -168,11 +168,11 @@ def add_to_lane(
     entries = [(i.action_id, i.score, i.to_json()) for i in items]
     lanes = runtime.current().lanes
     if owner is not None and complete is not None:
-        added, look = lanes.append_and_look(
+        added, taken = lanes.append_and_take(
             conference_id, entries, event_type=event.event_type, drain=drain, owner=owner,
             complete=complete, left=left, now_ms=now_ms,
         )  # fmt: skip
-        return added, drain[0] if look is not None else None, look
+        return added, drain[0] if taken is not None else None, taken
     added, _, current = lanes.append(
         conference_id,
         entries,

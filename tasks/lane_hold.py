@@ -1,5 +1,5 @@
 """A drain run's hold on its conference's lane: the steps it takes in the lane's store
-(records/lanes.py) as the lane's drain, and the drain messages it hands over to.
+(records/lane_store.py) as the lane's drain, and the drain messages it hands over to.
 
 Every step names the run (its drain id and owner token), so one that no longer holds the lane
 changes nothing; each waits out a Redis outage, past which the message goes back to the queue
@@ -18,7 +18,7 @@ from typing import TypeVar
 from core.naming import LANE_DRAIN
 from followups.lane_policy import Inflight, LaneItem
 from records.fleet import Answer, Go
-from records.lanes import Look
+from records.lane_answers import HandedOff, Pinned, Requeued, Settled, Taken
 from records.metrics import field
 from records.publisher import celery_message
 from tasks import limits, runtime
@@ -27,10 +27,6 @@ from tasks.send import age_seconds, task_name
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-# What the lane store answers a run that no longer holds its lane: it looks again, and learns
-# whether it is stale (its message complete) or another run holds the lane.
-LOST = "lost"
 
 
 def drain_message(
@@ -54,35 +50,35 @@ class LaneHold:
         self.where = f"lane {conference_id}"
         self.rt = runtime.current()
 
-    def look(self) -> Look:
-        """The lane as this run finds it (see Lanes.look)."""
+    def take(self) -> Taken:
+        """Take the lane for this run, and read it (see LaneStore.take)."""
         lanes = self.rt.lanes
-        return self.redis(lambda: lanes.look(self.conference_id, self.drain_id, self.owner))
+        return self.redis(lambda: lanes.take(self.conference_id, self.drain_id, self.owner))
 
-    def fix(self, inflight: Inflight, taken: list[str]) -> int:
-        """Fix the command the lane sends next, claimed in the ledger (see Lanes.fix)."""
+    def pin(self, inflight: Inflight, taken: list[str]) -> Pinned:
+        """Pin the command the lane sends next, claimed in the ledger (see LaneStore.pin)."""
         return self.redis(
-            lambda: self.rt.lanes.fix(self.conference_id, self.drain_id, inflight.batch_id,
+            lambda: self.rt.lanes.pin(self.conference_id, self.drain_id, inflight.batch_id,
                                       inflight.to_json(), taken, self.owner)
         )  # fmt: skip
 
-    def fix_asking(self, inflight: Inflight, taken: list[str]) -> tuple[int, Go | None]:
-        """Fix, claim and ask the fleet whether it may go, in one step (see Lanes.fix_asking)."""
+    def pin_and_ask(self, inflight: Inflight, taken: list[str]) -> tuple[Pinned, Go | None]:
+        """Pin, claim and ask the fleet whether it may go, in one step (LaneStore.pin_and_ask)."""
         return self.redis(
-            lambda: self.rt.lanes.fix_asking(self.conference_id, self.drain_id,
-                                             inflight.batch_id, inflight.to_json(), taken,
-                                             self.owner, self.rt.fleet)
+            lambda: self.rt.lanes.pin_and_ask(self.conference_id, self.drain_id,
+                                              inflight.batch_id, inflight.to_json(), taken,
+                                              self.owner, self.rt.fleet)
         )  # fmt: skip
 
     def drop(self, members: list[str], counters: list[str]) -> bool:
-        """Drop the lane's items `members`, counted (see Lanes.drop)."""
+        """Drop the lane's items `members`, counted (see LaneStore.drop)."""
         return self.redis(
             lambda: self.rt.lanes.drop(
                 self.conference_id, self.drain_id, self.owner, members, counters
             )
         )
 
-    def finish(
+    def settle(
         self,
         inflight: Inflight,
         *,
@@ -94,7 +90,7 @@ class LaneHold:
     ) -> bool:
         """Record how the inflight command ended; True if the lane went idle with it (this
         run is over, its message complete). False also when this run has lost the lane: its
-        next look says whether it is stale, or another run holds the lane. `tell`: Telnyx's
+        next take says whether it is stale, or another run holds the lane. `tell`: Telnyx's
         answer to it, for the fleet (sent commands)."""
         name = task_name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
@@ -106,7 +102,7 @@ class LaneHold:
         lanes, drain = self.rt.lanes, (self.drain_id, self.owner)
         if tell is not None:
             answer, changed = self.redis(
-                lambda: lanes.finish_telling(
+                lambda: lanes.settle_and_tell(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
                     fleet=self.rt.fleet, answer=tell, counters=counters, announced=announced,
                     latency=latency,
@@ -115,21 +111,21 @@ class LaneHold:
             limits.log_circuit_change(changed, None)
         else:
             answer = self.redis(
-                lambda: lanes.finish(
+                lambda: lanes.settle(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
                     done=done, counters=counters, announced=announced, ended=ended,
                     latency=latency,
                 )
             )  # fmt: skip
-        if answer == LOST:
+        if answer is Settled.LOST:
             log.warning("%s: this run no longer holds the lane", self.where)
-        return bool(answer == "idle")
+        return answer is Settled.IDLE
 
-    def requeue(self, delay: float) -> str:
-        """Queue this drain's message again, due in `delay` s; see Lanes.requeue."""
+    def requeue(self, delay: float) -> Requeued:
+        """Queue this drain's message again, due in `delay` s; see LaneStore.requeue."""
         again = drain_message(self.conference_id, delay, task_id=self.drain_id)
         due = time.time() + delay
-        return str(self.redis(lambda: self.rt.lanes.requeue(self.conference_id, again, due)))
+        return self.redis(lambda: self.rt.lanes.requeue(self.conference_id, again, due))
 
     def hand_off(
         self,
@@ -137,25 +133,17 @@ class LaneHold:
         waiting: bool = False,
         failed: bool = False,
         for_created: bool = False,
-    ) -> str:
+    ) -> HandedOff:
         """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
-        Returns idle or next (the run is over), again (a created came: look again) or lost
-        (this run no longer holds the lane: look again, to learn who does)."""
+        Returns idle or next (the run is over), again (a created came: take the lane again) or
+        lost (this run no longer holds the lane: take it again, to learn who does)."""
         successor = drain_message(self.conference_id, delay)
-        return str(
-            self.redis(
-                lambda: self.rt.lanes.hand_off(
-                    self.conference_id,
-                    self.drain_id,
-                    self.owner,
-                    successor,
-                    delay=delay,
-                    waiting=waiting,
-                    failed=failed,
-                    for_created=for_created,
-                )
+        return self.redis(
+            lambda: self.rt.lanes.hand_off(
+                self.conference_id, self.drain_id, self.owner, successor, delay=delay,
+                waiting=waiting, failed=failed, for_created=for_created,
             )
-        )
+        )  # fmt: skip
 
     def redis(self, step: Callable[[], T]) -> T:
         """Run one Redis step of this run's, waiting out an outage."""

@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import Mapping
 
-from records.fleet import Answer, Fleet, Go
+from records.fleet import Answer, CircuitChange, Clearance, Fleet, Go
 from telnyx_api.errors import APIError, TelnyxError, TransportError
 
 log = logging.getLogger(__name__)
@@ -54,9 +54,9 @@ def fleet_answer(exc: TelnyxError | None) -> Answer:
 def clearance(fleet: Fleet, owner: str, first: Go | None = None) -> Go:
     """Ask the fleet whether a command may go, waiting out a short pace wait; what comes back
     either goes now or has a wait for the caller to hand on. `first`: the fleet's answer the
-    caller already has (a lane's fix asks in the same step)."""
+    caller already has (a lane's pin asks in the same step)."""
     go = first if first is not None else fleet.ask(owner)
-    while not (go.now or go.why == "open" or go.wait > PACE_WAIT_SECONDS):
+    while not (go.now or go.why is Clearance.OPEN or go.wait > PACE_WAIT_SECONDS):
         time.sleep(go.wait)  # pacing to Telnyx's rate limit, not synchronising
         go = fleet.ask(owner)
     return go
@@ -67,12 +67,12 @@ def tell(fleet: Fleet, owner: str, exc: TelnyxError | None) -> None:
     log_circuit_change(fleet.tell(owner, fleet_answer(exc)), exc)
 
 
-def log_circuit_change(changed: str, exc: TelnyxError | None) -> None:
+def log_circuit_change(changed: CircuitChange, exc: TelnyxError | None) -> None:
     """Log a change of the circuit (what Fleet.tell returns), with the error that caused it."""
-    if changed == "opened":
+    if changed is CircuitChange.OPENED:
         log.error("Telnyx is failing (%s): the fleet stops sending, and probes one command at a "
                   "time until it answers", exc)  # fmt: skip
-    elif changed == "closed":
+    elif changed is CircuitChange.CLOSED:
         log.warning("Telnyx answers again: the circuit is closed; the fleet sends at its pace")
 
 

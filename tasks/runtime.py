@@ -17,7 +17,7 @@ from followups.rules import Rule, RulesError, load_rules_file, plan
 from records.deadletters import DeadLetters
 from records.fleet import Fleet
 from records.journal import Journal
-from records.lanes import Lanes
+from records.lane_store import LaneStore
 from records.ledger import Ledger
 from records.metrics import Metrics
 from records.redis_client import redis_client
@@ -72,7 +72,7 @@ class Runtime:
         self._ledger: Ledger | None = None
         self._dead_letters: DeadLetters | None = None
         self._journal: Journal | None = None
-        self._lanes: Lanes | None = None
+        self._lanes: LaneStore | None = None
         self._fleet: Fleet | None = None
         self._lock = threading.Lock()
 
@@ -133,9 +133,9 @@ class Runtime:
         return self._journal
 
     @property
-    def lanes(self) -> Lanes:
+    def lanes(self) -> LaneStore:
         if self._lanes is None:
-            self._lanes = Lanes(
+            self._lanes = LaneStore(
                 self.redis,
                 lease_seconds=self.settings.lane_lease_seconds,
                 done_ttl_seconds=self.settings.action_done_ttl_seconds,

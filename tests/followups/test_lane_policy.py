@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from core.naming import merged_id
@@ -163,20 +161,6 @@ def test_event_times_keep_their_microseconds() -> None:
     assert occurred_us(when, 0) % 1_000_000 == 521992
     assert occurred_us(when.replace(tzinfo=None), 0) == occurred_us(when, 0)
     assert occurred_us(None, 1234) == 1_234_000
-
-
-def test_state_from_the_stored_fields() -> None:
-    fields: dict[str, Any] = {
-        "first": "12",
-        "created": "1",
-        "left:v3:abc": "40",
-        "announced": "30",
-        "seq": "9",
-        "drain": "d",
-    }
-    assert LaneState.from_fields(fields) == LaneState(
-        first_ms=12, created=True, ended=False, left={"v3:abc": 40}, announced=30
-    )
 
 
 def test_each_action_has_its_own_age_past_which_it_is_given_up_on() -> None:

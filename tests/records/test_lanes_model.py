@@ -1,17 +1,11 @@
 """The lane store, model-checked against a real Redis: hypothesis drives drain runs through
-every step they take (look, fix, claim, send, finish, drop, hand-off) interleaved with events,
+every step they take (take, pin, claim, send, settle, drop, hand-off) interleaved with events,
 lease and claim lapses, lost replies, redeliveries, killed runs and wakes, and checks the lane's
-invariants after every step:
+invariants (docs/lanes.md, "Invariants": 1 one place, 2 sent once, 3 fenced, 4 always a drain)
+after every step, and invariant 5 (drains to idle) once the faults stop.
 
-- every item is queued, in flight or settled (done, moot or dead-lettered), exactly one;
-- no item is sent under two command_ids, and no command_id covers two compositions;
-- only the run that holds the lease gets a lane write accepted;
-- a lane with items has a drain, journaled, so something will run it;
-
-and, once the faults stop, that the lane drains to idle with every item settled.
-
-The runs follow the protocol of tasks/drain.py (`_Drain`) step by step, with the domain's own
-`next_step` deciding what to send; Telnyx is a dictionary of the commands it accepted.
+The runs follow the drain's steps (docs/lanes.md, "The drain, step by step"), with the policy's
+own `next_step` deciding what to send; Telnyx is a dictionary of the commands it accepted.
 """
 
 from __future__ import annotations
@@ -51,9 +45,11 @@ from followups.lane_policy import (
 )
 from records.fleet import Answer, Fleet
 from records.journal import JOURNAL
-from records.lanes import Lanes, Look, member_id
+from records.lane_answers import LaneSnapshot, Pinned, Taken, member_id
+from records.lane_store import LaneStore
 from records.ledger import Begin, Ledger, done_key
 from records.publisher import celery_message
+from records.replies import text as _text
 
 C = "conf-model"
 STATE, QUEUE_KEY, ITEMS, LEASE = (f"tcw:lane:{C}{s}" for s in ("", ":q", ":items", ":lease"))
@@ -67,17 +63,13 @@ def _message(drain_id: str) -> tuple[str, bytes]:
     return drain_id, celery_message(LANE_DRAIN, drain_id, [C], f"conference={C}")
 
 
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 @dataclass
 class Run:
     """One run of a drain message, as `_Drain` carries it out: `phase` is its next step."""
 
     drain_id: str
     owner: str
-    phase: str = "look"
+    phase: str = "take"
     inflight: Inflight | None = None
     members: dict[str, str] = field(default_factory=dict)
     step: Any = None
@@ -91,7 +83,7 @@ class LaneModel(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.client.flushdb()
-        self.lanes = Lanes(self.client, lease_seconds=60, done_ttl_seconds=3600)
+        self.lanes = LaneStore(self.client, lease_seconds=60, done_ttl_seconds=3600)
         self.ledger = Ledger(self.client, lease_seconds=60, done_ttl_seconds=3600)
         self.fleet = Fleet(self.client)
         self.events: list[tuple[str, str, list[LaneItem], str | None]] = []
@@ -146,9 +138,9 @@ class LaneModel(RuleBasedStateMachine):
         drain = _message(inline_drain_id(event_id))
         at = items[0].occurred_us if items else (NOW_MS + self.clock) * 1000
         # As the event task does: append, complete its own message and, as the lane's drain,
-        # look (taking the lease for its run) in one step.
+        # take the lane (its lease for its run) in one step.
         owner = f"run-{self.next_run + 1}"
-        _, look = self.lanes.append_and_look(
+        _, taken = self.lanes.append_and_take(
             C,
             [(i.action_id, i.score, i.to_json()) for i in items],
             event_type=event_type,
@@ -159,9 +151,9 @@ class LaneModel(RuleBasedStateMachine):
             now_ms=NOW_MS,
         )
         self.appended.update(i.action_id for i in items)
-        if look is not None:  # the event task drains its lane itself, from that look
+        if taken is not None:  # the event task drains its lane itself, from that take
             self._spawn(drain[0])
-            self._looked(self.next_run, look)
+            self._taken(self.next_run, taken)
 
     # -- runs --------------------------------------------------------------------------------
 
@@ -206,24 +198,24 @@ class LaneModel(RuleBasedStateMachine):
         run = self.runs[key]
         holder = self.client.get(LEASE)
         twice = 2 if lost_reply else 1
-        if run.phase == "look":
+        if run.phase == "take":
             for _ in range(twice):
-                look = self.lanes.look(C, run.drain_id, run.owner)
-            self._looked(key, look)
+                taken = self.lanes.take(C, run.drain_id, run.owner)
+            self._taken(key, taken)
         elif run.phase == "requeue":
             answer = ""
             for _ in range(twice):
                 answer = self.lanes.requeue(C, _message(run.drain_id), 0.0)
             if answer == "free":
-                run.phase = "look"
+                run.phase = "take"
             else:
                 del self.runs[key]
-        elif run.phase == "fix":
+        elif run.phase == "pin":
             assert run.inflight is not None
             members = [run.members[i] for i in run.inflight.action_ids]
-            fixed = 0
+            pinned = Pinned.NOT_PINNED
             for _ in range(twice):  # (asking the fleet in the same step, as a drain does)
-                fixed, _ = self.lanes.fix_asking(
+                pinned, _ = self.lanes.pin_and_ask(
                     C,
                     run.drain_id,
                     run.inflight.batch_id,
@@ -232,16 +224,16 @@ class LaneModel(RuleBasedStateMachine):
                     run.owner,
                     self.fleet,
                 )
-            if fixed and not lost_reply:
+            if pinned and not lost_reply:
                 self._accepted_write(run, holder)
-            run.phase, run.claimed = ("send", fixed == 1) if fixed else ("look", False)
-            if fixed == 2:
+            run.phase, run.claimed = ("send", pinned == 1) if pinned else ("take", False)
+            if pinned == 2:
                 run.phase = "begin"
         elif run.phase == "begin":
             assert run.inflight is not None
             state, _ = self.ledger.begin(run.inflight.batch_id, run.owner)
             if state is Begin.DONE:
-                run.phase, run.step = "finish", "duplicate"
+                run.phase, run.step = "settle", "duplicate"
             elif state is Begin.BUSY:
                 run.phase, run.failed = "hand_off", False
             else:
@@ -256,19 +248,19 @@ class LaneModel(RuleBasedStateMachine):
                 for action_id in covers:
                     self.sent_as.setdefault(action_id, set()).add(command)
             if outcome == "accepted":
-                run.phase, run.step = "finish", "sent"
+                run.phase, run.step = "settle", "sent"
             elif outcome == "timeout":
                 self.ledger.release(run.inflight.batch_id, run.owner)
                 run.phase, run.failed = "hand_off", True
             else:
                 self.dead.update(run.inflight.action_ids)
-                run.phase, run.step = "finish", "dead"
-        elif run.phase == "finish":
+                run.phase, run.step = "settle", "dead"
+        elif run.phase == "settle":
             assert run.inflight is not None
             answer = ""
             for _ in range(twice):
                 if run.step == "sent":  # (telling the fleet in the same step, as a drain does)
-                    answer, _ = self.lanes.finish_telling(
+                    answer, _ = self.lanes.settle_and_tell(
                         C,
                         run.inflight.batch_id,
                         run.inflight.action_ids,
@@ -277,7 +269,7 @@ class LaneModel(RuleBasedStateMachine):
                         answer=Answer("answered"),
                     )
                     continue
-                answer = self.lanes.finish(
+                answer = self.lanes.settle(
                     C,
                     run.inflight.batch_id,
                     run.inflight.action_ids,
@@ -289,7 +281,7 @@ class LaneModel(RuleBasedStateMachine):
             if answer == "idle":
                 del self.runs[key]
             else:
-                run.phase = "look"
+                run.phase = "take"
         elif run.phase == "drop":
             assert isinstance(run.step, Drop)
             members = [run.members[i.action_id] for i in run.step.items]
@@ -298,7 +290,7 @@ class LaneModel(RuleBasedStateMachine):
                 dropped = self.lanes.drop(C, run.drain_id, run.owner, members, [])
             if dropped and not lost_reply:
                 self._accepted_write(run, holder)
-            run.phase = "look"
+            run.phase = "take"
         elif run.phase == "hand_off":
             answer = ""
             for _ in range(twice):
@@ -315,29 +307,31 @@ class LaneModel(RuleBasedStateMachine):
                     self._accepted_write(run, holder)
                 del self.runs[key]
             else:
-                run.phase = "look"
+                run.phase = "take"
 
-    def _looked(self, key: int, look: Look) -> None:
+    def _taken(self, key: int, taken: Taken) -> None:
         run = self.runs[key]
-        if look.status == "stale":
+        if taken.status == "stale":
             del self.runs[key]
-        elif look.status == "busy":
+        elif taken.status == "busy":
             run.phase = "requeue"
         else:
-            self._decide(run, look.fields, look.entries)
+            self._decide(run, taken.lane)
 
-    def _decide(self, run: Run, fields: dict[str, str], entries: list[tuple[str, str]]) -> None:
-        """What `_Drain` does with a look: settle what is in flight, or the domain's next step."""
-        run.members = {member_id(m): m for m, _ in entries}
-        if "inflight" in fields:
-            run.inflight = Inflight.from_json(fields["inflight"])
-            if "ended" in fields and run.inflight.item.event_type != ENDED:
-                run.phase, run.step = "finish", "moot"
+    def _decide(self, run: Run, lane: LaneSnapshot) -> None:
+        """What the drain does with the lane it took: settle what is in flight, or the policy's
+        next step."""
+        run.members = {entry.action_id: entry.member for entry in lane.entries}
+        if lane.inflight is not None:
+            run.inflight = Inflight.from_json(lane.inflight)
+            if lane.ended and run.inflight.item.event_type != ENDED:
+                run.phase, run.step = "settle", "moot"
             else:
                 run.phase, run.failed = "begin", False
             return
-        items = [LaneItem.from_json(raw) for _, raw in entries]
-        step = next_step(items, LaneState.from_fields(fields), NOW_MS, TIMING)
+        items = [LaneItem.from_json(entry.item) for entry in lane.entries]
+        state = LaneState(lane.first_ms, lane.created, lane.ended, lane.left, lane.announced)
+        step = next_step(items, state, NOW_MS, TIMING)
         run.step = step
         if isinstance(step, Idle | Wait):
             run.phase, run.failed = "hand_off", False
@@ -346,9 +340,10 @@ class LaneModel(RuleBasedStateMachine):
         else:
             assert isinstance(step, Send)
             run.inflight = Inflight.of(step)
-            run.phase = "fix"
+            run.phase = "pin"
 
     def _accepted_write(self, run: Run, holder: bytes | None) -> None:
+        """Invariant 3, fenced: a write the store accepted came from the lease's holder."""
         held_by = _text(holder) if holder is not None else None
         assert held_by == run.owner, f"{run.owner} changed the lane while {held_by} held it"
 
@@ -356,6 +351,7 @@ class LaneModel(RuleBasedStateMachine):
 
     @invariant()
     def every_item_is_in_exactly_one_place(self) -> None:
+        """Invariant 1, one place."""
         queued = [member_id(_text(m)) for m in self.client.zrange(QUEUE_KEY, 0, -1)]
         raw = self.client.hget(STATE, "inflight")
         inflight = Inflight.from_json(raw).action_ids if raw else []
@@ -373,6 +369,7 @@ class LaneModel(RuleBasedStateMachine):
 
     @invariant()
     def nothing_is_sent_twice(self) -> None:
+        """Invariant 2, sent once, as one thing."""
         for action_id, commands in self.sent_as.items():
             assert len(commands) <= 1, f"{action_id} sent as {commands}"
         for command, compositions in self.accepted.items():
@@ -380,6 +377,7 @@ class LaneModel(RuleBasedStateMachine):
 
     @invariant()
     def a_lane_with_work_has_a_journaled_drain(self) -> None:
+        """Invariant 4, always a drain."""
         work = self.client.zcard(QUEUE_KEY) > 0 or self.client.hexists(STATE, "inflight")
         if work:
             drain = self.client.hget(STATE, "drain")
@@ -388,7 +386,8 @@ class LaneModel(RuleBasedStateMachine):
 
     def teardown(self) -> None:
         """The faults stop: every run dies, and the journal's messages run, one at a time,
-        without faults, until nothing is left. The lane must end idle, every item settled."""
+        without faults, until nothing is left. The lane must end idle, every item settled
+        (invariant 5, drains to idle)."""
         self.runs.clear()
         self.client.delete(LEASE)
         for key in self.client.scan_iter("tcw:claim:*"):

@@ -18,7 +18,7 @@ import redis
 from core.naming import inline_drain_id
 from core.settings import WorkerSettings
 from records.journal import JOURNAL
-from records.lanes import Lanes
+from records.lane_store import LaneStore
 from sandbox.api.http import FakeTelnyxServer
 from sandbox.events import client_state, make_event
 from tasks import runtime
@@ -32,7 +32,7 @@ C = "conf-overlap"
 LANE, LEASE = f"tcw:lane:{C}", f"tcw:lane:{C}:lease"
 
 
-FOLDED = {"fix_asking": "fix", "finish_telling": "finish", "append_and_look": "append"}
+FOLDED = {"pin_and_ask": "pin", "settle_and_tell": "settle", "append_and_take": "append"}
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Gate:
     """The lane store, with stops: a thread named `run` halts before (or after) its `nth` call
     of `method` until the test lets it go."""
 
-    def __init__(self, lanes: Lanes) -> None:
+    def __init__(self, lanes: LaneStore) -> None:
         self._lanes = lanes
         self._stops: dict[tuple[str, str, str, int], Stop] = {}
         self._calls: Counter[tuple[str, str, str]] = Counter()
@@ -61,7 +61,7 @@ class Gate:
         if not callable(target):
             return target
 
-        # A step folded with the fleet's ask or tell (or with the look) is still that step.
+        # A step folded with the fleet's ask or tell (or with the take) is still that step.
         step = FOLDED.get(name, name)
 
         def call(*args: Any, **kwargs: Any) -> Any:
@@ -147,27 +147,27 @@ def joined(*names: str) -> Counter[str]:
     return Counter(names)
 
 
-def test_a_stale_finish_does_not_settle_another_runs_command(
+def test_a_stale_settle_does_not_settle_another_runs_command(
     gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
 ) -> None:
     # Given run X has sent Ada's announcement and stalls before recording it
     drain = join("Ada")
-    x_finishing = gate.stop("X", "finish")
+    x_settling = gate.stop("X", "settle")
     x = start("X", drain)
-    assert x_finishing.reached.wait(10)
+    assert x_settling.reached.wait(10)
     # ... past its lease and its claim, while three more join
     redis_client.delete(LEASE, *redis_client.keys("tcw:claim:*"))
     for name in ("Bob", "Cy", "Di"):
         join(name)
-    # When a copy Y of the drain takes over: it settles Ada's command and fixes the merged one
-    y_fixed = gate.stop("Y", "fix", after=True)
+    # When a copy Y of the drain takes over: it settles Ada's command and pins the merged one
+    y_pinned = gate.stop("Y", "pin", after=True)
     y = start("Y", drain)
-    assert y_fixed.reached.wait(10)
-    # ... then X's finish arrives, and Y's merged command fails once
-    x_finishing.go.set()
+    assert y_pinned.reached.wait(10)
+    # ... then X's settle arrives, and Y's merged command fails once
+    x_settling.go.set()
     x.join(10)
     api.state.fail_next(1, status=503)
-    y_fixed.go.set()
+    y_pinned.go.set()
     y.join(10)
     finish_lane(redis_client)
     # Then everyone is announced, once
@@ -175,28 +175,28 @@ def test_a_stale_finish_does_not_settle_another_runs_command(
     assert not redis_client.hlen(f"{LANE}:items")
 
 
-def test_a_stale_fix_does_not_announce_again(
+def test_a_stale_pin_does_not_announce_again(
     gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
 ) -> None:
-    # Given run X has decided to announce Ada alone, and stalls before fixing the command
+    # Given run X has decided to announce Ada alone, and stalls before pinning the command
     drain = join("Ada")
-    x_fixing = gate.stop("X", "fix")
+    x_pinning = gate.stop("X", "pin")
     x = start("X", drain)
-    assert x_fixing.reached.wait(10)
+    assert x_pinning.reached.wait(10)
     redis_client.delete(LEASE)
     # When Bob joins, and a copy Y announces Ada and Bob together; Cy joins before Y records it
     join("Bob")
-    y_finishing = gate.stop("Y", "finish")
-    y_finished = gate.stop("Y", "finish", after=True)
+    y_settling = gate.stop("Y", "settle")
+    y_settled = gate.stop("Y", "settle", after=True)
     y = start("Y", drain)
-    assert y_finishing.reached.wait(10)
+    assert y_settling.reached.wait(10)
     join("Cy")
-    y_finishing.go.set()
-    assert y_finished.reached.wait(10)
-    # ... and X's fix arrives while Cy waits
-    x_fixing.go.set()
+    y_settling.go.set()
+    assert y_settled.reached.wait(10)
+    # ... and X's pin arrives while Cy waits
+    x_pinning.go.set()
     x.join(10)
-    y_finished.go.set()
+    y_settled.go.set()
     y.join(10)
     finish_lane(redis_client)
     # Then Ada was announced once
@@ -213,14 +213,14 @@ def test_a_wake_does_not_replace_a_running_drain(
     waiting = redis_client.hget(LANE, "drain")
     assert waiting is not None
     assert redis_client.hget(LANE, "waiting") == b"1"
-    x_looked = gate.stop("X", "look", after=True)
+    x_took = gate.stop("X", "take", after=True)
     x = start("X", waiting.decode())
-    assert x_looked.reached.wait(10)
+    assert x_took.reached.wait(10)
     # When the conference.created arrives meanwhile, and its event task drains if it may
     created = event("conference.created")
     if created:
         start("T", created).join(10)
-    x_looked.go.set()
+    x_took.go.set()
     x.join(10)
     # Then the running drain carried on: everything is sent, nothing is left for the sweep
     assert redis_client.hget(LANE, "drain") is None, "the lane waits on a drain nobody runs"
@@ -239,14 +239,14 @@ def test_a_stale_copy_does_not_complete_a_drain_that_is_the_lanes_again(
     # just found itself stale
     envelope = Envelope.model_validate(make_event("conference.created", conference_id=C))
     reused = inline_drain_id(envelope.data.id)
-    s_looked = gate.stop("S", "look", after=True)
+    s_took = gate.stop("S", "take", after=True)
     s = start("S", reused)
-    assert s_looked.reached.wait(10)
+    assert s_took.reached.wait(10)
     # When the created event's task appends it: its drain id becomes the lane's drain
     followups = runtime.current().plan(envelope.data)
     assert add_to_lane(envelope.data, followups)[1] == reused
     # ... and dies before running it, while S carries on
-    s_looked.go.set()
+    s_took.go.set()
     s.join(10)
     # Then the lane's drain is still journaled (the sweep runs it), and runs to the end
     assert redis_client.hget(LANE, "drain") == reused.encode()

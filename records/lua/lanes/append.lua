@@ -16,7 +16,7 @@
 -- scheduled, 1, the lane as lib/take_lane.lua answers for that owner (the lease taken)}.
 -- KEYS: state, q, items, queue, journal, since, lease, done_keys...
 -- ARGV: now_ms, ttl, event_type, left_call, left_us, drain_id, drain_message, now_s, inline,
---       owner, lease_ms, look_limit, complete, entries...
+--       owner, lease_ms, take_limit, complete, entries...
 -- (done_keys: each entry's done key; entries: action id, score and item, for each entry.)
 --! include lib/args.lua
 --! include lib/members.lua
@@ -41,7 +41,7 @@ local now_s = ARGV[8]
 local inline = ARGV[9]
 local owner = ARGV[10]
 local lease_ms = ARGV[11]
-local look_limit = ARGV[12]
+local take_limit = ARGV[12]
 local complete = ARGV[13]
 local entries = tail(ARGV, 14)
 
@@ -92,4 +92,4 @@ end
 if redis.call('HGET', state, 'drain') ~= drain_id then return {added, scheduled, 0} end
 if owner == '' then return {added, scheduled, 1} end
 return {added, scheduled, 1,
-        take_lane(state, q, items, lease, journal, since, drain_id, owner, lease_ms, look_limit)}
+        take_lane(state, q, items, lease, journal, since, drain_id, owner, lease_ms, take_limit)}

@@ -6,10 +6,10 @@
 -- will be tried again (counted in the state's `attempts`).
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`); and with
 -- `for_created` ('1': the wait is for the conference's created), the created has not
--- arrived since the drain looked.
--- Answers: 'idle', 'next'; 'again': the created has arrived (nothing changed: the drain looks
--- again); 'lost': the run does not hold the lane (nothing changed: it looks again, and learns
--- whether it is stale).
+-- arrived since the drain took the lane.
+-- Answers: 'idle', 'next'; 'again': the created has arrived (nothing changed: the drain takes
+-- the lane again); 'lost': the run does not hold the lane (nothing changed: it takes the lane
+-- again, and learns whether it is stale).
 -- KEYS: state, q, lease, queue, journal, since
 -- ARGV: drain_id, owner, successor_id, successor_message, due, waiting, failed, for_created
 

@@ -1,5 +1,5 @@
 -- Pin the command a drain's run is about to send: `inflight` (command `batch_id`) becomes the
--- lane's command in flight, fixed before it is sent so that a re-run resends exactly it, its
+-- lane's command in flight, pinned before it is sent so that a re-run resends exactly it, its
 -- items (`members`) are taken out of the queue, and it is claimed in the ledger for `owner`.
 -- Asking (`ask` '1'), the fleet is asked in the same step whether it may go now
 -- (lib/fleet_ask.lua, with the ask_ arguments).

@@ -3,7 +3,7 @@
 -- then, not at the journal's sweep.
 -- Guard: `drain_id` is the lane's drain, and the lease is held.
 -- Answers: 'stale': not the lane's drain any more (its message is complete now); 'free': the
--- lease has just ended (nothing changed: look again); 'queued': the message is journaled,
+-- lease has just ended (nothing changed: take the lane again); 'queued': the message is journaled,
 -- due at `due` (epoch s), and queued.
 -- KEYS: state, lease, queue, journal, since
 -- ARGV: drain_id, drain_message, due

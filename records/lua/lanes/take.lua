@@ -2,9 +2,9 @@
 -- lease taken (or renewed) for the run `owner` (lib/take_lane.lua has the guard and effect).
 -- Answers: {'stale'}: not this drain's lane any more (its message is complete now);
 -- {'busy', ms}: another run holds the lease, for ms more; {'ok', the state hash, the first
--- `look_limit` waiting members, their items}.
+-- `take_limit` waiting members, their items}.
 -- KEYS: state, q, items, lease, journal, since
--- ARGV: drain_id, owner, lease_ms, look_limit
+-- ARGV: drain_id, owner, lease_ms, take_limit
 --! include lib/take_lane.lua
 
 local state = KEYS[1]
@@ -16,6 +16,6 @@ local since = KEYS[6]
 local drain_id = ARGV[1]
 local owner = ARGV[2]
 local lease_ms = ARGV[3]
-local look_limit = ARGV[4]
+local take_limit = ARGV[4]
 
-return take_lane(state, q, items, lease, journal, since, drain_id, owner, lease_ms, look_limit)
+return take_lane(state, q, items, lease, journal, since, drain_id, owner, lease_ms, take_limit)

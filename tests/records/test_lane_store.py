@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import redis
 
 from core.naming import LANE_DRAIN, QUEUE
 from records.fleet import CIRCUIT_FAILURES, FLEET, Answer, Fleet, Go
 from records.journal import JOURNAL, SINCE
-from records.lanes import Lanes, member_id
+from records.lane_answers import LaneSnapshot, member_id
+from records.lane_store import LaneStore
 from records.ledger import claim_key, done_key
 from records.metrics import METRICS
 from records.publisher import celery_message
@@ -17,8 +19,8 @@ from records.publisher import celery_message
 C = "conf-1"
 
 
-def _lanes(client: redis.Redis) -> Lanes:
-    return Lanes(client, lease_seconds=5, done_ttl_seconds=3600)
+def _lanes(client: redis.Redis) -> LaneStore:
+    return LaneStore(client, lease_seconds=5, done_ttl_seconds=3600)
 
 
 def _drain(task_id: str) -> tuple[str, bytes]:
@@ -53,37 +55,39 @@ def test_items_come_in_score_order_then_arrival_order(redis_client: redis.Redis)
     lanes = _lanes(redis_client)
     for action_id, score in [("late", 30), ("first", 20), ("second", 20), ("created", 0)]:
         lanes.append(C, [(action_id, score, action_id)], event_type="x", drain=_drain("d1"))
-    look = lanes.look(C, "d1", "me")
-    assert look.status == "ok"
-    assert [raw for _, raw in look.entries] == ["created", "first", "second", "late"]
+    taken = lanes.take(C, "d1", "me")
+    assert taken.status == "ok"
+    assert [raw for _, raw in taken.lane.entries] == ["created", "first", "second", "late"]
 
 
-def test_only_the_lanes_drain_may_look_and_one_run_at_a_time(redis_client: redis.Redis) -> None:
+def test_only_the_lanes_drain_may_take_it_and_one_run_at_a_time(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
-    assert lanes.look(C, "d0", "me").status == "stale"
-    assert lanes.look(C, "d1", "me").status == "ok"
-    busy = lanes.look(C, "d1", "a copy of the same message")
+    assert lanes.take(C, "d0", "me").status == "stale"
+    assert lanes.take(C, "d1", "me").status == "ok"
+    busy = lanes.take(C, "d1", "a copy of the same message")
     assert busy.status == "busy"
     assert 4 < busy.busy_seconds <= 5
     # the run ends, handing over: its lease goes with it
     assert lanes.hand_off(C, "d1", "me", _drain("d2")) == "next"
-    assert lanes.look(C, "d2", "the next run").status == "ok"
+    assert lanes.take(C, "d2", "the next run").status == "ok"
 
 
 def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     entries = [("a1", 10, "item 1"), ("a2", 11, "item 2"), ("a3", 12, "item 3")]
     lanes.append(C, entries, event_type="x", drain=_drain("d1"))
-    look = lanes.look(C, "d1", "me")
-    members = [m for m, _ in look.entries[:2]]
-    assert lanes.fix(C, "d1", "a1.merged", "the merged command", members, "me") == 1
+    taken = lanes.take(C, "d1", "me")
+    members = [m for m, _ in taken.lane.entries[:2]]
+    assert lanes.pin(C, "d1", "a1.merged", "the merged command", members, "me") == 1
     assert redis_client.get("tcw:claim:a1.merged") == b"me"  # claimed in the ledger
-    assert lanes.fix(C, "d1", "a3", "another", [look.entries[2][0]], "me") == 0  # one at a time
-    look = lanes.look(C, "d1", "me")
-    assert look.fields["inflight"] == "the merged command"
-    assert [member_id(m) for m, _ in look.entries] == ["a3"]
-    answer = lanes.finish(
+    assert (
+        lanes.pin(C, "d1", "a3", "another", [taken.lane.entries[2][0]], "me") == 0
+    )  # one at a time
+    taken = lanes.take(C, "d1", "me")
+    assert taken.lane.inflight == "the merged command"
+    assert [member_id(m) for m, _ in taken.lane.entries] == ["a3"]
+    answer = lanes.settle(
         C,
         "a1.merged",
         ["a1", "a2"],
@@ -97,9 +101,9 @@ def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Red
     for action_id in ("a1.merged", "a1", "a2"):
         assert redis_client.exists(done_key(action_id))
     assert not redis_client.exists(done_key("a3"))
-    look = lanes.look(C, "d1", "me")
-    assert "inflight" not in look.fields
-    assert "announced" in look.fields
+    taken = lanes.take(C, "d1", "me")
+    assert taken.lane.inflight is None
+    assert taken.lane.announced is not None
     assert redis_client.hget(METRICS, "merged") == b"1"
     # a redelivered event finds its items done
     assert lanes.append(C, entries[:2], event_type="x", drain=_drain("d9")) == (0, False, False)
@@ -108,9 +112,9 @@ def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Red
 def test_a_dead_lettered_command_is_not_recorded_done(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"))
-    look = lanes.look(C, "d1", "me")
-    lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
-    answer = lanes.finish(C, "a1", ["a1"], done=False, counters=["dead"], drain=("d1", "me"))
+    taken = lanes.take(C, "d1", "me")
+    lanes.pin(C, "d1", "a1", "cmd", [taken.lane.entries[0][0]], "me")
+    answer = lanes.settle(C, "a1", ["a1"], done=False, counters=["dead"], drain=("d1", "me"))
     assert answer == "idle"
     # nothing waits: the lane went idle, the drain's message complete, in the same step
     fields = redis_client.hgetall(f"tcw:lane:{C}")
@@ -123,14 +127,16 @@ def test_a_dead_lettered_command_is_not_recorded_done(redis_client: redis.Redis)
 def test_dropped_items_are_recorded_moot_and_counted(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1"), ("a2", 11, "i2")], event_type="x", drain=_drain("d1"))
-    look = lanes.look(C, "d1", "me")
-    assert not lanes.drop(C, "d0", "me", [look.entries[0][0]], ["moot"])  # not the lane's drain
-    assert not lanes.drop(C, "d1", "not the lease's holder", [look.entries[0][0]], ["moot"])
-    assert lanes.drop(C, "d1", "me", [look.entries[0][0]], ["moot"])
-    assert not lanes.drop(C, "d1", "me", [look.entries[0][0]], ["moot"])  # dropped already
+    taken = lanes.take(C, "d1", "me")
+    assert not lanes.drop(
+        C, "d0", "me", [taken.lane.entries[0][0]], ["moot"]
+    )  # not the lane's drain
+    assert not lanes.drop(C, "d1", "not the lease's holder", [taken.lane.entries[0][0]], ["moot"])
+    assert lanes.drop(C, "d1", "me", [taken.lane.entries[0][0]], ["moot"])
+    assert not lanes.drop(C, "d1", "me", [taken.lane.entries[0][0]], ["moot"])  # dropped already
     assert redis_client.get(done_key("a1")) == b"moot"
     assert redis_client.hget(METRICS, "moot") == b"1"
-    assert [member_id(m) for m, _ in lanes.look(C, "d1", "me").entries] == ["a2"]
+    assert [member_id(m) for m, _ in lanes.take(C, "d1", "me").lane.entries] == ["a2"]
 
 
 def test_a_drain_hands_over_while_there_is_work_and_goes_idle_after(
@@ -139,14 +145,14 @@ def test_a_drain_hands_over_while_there_is_work_and_goes_idle_after(
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
     redis_client.delete(QUEUE)
-    assert lanes.hand_off(C, "d1", "me", _drain("d2")) == "lost"  # no look, no lease
-    lanes.look(C, "d1", "me")
+    assert lanes.hand_off(C, "d1", "me", _drain("d2")) == "lost"  # not taken: no lease
+    lanes.take(C, "d1", "me")
     assert lanes.hand_off(C, "d1", "me", _drain("d2"), delay=0.5, waiting=True) == "next"
     assert _queued_ids(redis_client) == ["d2"]
     assert not redis_client.hexists(JOURNAL, "d1")
     assert redis_client.zscore(SINCE, "d2") is not None
-    look = lanes.look(C, "d2", "me")
-    lanes.drop(C, "d2", "me", [look.entries[0][0]], [])
+    taken = lanes.take(C, "d2", "me")
+    lanes.drop(C, "d2", "me", [taken.lane.entries[0][0]], [])
     assert lanes.hand_off(C, "d2", "me", _drain("d3")) == "idle"
     # the next item finds no drain and queues its own
     assert lanes.append(C, [("a2", 11, "i2")], event_type="x", drain=_drain("d4")) == (
@@ -162,7 +168,7 @@ def test_an_inline_drain_is_journaled_but_not_queued(redis_client: redis.Redis) 
     assert appended == (1, True, True)
     assert _queued_ids(redis_client) == []
     assert redis_client.hexists(JOURNAL, "d1")  # queued by the journal if its runner dies
-    assert lanes.look(C, "d1", "me").status == "ok"
+    assert lanes.take(C, "d1", "me").status == "ok"
     # the event task's redelivery (same drain id) finds the lane still waiting for it
     again = lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"), inline=True)
     assert again == (0, False, True)
@@ -173,19 +179,19 @@ def test_failed_attempts_are_counted_until_the_command_is_settled(
 ) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
-    look = lanes.look(C, "d1", "me")
-    lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
+    taken = lanes.take(C, "d1", "me")
+    lanes.pin(C, "d1", "a1", "cmd", [taken.lane.entries[0][0]], "me")
     lanes.hand_off(C, "d1", "me", _drain("d2"), delay=0.1, failed=True)
-    lanes.look(C, "d2", "run 2")
+    lanes.take(C, "d2", "run 2")
     lanes.hand_off(C, "d2", "run 2", _drain("d3"), delay=0.1, failed=True)
-    assert lanes.look(C, "d3", "run 3").fields["attempts"] == "2"
-    assert lanes.finish(C, "a1", ["a1"], done=True, drain=("d3", "run 3")) == "idle"
+    assert lanes.take(C, "d3", "run 3").lane.attempts == 2
+    assert lanes.settle(C, "a1", ["a1"], done=True, drain=("d3", "run 3")) == "idle"
 
 
 def test_a_late_created_wakes_a_lane_that_waits_for_it(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
-    lanes.look(C, "d1", "me")
+    lanes.take(C, "d1", "me")
     lanes.hand_off(C, "d1", "me", _drain("d2"), delay=1, waiting=True)
     redis_client.delete(QUEUE)
     # a join does not wake it; the created does, with a drain that runs now
@@ -199,7 +205,7 @@ def test_a_late_created_wakes_a_lane_that_waits_for_it(redis_client: redis.Redis
     )
     assert created == (1, True, True)
     assert _queued_ids(redis_client) == ["d4"]
-    assert lanes.look(C, "d2", "me").status == "stale"
+    assert lanes.take(C, "d2", "me").status == "stale"
     assert not redis_client.hexists(JOURNAL, "d2")  # complete with the verdict
 
 
@@ -219,21 +225,21 @@ def test_what_an_event_says_of_the_conference_is_kept(redis_client: redis.Redis)
     assert redis_client.ttl(f"tcw:lane:{C}") > 3000
 
 
-def test_a_command_claimed_elsewhere_is_fixed_but_not_claimed(redis_client: redis.Redis) -> None:
+def test_a_command_claimed_elsewhere_is_pinned_but_not_claimed(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
     redis_client.set("tcw:claim:a1", "someone else")
-    look = lanes.look(C, "d1", "me")
-    assert lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me") == 2
+    taken = lanes.take(C, "d1", "me")
+    assert lanes.pin(C, "d1", "a1", "cmd", [taken.lane.entries[0][0]], "me") == 2
     assert redis_client.get("tcw:claim:a1") == b"someone else"
 
 
-def test_a_drain_about_to_wait_for_a_created_that_just_came_looks_again(
+def test_a_drain_about_to_wait_for_a_created_that_just_came_takes_the_lane_again(
     redis_client: redis.Redis,
 ) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
-    lanes.look(C, "d1", "me")  # (no created yet: the drain decides to wait for it)
+    lanes.take(C, "d1", "me")  # (no created yet: the drain decides to wait for it)
     lanes.append(C, [("a0", 0, "i0")], event_type="conference.created", drain=_drain("d2"))
     redis_client.delete(QUEUE)
     answer = lanes.hand_off(C, "d1", "me", _drain("d3"), delay=1, waiting=True, for_created=True)
@@ -245,88 +251,88 @@ def test_a_drain_about_to_wait_for_a_created_that_just_came_looks_again(
 # -- the steps folded together for the hot path: one round trip each ---------------------------
 
 
-def test_an_event_task_appends_completes_its_message_and_looks_in_one_step(
+def test_an_event_task_appends_completes_its_message_and_takes_the_lane_in_one_step(
     redis_client: redis.Redis,
 ) -> None:
     lanes = _lanes(redis_client)
     redis_client.hset(JOURNAL, "event-1", "its message")
     redis_client.zadd(SINCE, {"event-1": 1})
-    added, look = lanes.append_and_look(
+    added, taken = lanes.append_and_take(
         C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"), owner="run-1",
         complete="event-1",
     )  # fmt: skip
     # The event's message is complete, its drain journaled (not queued: the task runs it),
-    # and the task holds the lane's lease with the lane as a look shows it
+    # and the task holds the lane's lease with the lane as a take shows it
     assert added == 1
-    assert look is not None
-    assert look.status == "ok"
-    assert [(member_id(m), v) for m, v in look.entries] == [("a1", "item 1")]
+    assert taken is not None
+    assert taken.status == "ok"
+    assert [(member_id(m), v) for m, v in taken.lane.entries] == [("a1", "item 1")]
     assert redis_client.get(f"tcw:lane:{C}:lease") == b"run-1"
     assert not redis_client.hexists(JOURNAL, "event-1")
     assert redis_client.zscore(SINCE, "event-1") is None
     assert redis_client.hexists(JOURNAL, "d1")
     assert _queued_ids(redis_client) == []
-    # A second event while the lane has its drain: added and complete, no look, no lease
+    # A second event while the lane has its drain: added and complete, not taken, no lease
     redis_client.hset(JOURNAL, "event-2", "its message")
-    added, look = lanes.append_and_look(
+    added, taken = lanes.append_and_take(
         C, [("a2", 11, "item 2")], event_type="x", drain=_drain("d2"), owner="run-2",
         complete="event-2",
     )  # fmt: skip
-    assert (added, look) == (1, None)
+    assert (added, taken) == (1, None)
     assert not redis_client.hexists(JOURNAL, "event-2")
     assert redis_client.get(f"tcw:lane:{C}:lease") == b"run-1"
     # The first event's task redelivered while its first run still holds the lane: busy
-    added, look = lanes.append_and_look(
+    added, taken = lanes.append_and_take(
         C, [("a1", 10, "item 1")], event_type="x", drain=_drain("d1"), owner="run-3",
         complete="event-1",
     )  # fmt: skip
     assert added == 0
-    assert look is not None
-    assert look.status == "busy"
-    assert look.busy_seconds > 0
+    assert taken is not None
+    assert taken.status == "busy"
+    assert taken.busy_seconds > 0
 
 
-def test_fix_asks_the_fleet_in_the_same_step(redis_client: redis.Redis) -> None:
+def test_pin_asks_the_fleet_in_the_same_step(redis_client: redis.Redis) -> None:
     lanes, fleet = _lanes(redis_client), Fleet(redis_client)
     lanes.append(C, [("a1", 10, "i1"), ("a2", 11, "i2")], event_type="x", drain=_drain("d1"))
-    look = lanes.look(C, "d1", "me")
-    assert lanes.fix_asking(C, "d1", "a1", "cmd 1", [look.entries[0][0]], "me", fleet) == (
+    taken = lanes.take(C, "d1", "me")
+    assert lanes.pin_and_ask(C, "d1", "a1", "cmd 1", [taken.lane.entries[0][0]], "me", fleet) == (
         1, Go(0.0, "go"),
     )  # fmt: skip
     assert redis_client.get(claim_key("a1")) == b"me"
-    assert lanes.finish(C, "a1", ["a1"], done=True, drain=("d1", "me")) == "more"
+    assert lanes.settle(C, "a1", ["a1"], done=True, drain=("d1", "me")) == "more"
     # When Telnyx fails often enough to open the circuit
     for _ in range(CIRCUIT_FAILURES):
         fleet.tell("someone", Answer("failed"))
-    look = lanes.look(C, "d1", "me")
-    fixed, go = lanes.fix_asking(C, "d1", "a2", "cmd 2", [look.entries[0][0]], "me", fleet)
-    # Then the command is fixed and claimed, and the answer says wait: Telnyx is down
-    assert fixed == 1
+    taken = lanes.take(C, "d1", "me")
+    pinned, go = lanes.pin_and_ask(C, "d1", "a2", "cmd 2", [taken.lane.entries[0][0]], "me", fleet)
+    # Then the command is pinned and claimed, and the answer says wait: Telnyx is down
+    assert pinned == 1
     assert go is not None
     assert (go.now, go.why) == (False, "open")
-    # ... and a fix that changes nothing asks nothing
-    assert lanes.fix_asking(C, "d1", "a3", "cmd 3", ["nobody"], "me", fleet) == (0, None)
+    # ... and a pin that changes nothing asks nothing
+    assert lanes.pin_and_ask(C, "d1", "a3", "cmd 3", ["nobody"], "me", fleet) == (0, None)
 
 
-def test_finish_tells_the_fleet_in_the_same_step_even_for_a_run_that_lost_its_lane(
+def test_settle_tells_the_fleet_in_the_same_step_even_for_a_run_that_lost_its_lane(
     redis_client: redis.Redis,
 ) -> None:
     lanes, fleet = _lanes(redis_client), Fleet(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
-    look = lanes.look(C, "d1", "me")
-    lanes.fix(C, "d1", "a1", "cmd", [look.entries[0][0]], "me")
+    taken = lanes.take(C, "d1", "me")
+    lanes.pin(C, "d1", "a1", "cmd", [taken.lane.entries[0][0]], "me")
     for _ in range(CIRCUIT_FAILURES):
         fleet.tell("someone", Answer("failed"))
     assert redis_client.hget(FLEET, "state") == b"open"
     # A run that no longer holds the lane: only its command's done record, and the fleet learns
-    assert lanes.finish_telling(
+    assert lanes.settle_and_tell(
         C, "a1", ["a1"], drain=("d1", "not me"), fleet=fleet, answer=Answer("answered")
     ) == ("lost", "closed")
     assert redis_client.hget(FLEET, "state") is None
     assert redis_client.exists(done_key("a1"))
     # The holder settles it, telling the fleet Telnyx's rate-limit headers
     answer = Answer("answered", limit=10, remaining=9, reset=1.0)
-    assert lanes.finish_telling(
+    assert lanes.settle_and_tell(
         C, "a1", ["a1"], drain=("d1", "me"), fleet=fleet, answer=answer, counters=["sent"]
     ) == ("idle", "")
     assert redis_client.hget(FLEET, "limit") == b"10"
@@ -336,8 +342,22 @@ def test_finish_tells_the_fleet_in_the_same_step_even_for_a_run_that_lost_its_la
 def test_a_redis_that_forgot_the_scripts_is_given_them_again(redis_client: redis.Redis) -> None:
     lanes = _lanes(redis_client)
     lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
-    assert lanes.look(C, "d1", "me").status == "ok"
+    assert lanes.take(C, "d1", "me").status == "ok"
     # A restarted (or flushed) Redis has no scripts
     redis_client.script_flush()
-    assert lanes.look(C, "d1", "me").status == "ok"
-    assert lanes.finish(C, "a1", ["a1"], done=True, drain=("d1", "me")) == "more"
+    assert lanes.take(C, "d1", "me").status == "ok"
+    assert lanes.settle(C, "a1", ["a1"], done=True, drain=("d1", "me")) == "more"
+
+
+def test_the_lane_as_taken_from_the_stored_fields() -> None:
+    fields: dict[str, Any] = {
+        "first": "12",
+        "created": "1",
+        "left:v3:abc": "40",
+        "announced": "30",
+        "seq": "9",
+        "drain": "d",
+    }
+    assert LaneSnapshot.from_fields(fields) == LaneSnapshot(
+        first_ms=12, created=True, ended=False, left={"v3:abc": 40}, announced=30
+    )
