@@ -44,7 +44,7 @@ from bench.lanes import cpu_seconds
 from bench.performance import Bench, children, peak_rss_mb
 from core.naming import HANDLE_EVENT, event_task_id
 from records.journal import Journal
-from records.publisher import celery_message
+from records.messages import celery_message
 from sandbox.events import encode
 from sandbox.redis_server import RedisServer
 from testkit.harness import wait

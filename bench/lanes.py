@@ -30,7 +30,7 @@ import redis
 from bench.performance import Bench
 from core.naming import HANDLE_EVENT, event_task_id
 from records.journal import Journal
-from records.publisher import celery_message
+from records.messages import celery_message
 from sandbox.events import encode
 from sandbox.redis_server import RedisServer
 from testkit.harness import wait

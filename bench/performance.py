@@ -35,7 +35,7 @@ import redis
 
 from core.naming import conference_task
 from records.journal import Journal
-from records.publisher import celery_message
+from records.messages import celery_message
 from sandbox.events import encode, make_event
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner

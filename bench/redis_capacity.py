@@ -35,7 +35,8 @@ from followups.lane_policy import LaneItem
 from records.fleet import Answer, Fleet
 from records.lane_answers import Pinned, Settled, TakeStatus
 from records.lane_store import LaneStore
-from records.publisher import EventPublisher, celery_message
+from records.messages import celery_message
+from records.publishing.publisher import EventPublisher
 from sandbox.events import encode, make_event
 from sandbox.redis_server import RedisServer
 

@@ -12,7 +12,7 @@ from ingest.health import health
 from ingest.settings import WebSettings
 from ingest.signature import WebhookVerifier
 from ingest.webhooks import WebhookRoute
-from records.publisher import EventPublisher
+from records.publishing.publisher import EventPublisher
 
 
 @dataclass(frozen=True)

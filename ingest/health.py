@@ -8,7 +8,7 @@ import redis
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from records.metrics import redis_down_page
-from records.publisher import QueueUnavailable
+from records.publishing.publisher import QueueUnavailable
 
 health = Blueprint("health", __name__)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 
 from core.settings import CommonSettings
-from records.publisher import DEFAULT_CONNECTIONS
+from records.publishing.publisher import DEFAULT_CONNECTIONS
 
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
 

@@ -26,7 +26,7 @@ from ingest.signature import (
     SignatureError,
     WebhookVerifier,
 )
-from records.publisher import EventPublisher, QueueUnavailable
+from records.publishing.publisher import EventPublisher, QueueUnavailable
 from telnyx_api.events import Envelope, Event
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ import redis
 from core.naming import KEY_PREFIX, QUEUE
 from records import scripts
 from records.journal import JOURNAL, SINCE
-from records.publisher import celery_message
+from records.messages import celery_message
 
 _ITEMS = f"{KEY_PREFIX}dead"  # hash: task id -> JSON
 _INDEX = f"{KEY_PREFIX}dead:index"  # sorted set: task id by time of death

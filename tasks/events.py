@@ -24,7 +24,7 @@ from core.naming import HANDLE_EVENT, followup_task_id, inline_drain_id
 from followups.followup import FollowUp
 from followups.lane_policy import LEFT, LaneItem, occurred_us
 from records.lane_answers import Taken
-from records.publisher import celery_message
+from records.messages import celery_message
 from tasks import runtime
 from tasks.actions import followup_argsrepr
 from tasks.drain import run_drain

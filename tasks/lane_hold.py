@@ -19,8 +19,8 @@ from core.naming import LANE_DRAIN
 from followups.lane_policy import Inflight, LaneItem
 from records.fleet import Answer, Go
 from records.lane_answers import HandedOff, Pinned, Requeued, Settled, Taken
+from records.messages import celery_message
 from records.metrics import field
-from records.publisher import celery_message
 from tasks import limits, runtime
 from tasks.outcomes import through_redis_outage
 from tasks.send import age_seconds, task_name

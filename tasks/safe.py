@@ -3,7 +3,7 @@
 `celery inspect active`, `reserved` and `scheduled` show a task's arguments as they are unless
 asked for the safe form; ours carry the raw webhook (phone numbers, client_state) or the text
 to speak. Their requests always answer with the `argsrepr` the message carries instead: ids
-only (records/publisher.py, tasks/actions.py). Flower already asks for the safe form.
+only (records/messages.py, tasks/actions.py). Flower already asks for the safe form.
 """
 
 from __future__ import annotations

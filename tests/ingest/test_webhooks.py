@@ -16,7 +16,7 @@ from werkzeug.test import EnvironBuilder, run_wsgi_app
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id
 from ingest.app import create_app
 from ingest.settings import WebSettings
-from records.publisher import EventPublisher
+from records.publishing.publisher import EventPublisher
 from sandbox.events import encode, make_event
 from sandbox.redis_server import free_port
 from sandbox.signer import WebhookSigner

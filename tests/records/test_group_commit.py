@@ -1,4 +1,4 @@
-"""Group commit (records/group_commit.py): who is sent with whom, and who hears what."""
+"""Group commit (records/publishing/group_commit.py): who is sent with whom, and who hears what."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from records.group_commit import Abandoned, GroupCommit
+from records.publishing.group_commit import Abandoned, GroupCommit
 from testkit.harness import wait
 
 

@@ -7,7 +7,7 @@ import redis
 
 from core.naming import QUEUE
 from records.journal import SINCE, Journal
-from records.publisher import celery_message
+from records.messages import celery_message
 
 
 def _message(task_id: str) -> bytes:

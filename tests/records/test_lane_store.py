@@ -13,8 +13,8 @@ from records.journal import JOURNAL, SINCE
 from records.lane_answers import LaneSnapshot, member_id
 from records.lane_store import LaneStore
 from records.ledger import claim_key, done_key
+from records.messages import celery_message
 from records.metrics import METRICS
-from records.publisher import celery_message
 
 C = "conf-1"
 

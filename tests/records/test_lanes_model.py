@@ -48,7 +48,7 @@ from records.journal import JOURNAL
 from records.lane_answers import LaneSnapshot, Pinned, Taken, member_id
 from records.lane_store import LaneStore
 from records.ledger import Begin, Ledger, done_key
-from records.publisher import celery_message
+from records.messages import celery_message
 from records.replies import text as _text
 
 C = "conf-model"

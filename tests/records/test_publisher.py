@@ -1,4 +1,4 @@
-"""The Celery message the web writes straight to Redis (records.publisher.celery_message)."""
+"""The Celery message the web writes straight to Redis (records.messages.celery_message)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from records import publisher
-from records.publisher import celery_message
+from records import messages
+from records.messages import celery_message
 
 _text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=60)
 
@@ -20,13 +20,13 @@ _text = st.text(st.characters(blacklist_categories=["Cs"]), max_size=60)
 def _as_dict(task: str, task_id: str, args: list[Any], argsrepr: str, queue: str,
              eta: datetime | None) -> dict[str, Any]:  # fmt: skip
     """The message as kombu's Redis transport stores a protocol-2 task, built as a dict."""
-    body = json.dumps([args, {}, publisher._EMBED]).encode()
+    body = json.dumps([args, {}, messages._EMBED]).encode()
     return {
         "body": base64.b64encode(body).decode(),
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": {
-            **publisher._HEADERS,
+            **messages._HEADERS,
             "eta": eta.isoformat() if eta is not None else None,
             "task": task,
             "id": task_id,
@@ -34,7 +34,7 @@ def _as_dict(task: str, task_id: str, args: list[Any], argsrepr: str, queue: str
             "argsrepr": argsrepr,
         },
         "properties": {
-            **publisher._PROPERTIES,
+            **messages._PROPERTIES,
             "correlation_id": task_id,
             "delivery_info": {"exchange": "", "routing_key": queue},
         },

@@ -1,4 +1,4 @@
-"""Publishing events to the workers' queue, straight to Redis, in Celery's message format.
+"""Publishing events to the workers' queue, straight to Redis, in Celery's message format
 
 The web process does not need a Celery app: it writes the same message Celery's own producer
 would (task protocol 2, as kombu's Redis transport stores it) on a long-lived connection pool.
@@ -14,18 +14,13 @@ never marked seen without being queued. The same script journals the message
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import json
-import os
 import queue
-import socket
 import threading
 import time
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 import redis
@@ -36,14 +31,14 @@ from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 from core.settings import CommonSettings
 from records import scripts
 from records.fleet import FLEET
-from records.group_commit import Abandoned, GroupCommit
 from records.journal import JOURNAL, SINCE
+from records.messages import celery_message, queue_age
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
+from records.publishing.group_commit import Abandoned, GroupCommit
 from records.redis_client import single_connection_factory
 from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
 from records.replies import text
 
-_ORIGIN = f"ingest@{socket.gethostname()}:{os.getpid()}"
 _QUEUE_ONCE = scripts.load("publisher/queue_once")
 
 DEFAULT_DEDUPE_TTL_SECONDS = 48 * 3600
@@ -51,69 +46,6 @@ DEFAULT_DEDUPE_TTL_SECONDS = 48 * 3600
 
 class QueueUnavailable(Exception):
     """Redis could not take the message; nothing was queued."""
-
-
-def celery_message(
-    task: str,
-    task_id: str,
-    args: list[Any],
-    argsrepr: str,
-    queue: str = QUEUE,
-    eta: datetime | None = None,
-) -> bytes:
-    """One Celery protocol-2 task message, encoded as kombu's Redis transport stores it;
-    with `eta`, the worker holds it until then.
-
-    The JSON is written from parts made once, with only the values of this message encoded
-    here: this runs on every webhook, and encoding the whole nested dict each time cost more
-    than the rest of the queue call. (tests/records/test_publisher.py checks it against the
-    same message built as a dict.)"""
-    body = base64.b64encode(_dumps([args, {}, _EMBED]).encode()).decode("ascii")
-    tid = _string(task_id)
-    return (
-        f'{{"body":"{body}",{_MESSAGE_STATIC},"headers":{{{_HEADERS_STATIC},'
-        f'"eta":{"null" if eta is None else _string(eta.isoformat())},"task":{_string(task)},'
-        f'"id":{tid},"root_id":{tid},"argsrepr":{_string(argsrepr)},'
-        # When it was queued: /metrics' queue age (how long the oldest has waited).
-        f'"sent_at":{round(time.time(), 3)!r}}},'
-        f'"properties":{{{_PROPERTIES_STATIC},"correlation_id":{tid},'
-        # The anonymous exchange routes on the queue name, which is also how kombu restores
-        # an unacknowledged message to its queue.
-        f'"delivery_info":{{"exchange":"","routing_key":{_string(queue)}}},'
-        f'"delivery_tag":"{os.urandom(16).hex()}"}}}}'
-    ).encode()
-
-
-# The parts of every message that never change.
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-_string: Callable[[str], str] = json.encoder.encode_basestring_ascii
-_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-_HEADERS: dict[str, Any] = {
-    "lang": "py",
-    "shadow": None,
-    "expires": None,
-    "group": None,
-    "group_index": None,
-    "retries": 0,
-    "timelimit": [None, None],
-    "parent_id": None,
-    "kwargsrepr": "{}",
-    "origin": _ORIGIN,
-    "ignore_result": True,
-    "replaced_task_nesting": 0,
-    "stamped_headers": None,
-    "stamps": {},
-}
-_PROPERTIES: dict[str, Any] = {
-    "reply_to": "",
-    "delivery_mode": 2,
-    "priority": 0,
-    "body_encoding": "base64",
-}
-_MESSAGE_STATIC = '"content-encoding":"utf-8","content-type":"application/json"'
-# A dict's members without its braces, to be written beside this message's own.
-_HEADERS_STATIC = _dumps(_HEADERS)[1:-1]
-_PROPERTIES_STATIC = _dumps(_PROPERTIES)[1:-1]
 
 
 def event_argsrepr(event_type: str, event_id: str, conference_id: str | None) -> str:
@@ -227,7 +159,7 @@ class EventPublisher:
         """Queue one event body unless it was queued before; True when queued now.
 
         Raises QueueUnavailable when Redis did not take it. Requests arriving together are
-        queued together (records/group_commit.py): one round trip, one replica WAIT.
+        queued together (records/publishing/group_commit.py): one round trip, one replica WAIT.
         """
         task_id = event_task_id(event_id)
         message = celery_message(
@@ -326,20 +258,6 @@ class EventPublisher:
     def close(self) -> None:
         self._batches.close()
         _close_all(self._clients)
-
-
-def queue_age(client: redis.Redis, message: bytes | str) -> float:
-    """Seconds since `message` (a queued one) was queued: from its `sent_at` header, or for a
-    message of Celery's own making, from the journal's record of it."""
-    try:
-        headers = json.loads(message)["headers"]
-    except (ValueError, KeyError, TypeError):
-        return 0.0
-    sent_at = headers.get("sent_at")
-    if not isinstance(sent_at, int | float):
-        score = client.zscore(SINCE, str(headers.get("id")))
-        sent_at = float(score) if score is not None else time.time()
-    return max(time.time() - float(sent_at), 0.0)
 
 
 def _pipeline(client: redis.Redis, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
