@@ -22,6 +22,8 @@ from typing import Any
 
 import redis
 
+from records.replies import text
+
 
 def find_redis_server(*, tls: bool = False) -> str:
     """The first candidate binary (with `tls`, the first built with TLS support)."""
@@ -348,7 +350,7 @@ class SentinelTopology:
             if master is None:
                 return False
             # redis-py answers with a dict (it parses SENTINEL MASTER's reply).
-            fields = {_text(key): _text(value) for key, value in dict(master).items()}
+            fields = {text(key): text(value) for key, value in dict(master).items()}
             others = int(fields.get("num-other-sentinels", "0"))
             replicas = int(fields.get("num-slaves", "0"))
             if others < len(self.sentinel_ports) - 1 or replicas < len(self.replicas):
@@ -383,10 +385,6 @@ def _ask_sentinel(port: int, *command: str) -> Any:
         return None
     finally:
         client.close()
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _role(server: RedisServer) -> str:

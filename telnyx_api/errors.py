@@ -94,10 +94,10 @@ class ErrorDetail:
         meta = raw.get("meta")
         meta = meta if isinstance(meta, dict) else {}
         return cls(
-            code=_text(raw.get("code")),
-            title=_text(raw.get("title")),
-            detail=_text(raw.get("detail")),
-            pointer=_text(source.get("pointer")),
+            code=_bounded(raw.get("code")),
+            title=_bounded(raw.get("title")),
+            detail=_bounded(raw.get("detail")),
+            pointer=_bounded(source.get("pointer")),
             meta=meta,
         )
 
@@ -247,5 +247,5 @@ def _seconds(value: str | None) -> float | None:
     return seconds if 0 <= seconds < 86_400 else None
 
 
-def _text(value: Any) -> str:
+def _bounded(value: Any) -> str:
     return "" if value is None else str(value)[:_MAX_TEXT]
