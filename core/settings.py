@@ -165,6 +165,9 @@ class CommonSettings(BaseSettings):
 
 # Telnyx ignores a command whose command_id it has seen within this many seconds.
 TELNYX_COMMAND_WINDOW_SECONDS = 60
+# A command sent with no answer is sent again only this long after its first such send (s):
+# inside that window, less a margin for clocks and transit; past it, its outcome is unknown.
+RESEND_WINDOW_SECONDS = TELNYX_COMMAND_WINDOW_SECONDS - 10
 
 
 class WorkerSettings(CommonSettings):

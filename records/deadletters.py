@@ -18,10 +18,11 @@ import redis
 from core.naming import KEY_PREFIX, QUEUE
 from records import scripts
 from records.journal import JOURNAL, SINCE
+from records.ledger import done_key
 from records.messages import celery_message
 
-_ITEMS = f"{KEY_PREFIX}dead"  # hash: task id -> JSON
-_INDEX = f"{KEY_PREFIX}dead:index"  # sorted set: task id by time of death
+LETTERS = f"{KEY_PREFIX}dead"  # hash: task id -> JSON
+LETTER_INDEX = f"{KEY_PREFIX}dead:index"  # sorted set: task id by time of death
 
 _REPLAY = scripts.load("deadletters/replay")
 _EXPIRE = scripts.load("deadletters/expire")
@@ -36,7 +37,9 @@ class DeadLetter:
     task_id: str
     task: str
     args: list[Any]
-    reason: str  # "retries_exhausted", "rejected" or "error"
+    # retries_exhausted, rejected, error, expired (too old to act on), or outcome_unknown (sent,
+    # but no answer came before Telnyx's command_id window closed: it may have been acted on)
+    reason: str
     error: str
     status: int | None = None
     codes: list[str] = field(default_factory=list)
@@ -59,8 +62,8 @@ class DeadLetters:
 
     def add(self, letter: DeadLetter) -> None:
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(_ITEMS, letter.task_id, letter.to_json())
-            pipe.zadd(_INDEX, {letter.task_id: letter.failed_at})
+            pipe.hset(LETTERS, letter.task_id, letter.to_json())
+            pipe.zadd(LETTER_INDEX, {letter.task_id: letter.failed_at})
             pipe.execute()
         self.expire()
 
@@ -75,7 +78,7 @@ class DeadLetters:
             batch = int(
                 _EXPIRE.run(
                     self._redis,
-                    keys={"letters": _ITEMS, "index": _INDEX},
+                    keys={"letters": LETTERS, "index": LETTER_INDEX},
                     args={"oldest_kept": oldest_kept, "limit": _EXPIRE_BATCH},
                 )
             )
@@ -85,17 +88,17 @@ class DeadLetters:
 
     def list(self, limit: int = 100) -> list[DeadLetter]:
         self.expire()
-        ids: list[Any] = self._redis.zrange(_INDEX, 0, limit - 1)
+        ids: list[Any] = self._redis.zrange(LETTER_INDEX, 0, limit - 1)
         if not ids:
             return []
-        raws = self._redis.hmget(_ITEMS, ids)
+        raws = self._redis.hmget(LETTERS, ids)
         return [DeadLetter.from_json(raw) for raw in raws if raw is not None]
 
     def count(self) -> int:
-        return int(self._redis.zcard(_INDEX))
+        return int(self._redis.zcard(LETTER_INDEX))
 
     def get(self, task_id: str) -> DeadLetter | None:
-        raw = self._redis.hget(_ITEMS, task_id)
+        raw = self._redis.hget(LETTERS, task_id)
         if raw is None:
             return None
         letter = DeadLetter.from_json(raw)
@@ -108,11 +111,12 @@ class DeadLetters:
             return False
         message = celery_message(letter.task, letter.task_id, letter.args, f"replay of {task_id}")
         keys = {
-            "letters": _ITEMS,
-            "index": _INDEX,
+            "letters": LETTERS,
+            "index": LETTER_INDEX,
             "queue": QUEUE,
             "journal": JOURNAL,
             "since": SINCE,
+            "done": done_key(task_id),
         }
         args = {"task_id": task_id, "message": message, "now": time.time()}
         return bool(_REPLAY.run(self._redis, keys, args))
@@ -121,10 +125,10 @@ class DeadLetters:
         """Delete one dead letter, or all of them; returns how many went."""
         if task_id is None:
             count = self.count()
-            self._redis.delete(_ITEMS, _INDEX)
+            self._redis.delete(LETTERS, LETTER_INDEX)
             return count
         with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hdel(_ITEMS, task_id)
-            pipe.zrem(_INDEX, task_id)
+            pipe.hdel(LETTERS, task_id)
+            pipe.zrem(LETTER_INDEX, task_id)
             deleted, _ = pipe.execute()
         return int(deleted)

@@ -69,6 +69,9 @@ class LaneSnapshot:
     announced: int | None = None  # when its last announcement was sent (ms)
     inflight: str | None = None  # the pinned command, as the drain wrote it
     attempts: int = 0  # the pinned command's failed attempts so far
+    # When it was first sent of the attempts whose outcome is unknown (ms): Telnyx may have
+    # acted on it, and its command_id window runs from then.
+    sent_at: int | None = None
     entries: list[Entry] = field(default_factory=list)
 
     @classmethod
@@ -84,18 +87,21 @@ class LaneSnapshot:
             announced=int(fields["announced"]) if "announced" in fields else None,
             inflight=fields.get("inflight"),
             attempts=int(fields.get("attempts", 0)),
+            sent_at=int(fields["sent_at"]) if "sent_at" in fields else None,
             entries=entries or [],
         )
 
 
 @dataclass(frozen=True)
 class Taken:
-    """The take script's answer: `lane` when the status is OK; `busy_seconds`, the holder's
-    lease left, when BUSY."""
+    """The take script's answer: `lane` when the status is OK, and `missing`: the action ids
+    of waiting members whose stored item was gone (dropped from the queue, counted);
+    `busy_seconds`, the holder's lease left, when BUSY."""
 
     status: TakeStatus
     busy_seconds: float = 0.0
     lane: LaneSnapshot = field(default_factory=LaneSnapshot)
+    missing: list[str] = field(default_factory=list)
 
 
 def member_id(member: str) -> str:
@@ -113,9 +119,6 @@ def taken(answer: Any) -> Taken:
         return Taken(status)
     raw = answer[1]
     fields = {text(raw[i]): text(raw[i + 1]) for i in range(0, len(raw), 2)}
-    entries = [
-        Entry(text(member), text(value))
-        for member, value in zip(answer[2], answer[3], strict=True)
-        if value is not None  # (None: an item whose hash expired apart from its queue)
-    ]
-    return Taken(status, lane=LaneSnapshot.from_fields(fields, entries))
+    entries = [Entry(text(m), text(v)) for m, v in zip(answer[2], answer[3], strict=True)]
+    missing = [text(action_id) for action_id in answer[4]]
+    return Taken(status, lane=LaneSnapshot.from_fields(fields, entries), missing=missing)

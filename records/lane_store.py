@@ -16,6 +16,7 @@ import redis
 
 from core.naming import KEY_PREFIX, QUEUE
 from records import scripts
+from records.deadletters import LETTER_INDEX, LETTERS, DeadLetter
 from records.fleet import FLEET, PROBE, Answer, CircuitChange, Fleet, Go
 from records.journal import JOURNAL, SINCE
 from records.lane_answers import (
@@ -37,16 +38,14 @@ TAKE_LIMIT = 500
 
 _APPEND = scripts.load("lanes/append")
 _TAKE = scripts.load("lanes/take")
-# The scripts a drain's run changes its lane with are fenced: each acts only for the run that
-# holds the lane's lease (`owner`, one per run of a drain) while the lane's drain is still that
-# run's, and renews the lease as it does. A run that outlived its lease (a slow API call, a
-# Redis stall) is told 'lost' and takes the lane again; its writes never land beside those of
-# the run that took over.
+# The scripts a drain's run changes its lane with are fenced (docs/lanes.md): each acts only
+# for the run that holds the lane's lease while the lane's drain is still that run's.
 _REQUEUE = scripts.load("lanes/requeue")
 _PIN = scripts.load("lanes/pin")
 _SETTLE = scripts.load("lanes/settle")
 _DROP = scripts.load("lanes/drop")
 _HAND_OFF = scripts.load("lanes/hand_off")
+_MARK_SENT = scripts.load("lanes/mark_sent")
 
 # The fleet's arguments as the pin and settle scripts name them, for a call that does not ask
 # (or tell) the fleet.
@@ -56,7 +55,10 @@ _LATENCY_SUM = f"{LATENCY}_sum"
 # The keys every lane shares, by the names the scripts give them.
 _SHARED_KEYS = {
     "journal": JOURNAL, "since": SINCE, "fleet": FLEET, "probe": PROBE, "metrics": METRICS,
+    "letters": LETTERS, "letter_index": LETTER_INDEX,
 }  # fmt: skip
+# Counted for each waiting item found without its stored item (and dropped from the queue).
+MISSING = "telnyx_lane_items_missing_total"
 
 
 class LaneStore:
@@ -76,6 +78,12 @@ class LaneStore:
         self._ttl = done_ttl_seconds
         self._queue = queue
         self._replication = replication
+        # The arguments every call of the scripts that name them passes alike.
+        self._constants: dict[str, Any] = {
+            "lease_ms": self._lease_ms, "ttl": self._ttl, "done_ttl": self._ttl,
+            "take_limit": TAKE_LIMIT, "missing_counter": MISSING,
+            "latency_sum_field": _LATENCY_SUM,
+        }  # fmt: skip
 
     def append(
         self,
@@ -136,22 +144,13 @@ class LaneStore:
         now = time.time()
         done_keys = [done_key(action_id) for action_id, _, _ in items]
         keys = self._keys(_APPEND, conference_id, done_keys=done_keys)
-        args = {
-            "now_ms": now_ms if now_ms is not None else int(now * 1000),
-            "ttl": self._ttl,
-            "event_type": event_type,
-            "left_call": left[0] if left else "",
-            "left_us": left[1] if left else 0,
-            "drain_id": drain[0],
-            "drain_message": drain[1],
-            "now_s": now,
-            "inline": int(inline),
-            "owner": owner,
-            "lease_ms": self._lease_ms,
-            "take_limit": TAKE_LIMIT,
-            "complete": complete,
-            "entries": [value for entry in items for value in entry],
-        }
+        args = self._args(
+            _APPEND, now_ms=now_ms if now_ms is not None else int(now * 1000),
+            event_type=event_type, left_call=left[0] if left else "",
+            left_us=left[1] if left else 0, drain_id=drain[0], drain_message=drain[1],
+            now_s=now, inline=int(inline), owner=owner, complete=complete,
+            entries=[value for entry in items for value in entry],
+        )  # fmt: skip
         if complete:
             # (It completes a message: with REDIS_MIN_REPLICAS, a WAIT follows.)
             return self._write(_APPEND, keys, args)
@@ -164,12 +163,7 @@ class LaneStore:
         # command pinned by an earlier run, say) is then on the replicas too, so a failover
         # cannot make a later run decide differently about a command this one sends.
         keys = self._keys(_TAKE, conference_id)
-        args = {
-            "drain_id": drain_id,
-            "owner": owner,
-            "lease_ms": self._lease_ms,
-            "take_limit": TAKE_LIMIT,
-        }
+        args = self._args(_TAKE, drain_id=drain_id, owner=owner)
         return taken(self._write(_TAKE, keys, args))
 
     def requeue(self, conference_id: str, drain: tuple[str, bytes], due: float) -> Requeued:
@@ -203,11 +197,13 @@ class LaneStore:
         members: Sequence[str],
         owner: str,
         fleet: Fleet,
+        now: float | None = None,
     ) -> tuple[Pinned, Go | None]:
-        """pin(), and once pinned and claimed, the fleet's ask (Fleet.ask) in the same step:
-        whether the command may go now. The answer is None unless pin() would answer CLAIMED."""
+        """pin(), and once pinned and claimed, the fleet's ask (Fleet.ask, at `now`) in the
+        same step: whether the command may go now; if it may, the lane records `now` as the
+        command's first send. The answer is None unless pin() would answer CLAIMED."""
         answer = self._pin(
-            conference_id, drain_id, batch_id, inflight, members, owner, fleet.ask_args(owner)
+            conference_id, drain_id, batch_id, inflight, members, owner, fleet.ask_args(owner, now)
         )
         pinned = Pinned(int(answer[0]))
         return pinned, Go.of(answer[1], answer[2]) if pinned is Pinned.CLAIMED else None
@@ -223,19 +219,23 @@ class LaneStore:
         ask: dict[str, str | int | float] | None = None,
     ) -> Any:
         keys = self._keys(_PIN, conference_id, claim=claim_key(batch_id))
-        args = {
-            "drain_id": drain_id,
-            "inflight": inflight,
-            "owner": owner,
-            "lease_ms": self._lease_ms,
-            "batch_id": batch_id,
-            "ask": int(ask is not None),
-            **({f"ask_{name}": value for name, value in ask.items()} if ask else _NO_ASK),
-            "members": members,
-        }
+        asked = {f"ask_{name}": value for name, value in ask.items()} if ask else _NO_ASK
+        args = self._args(
+            _PIN, drain_id=drain_id, inflight=inflight, owner=owner, batch_id=batch_id,
+            ask=int(ask is not None), members=members, **asked,
+        )  # fmt: skip
         # With REDIS_MIN_REPLICAS, on the replicas before it is sent: a failover must not lose
         # which events a command covers (a merge recomposed afterwards would repeat some).
         return self._write(_PIN, keys, args)
+
+    def mark_sent(self, conference_id: str, drain_id: str, owner: str, now_ms: int) -> int | None:
+        """Before the command in flight is sent again: the lane's first send of it whose
+        outcome is still unknown (ms; `now_ms` when none is), or None when the run does not
+        hold the lane (nothing changed)."""
+        keys = self._keys(_MARK_SENT, conference_id)
+        args = self._args(_MARK_SENT, drain_id=drain_id, owner=owner, now_ms=now_ms)
+        held, sent_at = self._write(_MARK_SENT, keys, args)
+        return int(sent_at) if int(held) else None
 
     def settle(
         self,
@@ -245,21 +245,24 @@ class LaneStore:
         *,
         drain: tuple[str, str],
         done: bool,
+        letter: DeadLetter | None = None,
         counters: Sequence[str] = (),
         announced: bool = False,
         ended: bool = False,
         latency: float | None = None,
     ) -> Settled:
         """The inflight command `batch_id`, covering `action_ids`, is settled by the run
-        `drain` (drain id, owner): sent (`done`: recorded done for every item it covered, so
-        no redelivery repeats any of them), or dropped or dead-lettered. Returns idle (nothing
-        else waits: the lane went idle and the drain's message is complete, in the same step),
-        more, or lost (the run does not hold the lane: only a sent command's own done record
-        is written). With REDIS_MIN_REPLICAS, returns once replicas hold it."""
-        answer = self._settle(
-            conference_id, batch_id, action_ids, drain, done, counters, announced, ended, latency
-        )
-        return Settled(text(answer[0]))
+        `drain` (drain id, owner): sent or moot (`done`: recorded done for every item it
+        covered, so no redelivery repeats any of them), or given up on with its dead `letter`
+        (recorded dead, stored with the letter: replaying the letter sends it). Returns idle
+        (nothing else waits: the lane went idle and the drain's message is complete, in the
+        same step), more, or lost (the run does not hold the lane: nothing is written). With
+        REDIS_MIN_REPLICAS, returns once replicas hold it."""
+        reply = self._settle(
+            conference_id, batch_id, action_ids, drain, done=done, letter=letter,
+            counters=counters, announced=announced, ended=ended, latency=latency,
+        )  # fmt: skip
+        return Settled(text(reply[0]))
 
     def settle_and_tell(
         self,
@@ -275,11 +278,13 @@ class LaneStore:
         latency: float | None = None,
     ) -> tuple[Settled, CircuitChange]:
         """settle(done=True) for a command Telnyx accepted, telling the fleet its `answer`
-        (Fleet.tell) in the same step. Returns settle()'s answer, and what Fleet.tell returns."""
-        tell = fleet.tell_args(drain[1], answer)
+        (Fleet.tell) in the same step. A run that lost the lane records it done all the same
+        (and withdraws a dead letter the holder wrote for it). Returns settle()'s answer, and
+        what Fleet.tell returns."""
         reply = self._settle(
-            conference_id, batch_id, action_ids, drain, True, counters, announced, False,
-            latency, tell,
+            conference_id, batch_id, action_ids, drain, done=True, accepted=True,
+            counters=counters, announced=announced, latency=latency,
+            tell=fleet.tell_args(drain[1], answer),
         )  # fmt: skip
         return Settled(text(reply[0])), CircuitChange(text(reply[1]))
 
@@ -289,32 +294,35 @@ class LaneStore:
         batch_id: str,
         action_ids: Sequence[str],
         drain: tuple[str, str],
+        *,
         done: bool,
-        counters: Sequence[str],
-        announced: bool,
-        ended: bool,
-        latency: float | None,
+        accepted: bool = False,
+        letter: DeadLetter | None = None,
+        counters: Sequence[str] = (),
+        announced: bool = False,
+        ended: bool = False,
+        latency: float | None = None,
         tell: dict[str, str | int | float] | None = None,
     ) -> Any:
-        # The command's own first: a run that lost the lane records only that one.
-        done_keys = [done_key(i) for i in dict.fromkeys([batch_id, *action_ids])] if done else []
-        keys = self._keys(_SETTLE, conference_id, claim=claim_key(batch_id), done_keys=done_keys)
-        args = {
-            "done_ttl": self._ttl,
-            "announced_field": "announced" if announced else "",
-            "now_ms": int(time.time() * 1000),
-            "ended": "1" if ended else "0",
-            "latency": latency if latency is not None else "",
-            "latency_sum_field": _LATENCY_SUM,
-            "drain_id": drain[0],
-            "owner": drain[1],
-            "batch_id": batch_id,
-            "lease_ms": self._lease_ms,
-            "tell": "1" if tell is not None else "0",
-            **({f"tell_{name}": value for name, value in tell.items()} if tell else _NO_TELL),
-            "action_ids": action_ids,
-            "counters": [*counters, *(latency_fields(latency) if latency is not None else [])],
-        }
+        recorded = done or letter is not None
+        # The command's own first, then each item's.
+        ids = dict.fromkeys([batch_id, *action_ids]) if recorded else {}
+        keys = self._keys(
+            _SETTLE, conference_id, claim=claim_key(batch_id), done_keys=[done_key(i) for i in ids]
+        )
+        told = {f"tell_{name}": value for name, value in tell.items()} if tell else _NO_TELL
+        args = self._args(
+            _SETTLE, done_value="dead" if letter is not None else "1",
+            accepted="1" if accepted else "0", letter_id=batch_id,
+            letter=letter.to_json() if letter is not None else "",
+            failed_at=letter.failed_at if letter is not None else 0,
+            announced_field="announced" if announced else "", now_ms=int(time.time() * 1000),
+            ended="1" if ended else "0", latency=latency if latency is not None else "",
+            drain_id=drain[0], owner=drain[1], batch_id=batch_id,
+            tell="1" if tell is not None else "0", action_ids=action_ids,
+            counters=[*counters, *(latency_fields(latency) if latency is not None else [])],
+            **told,
+        )  # fmt: skip
         return self._write(_SETTLE, keys, args)
 
     def drop(
@@ -324,21 +332,20 @@ class LaneStore:
         owner: str,
         members: Sequence[str],
         counters: Sequence[str],
+        letters: Sequence[DeadLetter | None] = (),
     ) -> bool:
         """Take the items `members` out of the lane unsent, recorded so that no redelivery adds
-        them back. False when nothing changed: the run does not hold the lane, or a member is
-        no longer waiting."""
+        them back: moot, or given up on with its dead letter (`letters`, one per member, None
+        for none), stored in the same step. False when nothing changed: the run does not hold
+        the lane, or a member is no longer waiting."""
         ids = [member_id(m) for m in members]
         keys = self._keys(_DROP, conference_id, done_keys=[done_key(i) for i in ids])
-        args = {
-            "drain_id": drain_id,
-            "owner": owner,
-            "lease_ms": self._lease_ms,
-            "done_ttl": self._ttl,
-            "members": members,
-            "action_ids": ids,
-            "counters": counters,
-        }
+        given = list(letters) or [None] * len(ids)
+        args = self._args(
+            _DROP, drain_id=drain_id, owner=owner, failed_at=time.time(), members=members,
+            action_ids=ids, dead_letters=[letter.to_json() if letter else "" for letter in given],
+            counters=counters,
+        )  # fmt: skip
         return bool(self._write(_DROP, keys, args))
 
     def hand_off(
@@ -352,28 +359,32 @@ class LaneStore:
         waiting: bool = False,
         failed: bool = False,
         for_created: bool = False,
+        answered_sent_at: int | None = None,
+        counters: Sequence[str] = (),
     ) -> HandedOff:
         """End drain `drain_id`'s run: its message is complete, and the lane goes idle, or to
         `successor` (queued, due in `delay` s). `failed`: the inflight command failed and will
-        be tried again (counted in the state's `attempts`). `for_created`: the wait is for the
-        conference's created; if it has arrived since the run took the lane, nothing changes and the
-        answer is again. Returns idle, next, again, or lost (the run does not hold the lane:
-        nothing changed)."""
+        be tried again (counted in the state's `attempts`); `answered_sent_at`: Telnyx answered
+        that attempt, sent then (ms), so it acted on none of it. `for_created`: the wait is for
+        the conference's created; if it has arrived since the run took the lane, nothing
+        changes and the answer is again. `counters`: counted with the hand-off. Returns idle,
+        next, again, or lost (the run does not hold the lane: nothing changed)."""
         keys = self._keys(_HAND_OFF, conference_id)
-        args = {
-            "drain_id": drain_id,
-            "owner": owner,
-            "successor_id": successor[0],
-            "successor_message": successor[1],
-            "due": time.time() + delay,
-            "waiting": int(waiting),
-            "failed": int(failed),
-            "for_created": int(for_created),
-        }
+        args = self._args(
+            _HAND_OFF, drain_id=drain_id, owner=owner, successor_id=successor[0],
+            successor_message=successor[1], due=time.time() + delay, waiting=int(waiting),
+            failed=int(failed), for_created=int(for_created), counters=counters,
+            answered_sent_at=answered_sent_at if answered_sent_at is not None else "",
+        )  # fmt: skip
         return HandedOff(text(self._write(_HAND_OFF, keys, args)))
 
     def _write(self, script: scripts.Script, keys: dict[str, Any], args: dict[str, Any]) -> Any:
         return self._replication.run_script(self._redis, script, keys, args)
+
+    def _args(self, script: scripts.Script, **given: Any) -> dict[str, Any]:
+        """The ARGV `script` names: those `given`, and the store's constants."""
+        known = {**self._constants, **given}
+        return {name: known[name] for name in script.arg_names}
 
     def _keys(
         self, script: scripts.Script, conference_id: str, **extra: str | list[str]

@@ -31,6 +31,10 @@ HELP = {
     "telnyx_webhooks_duplicate_total": ("counter", "Redeliveries of events already queued."),
     "telnyx_webhooks_rejected_total": ("counter", "Webhook deliveries refused, by reason."),
     "telnyx_actions_total": ("counter", "Follow-up actions by action and outcome."),
+    "telnyx_lane_items_missing_total": (
+        "counter",
+        "Waiting lane items whose stored item was gone (evicted, or deleted by hand): dropped.",
+    ),
     LATENCY: ("histogram", "From the event's occurred_at to Telnyx accepting the command."),
     "telnyx_queue_depth": ("gauge", "Task messages waiting in the queue."),
     "telnyx_queue_age_seconds": (

@@ -94,7 +94,7 @@ class Script:
     """One script: its text with its includes in place, its SHA, and its KEYS and ARGV names
     as its header gives them."""
 
-    __slots__ = ("_args", "_keys", "key_names", "name", "sha", "source")
+    __slots__ = ("_args", "_keys", "arg_names", "key_names", "name", "sha", "source")
 
     def __init__(self, name: str, source: str, keys: Sequence[str], args: Sequence[str]) -> None:
         self.name = name
@@ -102,8 +102,9 @@ class Script:
         self.sha = hashlib.sha1(source.encode()).hexdigest()  # noqa: S324 - Redis's script id
         self._keys = _Names("KEYS", keys)
         self._args = _Names("ARGV", args)
-        # The names a call passes its KEYS by (a list's without its `...`).
+        # The names a call passes its KEYS and ARGV by (a list's without its `...`).
         self.key_names = tuple(n.removesuffix("...") for n in keys)
+        self.arg_names = tuple(n.removesuffix("...") for n in args)
 
     @property
     def keys(self) -> tuple[str, ...]:

@@ -40,6 +40,7 @@ from tasks.send import (
     age_seconds,
     command_name,
     dead_letter,
+    log_refusal,
     refused,
     send,
 )
@@ -208,7 +209,10 @@ def _on_error(
 ) -> dict[str, Any]:
     """Carry out what is to be done about a refused command: Celery retries it (after a
     failed attempt, counted against the retry budget), or the task ends here."""
-    what = refused(command, exc, failed_attempts(task, context))
+    retries = failed_attempts(task, context)
+    what = refused(command, exc, retries)
+    # (A call task's outcome is its own: nothing to wait for before saying it.)
+    log_refusal(command, exc, retries, what)
     if isinstance(what, TryAgain):
         runtime.current().journal.touch(command.id, what.delay)
         runtime.current().metrics.incr(

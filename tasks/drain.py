@@ -20,8 +20,6 @@ on with exactly that command. It is sent, and a refusal judged, as any command i
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import logging
 import time
 import uuid
@@ -31,13 +29,13 @@ from celery import Task, shared_task
 
 from core.logs import context_value, log_context
 from core.naming import LANE_DRAIN
+from core.settings import RESEND_WINDOW_SECONDS
 from followups.lane_policy import (
     ENDED,
     Drop,
     Idle,
     Inflight,
     LaneItem,
-    LaneState,
     Send,
     Wait,
     WaitReason,
@@ -50,15 +48,35 @@ from records.lane_answers import (
     LaneSnapshot,
     Pinned,
     Requeued,
+    Settled,
     Taken,
     TakeStatus,
 )
 from records.ledger import Begin
 from records.metrics import field
 from tasks import limits, report, runtime
+from tasks.lane_endings import (
+    command_of,
+    give_up,
+    item_context,
+    lane_state,
+    maybe_acted_on,
+    settle_moot,
+    unknown_letter,
+    where,
+)
 from tasks.lane_hold import LaneHold, lane_age
-from tasks.send import Command, Moot, TryAgain, dead_letter, refused, send, task_name
-from telnyx_api.errors import TelnyxError
+from tasks.send import (
+    Command,
+    Moot,
+    TryAgain,
+    dead_letter,
+    log_refusal,
+    refused,
+    send,
+    task_name,
+)
+from telnyx_api.errors import APIError, TelnyxError
 
 log = logging.getLogger(__name__)
 
@@ -128,16 +146,11 @@ class _Drain:
                 inflight = Inflight.from_json(lane.inflight)
                 if lane.ended and inflight.item.event_type != ENDED:
                     # (It was waiting to be tried again when the end arrived.)
-                    with _item_context(inflight.item):
-                        log.warning("%s: the conference has ended; not acted on",
-                                    _where(inflight.item))  # fmt: skip
-                    report.moot(inflight.batch_id, task_name(inflight.item.followup),
-                                self._args(inflight), "the conference has ended",
-                                started=lane.attempts > 0)  # fmt: skip
-                    if self.lane.settle(inflight, done=True, outcome="moot"):
+                    why, started = "the conference has ended", lane.attempts > 0
+                    if settle_moot(self.lane, inflight, why, started=started) is Settled.IDLE:
                         return {"status": "idle", "sent": self.sent}
                     continue
-                if not self._send_pinned(inflight, lane.attempts):
+                if not self._send_pinned(inflight, lane.attempts, sent_at=lane.sent_at):
                     return {"status": "handed over", "sent": self.sent}
             elif not self._step(lane):
                 return {"status": "handed over", "sent": self.sent}
@@ -164,60 +177,77 @@ class _Drain:
         assert isinstance(step, Send)
         inflight = Inflight.of(step)
         taken = [members[i.action_id] for i in step.items]
-        go: Go | None = None
         if self._too_old(inflight):
             # (It will be given up on, not sent: the fleet is not asked.)
-            pinned = self.lane.pin(inflight, taken)
+            pinned, go, sent_at = self.lane.pin(inflight, taken), None, None
         else:
-            # Pinned, claimed and cleared by the fleet in one step.
-            pinned, go = self.lane.pin_and_ask(inflight, taken)
+            # Pinned, claimed and cleared by the fleet in one step; if it may go now, the lane
+            # records now as its first send.
+            now = time.time()
+            pinned, go = self.lane.pin_and_ask(inflight, taken, now)
+            sent_at = int(now * 1000) if go is not None and go.now else None
         if pinned is Pinned.NOT_PINNED:
             return True
-        return self._send_pinned(inflight, 0, claimed=pinned is Pinned.CLAIMED, go=go)
+        claimed = pinned is Pinned.CLAIMED
+        return self._send_pinned(inflight, 0, claimed=claimed, go=go, marked=sent_at)
 
     def _drop(self, step: Drop, members: dict[str, str]) -> None:
+        # Too old to matter now (they waited out an outage, say): given up on, each with a
+        # dead letter written in the same step, for an operator to see (and replay, if it
+        # still matters).
         expired = step.outcome == "expired"
-        if expired:
-            # Too old to matter now (they waited out an outage, say): given up on, and
-            # dead-lettered as expired first, for an operator to see (and replay, if it
-            # still matters).
-            for item in step.items:
-                letter = dead_letter(_command(item), "expired", self._expiry(item), 0)
-                self.lane.redis(functools.partial(self.rt.dead_letters.add, letter))
+        letters = [
+            dead_letter(command_of(item), "expired", self._expiry(item), 0) if expired else None
+            for item in step.items
+        ]
         counters = [
             field("telnyx_actions_total", {"action": task_name(i), "outcome": step.outcome})
             for i in (item.followup for item in step.items)
         ]
-        dropped = self.lane.drop([members[i.action_id] for i in step.items], counters)
-        if not dropped:
+        taken = [members[i.action_id] for i in step.items]
+        if not self.lane.drop(taken, counters, letters):
             return
         for item in step.items:
-            reason = step.reason
+            reason = self._expiry(item) if expired else step.reason
             args = report.command_args(self.conference_id, [item.event_id], names_said([item]))
             if expired:
-                reason = self._expiry(item)
                 report.attempt(item.action_id, task_name(item.followup), args, 1)
                 report.failed(item.action_id, reason, dead_letter=item.action_id)
             else:
                 report.moot(item.action_id, task_name(item.followup), args, reason, started=False)
-            with _item_context(item):
-                log.warning("%s: %s; not acted on", _where(item), reason)
+            with item_context(item):
+                log.warning("%s: %s; not acted on", where(item), reason)
 
     def _send_pinned(
-        self, inflight: Inflight, attempts: int, claimed: bool = False, go: Go | None = None
+        self,
+        inflight: Inflight,
+        attempts: int,
+        *,
+        claimed: bool = False,
+        go: Go | None = None,
+        sent_at: int | None = None,
+        marked: int | None = None,
     ) -> bool:
-        """Send the inflight command (once: the ledger's claim and done record), and record
+        """Send the pinned command (once: the ledger's claim and done record), and record
         how it ended for every item it covers; False when this run is over (the lane went
         idle, or the command is to be tried again later, by the next drain). `claimed`: the pin
-        took the ledger's claim; `go`: and the fleet's answer."""
-        with _item_context(inflight.item):
-            return self._send_pinned_logged(inflight, attempts, claimed, go)
+        took the ledger's claim; `go`: and the fleet's answer; `marked`: and recorded this send
+        (ms). `sent_at`: an earlier send whose outcome is unknown (ms): Telnyx may have acted on
+        it, so it is sent again only inside its command_id window, where Telnyx ignores it."""
+        with item_context(inflight.item):
+            return self._send_pinned_logged(inflight, attempts, claimed, go, sent_at, marked)
 
     def _send_pinned_logged(
-        self, inflight: Inflight, attempts: int, claimed: bool, first: Go | None
+        self,
+        inflight: Inflight,
+        attempts: int,
+        claimed: bool,
+        first: Go | None,
+        sent_at: int | None,
+        marked: int | None,
     ) -> bool:
         rt, item = self.rt, inflight.item
-        followup, command = item.followup, _command(item)
+        followup, command = item.followup, command_of(item)
         state, wait = Begin.CLAIMED, 0.0
         if not claimed:
             lease = rt.settings.lane_lease_seconds
@@ -225,23 +255,34 @@ class _Drain:
                 lambda: rt.ledger.begin(inflight.batch_id, self.owner, lease_seconds=lease)
             )
         if state is Begin.DONE:
-            return not self.lane.settle(inflight, done=True, outcome="duplicate")
+            return self.lane.settle(inflight, done=True, outcome="duplicate") is not Settled.IDLE
         if state is Begin.BUSY:
             # Another worker holds its claim (a run that lost its lane?): take the lane again
             # when it lapses.
             log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
             return self.lane.hand_off(delay=wait + 0.5, waiting=True) in TAKE_AGAIN
-        if self._too_old(inflight):
+        if sent_at is not None:
+            if time.time() - sent_at / 1000 > RESEND_WINDOW_SECONDS:
+                letter = unknown_letter(inflight, attempts, sent_at)
+                return give_up(self.lane, inflight, letter, letter.error) is not Settled.IDLE
+            # Resent at once, ahead of the fleet's pace and circuit, while Telnyx would ignore
+            # it if the earlier send was acted on.
+        elif self._too_old(inflight):
             return self._expired(inflight, attempts)
-        go = self._clearance(first)
-        if not go.now:
+        elif not (go := self._clearance(first)).now:
             # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
             # limit: this command waits, and the lane behind it, without spending an attempt.
             self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            report.waiting(inflight.batch_id, task_name(followup), self._args(inflight), attempts,
-                           go.why, go.wait)  # fmt: skip
-            log.info("%s: waiting for Telnyx (%s), %.1fs", command.where, go.why, go.wait)
-            return self.lane.hand_off(delay=go.wait, waiting=True) in TAKE_AGAIN
+            handed = self.lane.hand_off(delay=go.wait, waiting=True)
+            if handed is not HandedOff.LOST:
+                report.waiting(inflight.batch_id, task_name(followup), self._args(inflight),
+                               attempts, go.why, go.wait)  # fmt: skip
+                log.info("%s: waiting for Telnyx (%s), %.1fs", command.where, go.why, go.wait)
+            return handed in TAKE_AGAIN
+        this_send = marked if marked is not None else int(time.time() * 1000)
+        unknown_since = marked if marked is not None else self.lane.mark_sent(this_send)
+        if unknown_since is None:
+            return True  # (this run lost the lane: its next take says to whom)
         started = time.monotonic()
         report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
@@ -249,7 +290,18 @@ class _Drain:
         except TelnyxError as exc:
             self._tell(exc)
             self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            return self._refused(inflight, command, exc, attempts)
+            # Telnyx answered this send (a refusal, not silence): it acted on none of it; an
+            # earlier send's outcome may still be unknown.
+            answered = isinstance(exc, APIError)
+            unknown = None if answered and unknown_since == this_send else unknown_since
+            return self._refused(inflight, command, exc, attempts, this_send, answered, unknown)
+        self.sent.append(inflight.batch_id)
+        # (The fleet learns from Telnyx's answer in the same step.)
+        settled = self.lane.settle(
+            inflight, done=True, outcome="sent", announced=followup.announce is not None,
+            tell=limits.fleet_answer(None),
+        )  # fmt: skip
+        # (Telnyx accepted it: true whoever holds the lane, which records it done either way.)
         report.accepted(
             inflight.batch_id,
             request_id=context_value("telnyx_request_id"),
@@ -257,15 +309,9 @@ class _Drain:
             attempts=attempts + 1,
             started=started,
         )
-        self.sent.append(inflight.batch_id)
-        # (The fleet learns from Telnyx's answer in the same step.)
-        idle = self.lane.settle(
-            inflight, done=True, outcome="sent", announced=followup.announce is not None,
-            tell=limits.fleet_answer(None),
-        )  # fmt: skip
         covered = len(inflight.action_ids)
         log.info("%s: sent%s", command.where, f", for {covered} events" if covered > 1 else "")
-        return not idle
+        return settled is not Settled.IDLE
 
     def _clearance(self, first: Go | None = None) -> Go:
         """Whether the fleet may send now; a wait left is handed to the lane's next drain.
@@ -282,13 +328,9 @@ class _Drain:
     def _expired(self, inflight: Inflight, attempts: int) -> bool:
         """Given up on: too old to matter now (after an outage, say). Dead-lettered as expired,
         for an operator to see (and replay, if it still matters)."""
-        item = inflight.item
-        why = self._expiry(item)
-        log.error("%s: %s; not tried again", _where(item), why)
-        letter = dead_letter(_command(item), "expired", why, attempts)
-        self.lane.redis(lambda: self.rt.dead_letters.add(letter))
-        report.failed(inflight.batch_id, why, dead_letter=letter.task_id)
-        return not self.lane.settle(inflight, done=False, outcome="expired")
+        why = self._expiry(inflight.item)
+        letter = dead_letter(command_of(inflight.item), "expired", why, attempts)
+        return give_up(self.lane, inflight, letter, why) is not Settled.IDLE
 
     def _expiry(self, item: LaneItem) -> str:
         age = lane_age(item) or 0.0
@@ -296,66 +338,48 @@ class _Drain:
         return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
 
     def _refused(
-        self, inflight: Inflight, command: Command, exc: TelnyxError, retries: int
+        self,
+        inflight: Inflight,
+        command: Command,
+        exc: TelnyxError,
+        retries: int,
+        this_send: int,
+        answered: bool,
+        unknown_since: int | None,
     ) -> bool:
         # (The lane's own limit: a command whose event is too old now is given up on rather
-        # than retried.)
+        # than retried; if Telnyx may have acted on it, its outcome is unknown.)
         if self._too_old(inflight) and exc.retryable:
+            if unknown_since is not None:
+                letter = unknown_letter(inflight, retries + 1, unknown_since)
+                return give_up(self.lane, inflight, letter, letter.error) is not Settled.IDLE
             return self._expired(inflight, retries + 1)
         what = refused(command, exc, retries)
         if isinstance(what, TryAgain):
-            self.lane.redis(
-                lambda: self.rt.metrics.incr(
-                    "telnyx_actions_total", {"action": command.name, "outcome": "retried"}
-                )
-            )
-            report.retrying(inflight.batch_id, exc, what.delay)
             # The lane waits for it: the commands behind it keep their order.
-            return self.lane.hand_off(delay=what.delay, waiting=True, failed=True) in TAKE_AGAIN
+            retried = field("telnyx_actions_total", {"action": command.name, "outcome": "retried"})
+            handed = self.lane.hand_off(
+                delay=what.delay, waiting=True, failed=True, counters=[retried],
+                answered_sent_at=this_send if answered else None,
+            )  # fmt: skip
+            if handed is not HandedOff.LOST:
+                log_refusal(command, exc, retries, what)
+                report.retrying(inflight.batch_id, exc, what.delay)
+            return handed in TAKE_AGAIN
         if isinstance(what, Moot):
             over = CONFERENCE_OVER in what.codes
-            report.moot(inflight.batch_id, command.name, self._args(inflight), what.why,
-                        started=True)  # fmt: skip
-            return not self.lane.settle(inflight, done=True, outcome="moot", ended=over)
-        self.lane.redis(lambda: self.rt.dead_letters.add(what.letter))
-        report.failed(inflight.batch_id, exc, dead_letter=what.letter.task_id)
-        return not self.lane.settle(inflight, done=False, outcome="dead_lettered")
+            settled = self.lane.settle(inflight, done=True, outcome="moot", ended=over)
+            if settled is not Settled.LOST:
+                log_refusal(command, exc, retries, what)
+                report.moot(inflight.batch_id, command.name, self._args(inflight), what.why,
+                            started=True)  # fmt: skip
+            return settled is not Settled.IDLE
+        letter = maybe_acted_on(what.letter, unknown_since)
+        settled = self.lane.settle(inflight, done=False, outcome="dead_lettered", letter=letter)
+        if settled is not Settled.LOST:
+            log_refusal(command, exc, retries, what)
+            report.failed(inflight.batch_id, exc, dead_letter=letter.task_id)
+        return settled is not Settled.IDLE
 
     def _args(self, inflight: Inflight) -> str:
         return report.command_args(self.conference_id, inflight.event_ids, inflight.names)
-
-
-def lane_state(lane: LaneSnapshot) -> LaneState:
-    """What the lane policy needs to know of the conference, from the lane as taken."""
-    return LaneState(
-        first_ms=lane.first_ms,
-        created=lane.created,
-        ended=lane.ended,
-        left=lane.left,
-        announced=lane.announced,
-    )
-
-
-def _item_context(item: LaneItem) -> contextlib.AbstractContextManager[None]:
-    return log_context(
-        event_id=item.event_id,
-        event_type=item.event_type,
-        action=task_name(item.followup),
-        call_control_id=_participant(item),
-    )
-
-
-def _where(item: LaneItem) -> str:
-    return _command(item).where
-
-
-def _command(item: LaneItem) -> Command:
-    """The command of a lane's item (or of the inflight command, as its item: its id the
-    batch's), dead-lettered as a task of its own."""
-    f = item.followup
-    return Command(item.action_id, f.kind, f.action, f.target, f.params, item.context)
-
-
-def _participant(item: LaneItem) -> str | None:
-    announce = item.followup.announce
-    return announce.participant if announce else None

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 from core.naming import LANE_DRAIN
 from followups.lane_policy import Inflight, LaneItem
+from records.deadletters import DeadLetter
 from records.fleet import Answer, Go
 from records.lane_answers import HandedOff, Pinned, Requeued, Settled, Taken
 from records.messages import celery_message
@@ -53,7 +54,11 @@ class LaneHold:
     def take(self) -> Taken:
         """Take the lane for this run, and read it (see LaneStore.take)."""
         lanes = self.rt.lanes
-        return self.redis(lambda: lanes.take(self.conference_id, self.drain_id, self.owner))
+        taken = self.redis(lambda: lanes.take(self.conference_id, self.drain_id, self.owner))
+        for action_id in taken.missing:
+            log.warning("%s: action %s waited without its stored item (evicted, or deleted by "
+                        "hand); dropped, not acted on", self.where, action_id)  # fmt: skip
+        return taken
 
     def pin(self, inflight: Inflight, taken: list[str]) -> Pinned:
         """Pin the command the lane sends next, claimed in the ledger (see LaneStore.pin)."""
@@ -62,19 +67,32 @@ class LaneHold:
                                       inflight.to_json(), taken, self.owner)
         )  # fmt: skip
 
-    def pin_and_ask(self, inflight: Inflight, taken: list[str]) -> tuple[Pinned, Go | None]:
-        """Pin, claim and ask the fleet whether it may go, in one step (LaneStore.pin_and_ask)."""
+    def pin_and_ask(
+        self, inflight: Inflight, taken: list[str], now: float
+    ) -> tuple[Pinned, Go | None]:
+        """Pin, claim and ask the fleet whether it may go, in one step; if it may, `now` is
+        recorded as the command's first send (LaneStore.pin_and_ask)."""
         return self.redis(
             lambda: self.rt.lanes.pin_and_ask(self.conference_id, self.drain_id,
                                               inflight.batch_id, inflight.to_json(), taken,
-                                              self.owner, self.rt.fleet)
+                                              self.owner, self.rt.fleet, now)
         )  # fmt: skip
 
-    def drop(self, members: list[str], counters: list[str]) -> bool:
-        """Drop the lane's items `members`, counted (see LaneStore.drop)."""
+    def mark_sent(self, now_ms: int) -> int | None:
+        """Before a send of the pinned command: the first send whose outcome is unknown (ms),
+        or None when this run no longer holds the lane (LaneStore.mark_sent)."""
+        return self.redis(
+            lambda: self.rt.lanes.mark_sent(self.conference_id, self.drain_id, self.owner, now_ms)
+        )
+
+    def drop(
+        self, members: list[str], counters: list[str], letters: list[DeadLetter | None]
+    ) -> bool:
+        """Drop the lane's items `members`, counted, with their dead letters if they are given
+        up on (see LaneStore.drop)."""
         return self.redis(
             lambda: self.rt.lanes.drop(
-                self.conference_id, self.drain_id, self.owner, members, counters
+                self.conference_id, self.drain_id, self.owner, members, counters, letters
             )
         )
 
@@ -84,14 +102,16 @@ class LaneHold:
         *,
         done: bool,
         outcome: str,
+        letter: DeadLetter | None = None,
         announced: bool = False,
         ended: bool = False,
         tell: Answer | None = None,
-    ) -> bool:
-        """Record how the inflight command ended; True if the lane went idle with it (this
-        run is over, its message complete). False also when this run has lost the lane: its
-        next take says whether it is stale, or another run holds the lane. `tell`: Telnyx's
-        answer to it, for the fleet (sent commands)."""
+    ) -> Settled:
+        """Record how the inflight command ended (with its dead letter, if given up on). IDLE:
+        the lane went idle with it (this run is over, its message complete); LOST: this run
+        has lost the lane, and nothing of this outcome was recorded: its next take says
+        whether it is stale, or another run holds the lane. `tell`: Telnyx's answer to it,
+        for the fleet (sent commands)."""
         name = task_name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         if outcome == "sent":
@@ -113,13 +133,13 @@ class LaneHold:
             answer = self.redis(
                 lambda: lanes.settle(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
-                    done=done, counters=counters, announced=announced, ended=ended,
-                    latency=latency,
+                    done=done, letter=letter, counters=counters, announced=announced,
+                    ended=ended, latency=latency,
                 )
             )  # fmt: skip
         if answer is Settled.LOST:
-            log.warning("%s: this run no longer holds the lane", self.where)
-        return answer is Settled.IDLE
+            log.warning("%s: another run holds this conference now", self.where)
+        return answer
 
     def requeue(self, delay: float) -> Requeued:
         """Queue this drain's message again, due in `delay` s; see LaneStore.requeue."""
@@ -133,6 +153,8 @@ class LaneHold:
         waiting: bool = False,
         failed: bool = False,
         for_created: bool = False,
+        answered_sent_at: int | None = None,
+        counters: list[str] | None = None,
     ) -> HandedOff:
         """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
         Returns idle or next (the run is over), again (a created came: take the lane again) or
@@ -142,6 +164,7 @@ class LaneHold:
             lambda: self.rt.lanes.hand_off(
                 self.conference_id, self.drain_id, self.owner, successor, delay=delay,
                 waiting=waiting, failed=failed, for_created=for_created,
+                answered_sent_at=answered_sent_at, counters=counters or [],
             )
         )  # fmt: skip
 

@@ -97,20 +97,30 @@ class GiveUp:
 
 def refused(command: Command, exc: TelnyxError, retries: int) -> TryAgain | Moot | GiveUp:
     """What is to be done about a command Telnyx refused, or that never reached it, after
-    `retries` failed attempts before this one. Logged here, the same way however it was sent."""
+    `retries` failed attempts before this one. Says nothing: the caller logs it
+    (log_refusal) once it has recorded it."""
     verdict = judge(exc, retries)
-    where, codes = command.where, ",".join(verdict.codes) or "-"
     if verdict.outcome == "retry":
-        log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, verdict.delay)
         return TryAgain(verdict.delay)
     if verdict.outcome == "moot":
-        log.warning("%s: not retried (codes %s): %s", where, codes, exc)
         return Moot(f"Telnyx says it is over: {report.describe(exc)}", verdict.codes)
-    if verdict.reason == "retries_exhausted":
+    return GiveUp(dead_letter(command, verdict.reason, str(exc), retries, exc), verdict.codes)
+
+
+def log_refusal(
+    command: Command, exc: TelnyxError, retries: int, what: TryAgain | Moot | GiveUp
+) -> None:
+    """The one log line of what a refusal came to, the same however the command was sent."""
+    where = command.where
+    codes = ",".join(what.codes if not isinstance(what, TryAgain) else ()) or "-"
+    if isinstance(what, TryAgain):
+        log.warning("%s: %s; retry %d in %.1fs", where, exc, retries + 1, what.delay)
+    elif isinstance(what, Moot):
+        log.warning("%s: not retried (codes %s): %s", where, codes, exc)
+    elif what.letter.reason == "retries_exhausted":
         log.error("%s: giving up after %d retries: %s", where, retries, exc)
     else:
         log.error("%s: not retried (codes %s): %s", where, codes, exc)
-    return GiveUp(dead_letter(command, verdict.reason, str(exc), retries, exc), verdict.codes)
 
 
 def dead_letter(

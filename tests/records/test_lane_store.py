@@ -8,9 +8,10 @@ from typing import Any
 import redis
 
 from core.naming import LANE_DRAIN, QUEUE
+from records.deadletters import DeadLetter, DeadLetters
 from records.fleet import CIRCUIT_FAILURES, FLEET, Answer, Fleet, Go
 from records.journal import JOURNAL, SINCE
-from records.lane_answers import LaneSnapshot, member_id
+from records.lane_answers import LaneSnapshot, Pinned, member_id
 from records.lane_store import LaneStore
 from records.ledger import claim_key, done_key
 from records.messages import celery_message
@@ -361,3 +362,64 @@ def test_the_lane_as_taken_from_the_stored_fields() -> None:
     assert LaneSnapshot.from_fields(fields) == LaneSnapshot(
         first_ms=12, created=True, ended=False, left={"v3:abc": 40}, announced=30
     )
+
+
+def test_an_action_given_up_on_is_not_added_back_and_its_replay_sends_it(
+    redis_client: redis.Redis,
+) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    taken = lanes.take(C, "d1", "me")
+    lanes.pin(C, "d1", "a1", "cmd", [taken.lane.entries[0].member], "me")
+    # Given the command is given up on, its dead letter written in the same step
+    letter = DeadLetter("a1", "conference.speak", ["conf-1", {}, {}], "rejected", "403")
+    assert lanes.settle(C, "a1", ["a1"], drain=("d1", "me"), done=False, letter=letter) == "idle"
+    assert DeadLetters(redis_client).get("a1") == letter
+    # When its event is redelivered, the action is not added back
+    assert lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d2"))[0] == 0
+    # ... but replaying its letter sends it: the ledger no longer says it is done
+    assert DeadLetters(redis_client).replay("a1")
+    assert not redis_client.exists(done_key("a1"))
+
+
+def test_a_command_a_lost_run_sent_is_done_for_the_holder_that_gave_it_up(
+    redis_client: redis.Redis,
+) -> None:
+    lanes, fleet = _lanes(redis_client), Fleet(redis_client)
+    entries = [("a1", 10, "i1"), ("a2", 11, "i2")]
+    lanes.append(C, entries, event_type="x", drain=_drain("d1"))
+    taken = lanes.take(C, "d1", "X")
+    members = [entry.member for entry in taken.lane.entries]
+    assert lanes.pin(C, "d1", "b", "merged", members, "X") == Pinned.CLAIMED
+    # Given run X sent the merged command b (Telnyx accepted it) and stalled past its lease,
+    # and the run Y that took over gave b up (its outcome unknown to Y)
+    redis_client.delete(f"tcw:lane:{C}:lease", claim_key("b"))
+    assert lanes.take(C, "d1", "Y").lane.inflight == "merged"
+    letter = DeadLetter("b", "conference.speak", [], "outcome_unknown", "no answer")
+    assert lanes.settle(C, "b", ["a1", "a2"], drain=("d1", "Y"), done=False, letter=letter) == (
+        "idle"
+    )
+    # When X's settle arrives, Telnyx's acceptance with it
+    settled, _ = lanes.settle_and_tell(
+        C, "b", ["a1", "a2"], drain=("d1", "X"), fleet=fleet, answer=Answer("answered")
+    )
+    # Then X holds no say over the lane, but what Telnyx accepted is the record: done for the
+    # command and every item, and the letter that said otherwise withdrawn
+    assert settled == "lost"
+    assert [redis_client.get(done_key(i)) for i in ("b", "a1", "a2")] == [b"1"] * 3
+    assert DeadLetters(redis_client).count() == 0
+    # ... so a redelivered event adds nothing back
+    assert lanes.append(C, entries, event_type="x", drain=_drain("d9"))[0] == 0
+
+
+def test_a_waiting_member_without_its_item_is_dropped_and_counted(
+    redis_client: redis.Redis,
+) -> None:
+    lanes = _lanes(redis_client)
+    lanes.append(C, [("a1", 10, "i1"), ("a2", 11, "i2")], event_type="x", drain=_drain("d1"))
+    redis_client.hdel(f"tcw:lane:{C}:items", "a1")
+    taken = lanes.take(C, "d1", "me")
+    assert taken.missing == ["a1"]
+    assert [entry.action_id for entry in taken.lane.entries] == ["a2"]
+    assert redis_client.zcard(f"tcw:lane:{C}:q") == 1
+    assert redis_client.hget(METRICS, "telnyx_lane_items_missing_total") == b"1"

@@ -97,6 +97,8 @@ def test_arguments_go_by_name_in_the_headers_order(redis_client: redis.Redis) ->
         "items": "I",
         "metrics": "M",
         "lease": "L",
+        "letter_index": "X",
+        "letters": "D",
         "done_keys": ["d1", "d2"],
     }
     args = {
@@ -104,14 +106,16 @@ def test_arguments_go_by_name_in_the_headers_order(redis_client: redis.Redis) ->
         "drain_id": "d",
         "lease_ms": 10,
         "done_ttl": 20,
+        "failed_at": 30,
         "members": ["m1", "m2"],
         "action_ids": ["a1", "a2"],
+        "dead_letters": ["", ""],
         "counters": ["c"],
     }
     # (Every list but the last goes with its length)
     assert script.argv(keys, args) == [
-        7, "S", "Q", "I", "M", "L", "d1", "d2",
-        "d", "o", 10, 20, 2, "m1", "m2", 2, "a1", "a2", "c",
+        9, "S", "Q", "I", "M", "L", "D", "X", "d1", "d2",
+        "d", "o", 10, 20, 30, 2, "m1", "m2", 2, "a1", "a2", 2, "", "", "c",
     ]  # fmt: skip
 
 

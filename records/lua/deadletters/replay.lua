@@ -1,8 +1,9 @@
 -- Replay a dead letter: its task's message queued and journaled again, and the letter gone,
--- in one step.
+-- in one step. A lane that gave the action up recorded it 'dead' in the ledger (so that no
+-- redelivery of its event adds it back): that record goes, so that the replay sends it.
 -- Guard: the letter is still there (another replay, a purge or its expiry has not taken it).
 -- Answers: 1 replayed; 0 no such letter.
--- KEYS: letters, index, queue, journal, since
+-- KEYS: letters, index, queue, journal, since, done
 -- ARGV: task_id, message, now
 
 local letters = KEYS[1]
@@ -10,12 +11,14 @@ local index = KEYS[2]
 local queue = KEYS[3]
 local journal = KEYS[4]
 local since = KEYS[5]
+local done = KEYS[6]
 local task_id = ARGV[1]
 local message = ARGV[2]
 local now = ARGV[3]
 
 if redis.call('HDEL', letters, task_id) == 0 then return 0 end
 redis.call('ZREM', index, task_id)
+if redis.call('GET', done) == 'dead' then redis.call('DEL', done) end
 redis.call('HSET', journal, task_id, message)
 redis.call('ZADD', since, now, task_id)
 redis.call('LPUSH', queue, message)

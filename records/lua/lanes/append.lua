@@ -14,9 +14,9 @@
 -- drain has the lane; {added, scheduled, 1} when `drain_id` is the lane's drain (now, or by
 -- an earlier run of the caller) and no `owner` was given; with an `owner`, {added,
 -- scheduled, 1, the lane as lib/take_lane.lua answers for that owner (the lease taken)}.
--- KEYS: state, q, items, queue, journal, since, lease, done_keys...
+-- KEYS: state, q, items, queue, journal, since, lease, metrics, done_keys...
 -- ARGV: now_ms, ttl, event_type, left_call, left_us, drain_id, drain_message, now_s, inline,
---       owner, lease_ms, take_limit, complete, entries...
+--       owner, lease_ms, take_limit, missing_counter, complete, entries...
 -- (done_keys: each entry's done key; entries: action id, score and item, for each entry.)
 --! include lib/args.lua
 --! include lib/members.lua
@@ -29,7 +29,8 @@ local queue = KEYS[4]
 local journal = KEYS[5]
 local since = KEYS[6]
 local lease = KEYS[7]
-local done_keys = tail(KEYS, 8)
+local metrics = KEYS[8]
+local done_keys = tail(KEYS, 9)
 local now_ms = ARGV[1]
 local ttl = ARGV[2]
 local event_type = ARGV[3]
@@ -42,8 +43,9 @@ local inline = ARGV[9]
 local owner = ARGV[10]
 local lease_ms = ARGV[11]
 local take_limit = ARGV[12]
-local complete = ARGV[13]
-local entries = tail(ARGV, 14)
+local missing_counter = ARGV[13]
+local complete = ARGV[14]
+local entries = tail(ARGV, 15)
 
 redis.call('HSETNX', state, 'first', now_ms)
 local wake = false
@@ -92,4 +94,5 @@ end
 if redis.call('HGET', state, 'drain') ~= drain_id then return {added, scheduled, 0} end
 if owner == '' then return {added, scheduled, 1} end
 return {added, scheduled, 1,
-        take_lane(state, q, items, lease, journal, since, drain_id, owner, lease_ms, take_limit)}
+        take_lane(state, q, items, lease, journal, since, metrics, drain_id, owner, lease_ms,
+                  take_limit, missing_counter)}

@@ -3,15 +3,21 @@
 -- drain, `successor_id`, whose message is journaled and queued, due at `due` (epoch s).
 -- `waiting` ('1'): the successor is a delayed one that has not started (a created or an end
 -- may replace it with one that runs now). `failed` ('1'): the command in flight failed and
--- will be tried again (counted in the state's `attempts`).
+-- will be tried again (counted in the state's `attempts`); `answered_sent_at` (its send's
+-- time in ms, or ''): Telnyx answered it (a refusal, not silence), and if no earlier send's
+-- outcome is unknown (the lane's `sent_at` is this one's), the lane forgets when it was sent.
+-- Each of `counters` is incremented in the metrics hash (a retry counted only with its
+-- hand-off).
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`); and with
 -- `for_created` ('1': the wait is for the conference's created), the created has not
 -- arrived since the drain took the lane.
 -- Answers: 'idle', 'next'; 'again': the created has arrived (nothing changed: the drain takes
 -- the lane again); 'lost': the run does not hold the lane (nothing changed: it takes the lane
 -- again, and learns whether it is stale).
--- KEYS: state, q, lease, queue, journal, since
--- ARGV: drain_id, owner, successor_id, successor_message, due, waiting, failed, for_created
+-- KEYS: state, q, lease, queue, journal, since, metrics
+-- ARGV: drain_id, owner, successor_id, successor_message, due, waiting, failed, for_created,
+--       answered_sent_at, counters...
+--! include lib/args.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -19,6 +25,7 @@ local lease = KEYS[3]
 local queue = KEYS[4]
 local journal = KEYS[5]
 local since = KEYS[6]
+local metrics = KEYS[7]
 local drain_id = ARGV[1]
 local owner = ARGV[2]
 local successor_id = ARGV[3]
@@ -27,6 +34,8 @@ local due = ARGV[5]
 local waiting = ARGV[6]
 local failed = ARGV[7]
 local for_created = ARGV[8]
+local answered_sent_at = ARGV[9]
+local counters = tail(ARGV, 10)
 
 if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
   return 'lost'
@@ -35,6 +44,10 @@ if for_created == '1' and redis.call('HEXISTS', state, 'created') == 1 then retu
 redis.call('HDEL', journal, drain_id)
 redis.call('ZREM', since, drain_id)
 redis.call('DEL', lease)
+for _, counter in ipairs(counters) do redis.call('HINCRBY', metrics, counter, 1) end
+if answered_sent_at ~= '' and redis.call('HGET', state, 'sent_at') == answered_sent_at then
+  redis.call('HDEL', state, 'sent_at')
+end
 if redis.call('ZCARD', q) == 0 and redis.call('HEXISTS', state, 'inflight') == 0 then
   redis.call('HDEL', state, 'drain', 'waiting')
   return 'idle'

@@ -2,7 +2,8 @@
 -- lane's command in flight, pinned before it is sent so that a re-run resends exactly it, its
 -- items (`members`) are taken out of the queue, and it is claimed in the ledger for `owner`.
 -- Asking (`ask` '1'), the fleet is asked in the same step whether it may go now
--- (lib/fleet_ask.lua, with the ask_ arguments).
+-- (lib/fleet_ask.lua, with the ask_ arguments); when it may, the command goes now, and the
+-- lane records when (`sent_at`: ask_now_ms) as its first send.
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`), no command is
 -- in flight already, and every member is still waiting (not taken by a run that has since
 -- lost the lane). Otherwise nothing changes.
@@ -48,4 +49,5 @@ if not redis.call('SET', claim, owner, 'NX', 'PX', lease_ms) then return {2, 0, 
 if ask ~= '1' then return {1, 0, ''} end
 local go = fleet_ask(fleet, probe, tonumber(ask_now_ms), ask_owner, ask_cap, ask_probe_ms,
                      ask_ttl)
+if tonumber(go[1]) <= 0 then redis.call('HSET', state, 'sent_at', ask_now_ms) end
 return {1, go[1], go[2]}

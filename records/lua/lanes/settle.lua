@@ -1,27 +1,32 @@
--- Settle the command in flight, `batch_id`, covering `action_ids`: sent (done keys given:
--- recorded done for the command and every item it covered, so that no redelivery repeats
--- any of them), or dropped or dead-lettered (no done keys). Telling (`tell` '1'), the fleet
--- learns from Telnyx's answer first, whatever else happens (lib/fleet_tell.lua, with the
--- tell_ arguments).
+-- Settle the command in flight, `batch_id`, covering `action_ids`: done keys given, each is
+-- set to `done_value` for `done_ttl` s ('1': sent, or moot; 'dead': given up on, with its dead
+-- letter), so that no redelivery of their events adds any of them back; `letter` ('' none),
+-- the command's dead letter, stored under `letter_id` at `failed_at`. Telling (`tell` '1'),
+-- the fleet learns from Telnyx's answer first, whatever else happens (lib/fleet_tell.lua, with
+-- the tell_ arguments).
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`). A run that
--- does not writes only the command's own done record (Telnyx accepted what it sent all the
--- same: the run that holds the lane finds it done instead of sending it again) and gives up
--- its claim. Only the command in flight is settled, once: running this again after a lost
--- reply changes nothing more.
--- Effect: the command no longer in flight (nor its attempts); the done keys set for
--- `done_ttl` s; the claim given up; the items gone; `announced_field` ('' none) set to
--- `now_ms`; `ended` ('1') recorded; the latency ('' none) added to `latency_sum_field` and
--- each of `counters` incremented in the metrics hash. If nothing waits, the lane goes idle
--- (no drain, no lease) and the drain's message is complete, in the same step; else the
--- lease is renewed.
+-- does not holds no say over the lane, but when Telnyx accepted what it sent (`accepted`
+-- '1'), that is the one record both agree on: the done keys are set ('1') all the same, a
+-- dead letter the holder wrote for the command (its outcome unknown to the holder) is
+-- withdrawn, and the run that holds the lane finds the command done instead of sending it
+-- again. Otherwise it changes nothing but giving up its own claim. Only the command in
+-- flight is settled, once: running this again after a lost reply changes nothing more.
+-- Effect: the command no longer in flight (nor its attempts and first send); the done keys
+-- set; the letter stored; the claim given up; the items gone; `announced_field` ('' none)
+-- set to `now_ms`; `ended` ('1') recorded; the latency ('' none) added to
+-- `latency_sum_field` and each of `counters` incremented in the metrics hash. If nothing
+-- waits, the lane goes idle (no drain, no lease) and the drain's message is complete, in the
+-- same step; else the lease is renewed.
 -- Answers: {'idle', told}, {'more', told} or {'lost', told} (the run does not hold the lane,
 -- or the command in flight is another's), where told is what fleet_tell answered ('opened',
 -- 'closed' or '', and '' when not telling).
--- KEYS: state, items, metrics, claim, q, lease, journal, since, fleet, probe, done_keys...
--- ARGV: done_ttl, announced_field, now_ms, ended, latency, latency_sum_field, drain_id, owner,
---       batch_id, lease_ms, tell, tell_now_ms, tell_outcome, tell_limit, tell_remaining,
---       tell_reset, tell_retry_after, tell_owner, tell_ttl, tell_failures,
---       tell_first_probe_ms, tell_longest_probe_ms, action_ids..., counters...
+-- KEYS: state, items, metrics, claim, q, lease, journal, since, fleet, probe, letters,
+--       letter_index, done_keys...
+-- ARGV: done_ttl, done_value, accepted, letter_id, letter, failed_at, announced_field,
+--       now_ms, ended, latency, latency_sum_field, drain_id, owner, batch_id, lease_ms, tell,
+--       tell_now_ms, tell_outcome, tell_limit, tell_remaining, tell_reset, tell_retry_after,
+--       tell_owner, tell_ttl, tell_failures, tell_first_probe_ms, tell_longest_probe_ms,
+--       action_ids..., counters...
 -- (done_keys: the command's own first, then each item's.)
 --! include lib/args.lua
 --! include lib/fleet_tell.lua
@@ -36,30 +41,37 @@ local journal = KEYS[7]
 local since = KEYS[8]
 local fleet = KEYS[9]
 local probe = KEYS[10]
-local done_keys = tail(KEYS, 11)
+local letters = KEYS[11]
+local letter_index = KEYS[12]
+local done_keys = tail(KEYS, 13)
 local done_ttl = ARGV[1]
-local announced_field = ARGV[2]
-local now_ms = ARGV[3]
-local ended = ARGV[4]
-local latency = ARGV[5]
-local latency_sum_field = ARGV[6]
-local drain_id = ARGV[7]
-local owner = ARGV[8]
-local batch_id = ARGV[9]
-local lease_ms = ARGV[10]
-local tell = ARGV[11]
-local tell_now_ms = ARGV[12]
-local tell_outcome = ARGV[13]
-local tell_limit = ARGV[14]
-local tell_remaining = ARGV[15]
-local tell_reset = ARGV[16]
-local tell_retry_after = ARGV[17]
-local tell_owner = ARGV[18]
-local tell_ttl = ARGV[19]
-local tell_failures = ARGV[20]
-local tell_first_probe_ms = ARGV[21]
-local tell_longest_probe_ms = ARGV[22]
-local action_ids, counters = lists(ARGV, 23, 2)
+local done_value = ARGV[2]
+local accepted = ARGV[3]
+local letter_id = ARGV[4]
+local letter = ARGV[5]
+local failed_at = ARGV[6]
+local announced_field = ARGV[7]
+local now_ms = ARGV[8]
+local ended = ARGV[9]
+local latency = ARGV[10]
+local latency_sum_field = ARGV[11]
+local drain_id = ARGV[12]
+local owner = ARGV[13]
+local batch_id = ARGV[14]
+local lease_ms = ARGV[15]
+local tell = ARGV[16]
+local tell_now_ms = ARGV[17]
+local tell_outcome = ARGV[18]
+local tell_limit = ARGV[19]
+local tell_remaining = ARGV[20]
+local tell_reset = ARGV[21]
+local tell_retry_after = ARGV[22]
+local tell_owner = ARGV[23]
+local tell_ttl = ARGV[24]
+local tell_failures = ARGV[25]
+local tell_first_probe_ms = ARGV[26]
+local tell_longest_probe_ms = ARGV[27]
+local action_ids, counters = lists(ARGV, 28, 2)
 
 local told = ''
 if tell == '1' then
@@ -68,15 +80,23 @@ if tell == '1' then
                     tell_failures, tell_first_probe_ms, tell_longest_probe_ms)
 end
 if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
-  if #done_keys > 0 then redis.call('SET', done_keys[1], '1', 'EX', done_ttl) end
+  if accepted == '1' then
+    for _, key in ipairs(done_keys) do redis.call('SET', key, '1', 'EX', done_ttl) end
+    redis.call('HDEL', letters, batch_id)
+    redis.call('ZREM', letter_index, batch_id)
+  end
   if redis.call('GET', claim) == owner then redis.call('DEL', claim) end
   return {'lost', told}
 end
 local batch = redis.call('HGET', state, 'batch')
 if batch and batch ~= batch_id then return {'lost', told} end
 if batch then
-  redis.call('HDEL', state, 'inflight', 'batch', 'attempts')
-  for _, key in ipairs(done_keys) do redis.call('SET', key, '1', 'EX', done_ttl) end
+  redis.call('HDEL', state, 'inflight', 'batch', 'attempts', 'sent_at')
+  for _, key in ipairs(done_keys) do redis.call('SET', key, done_value, 'EX', done_ttl) end
+  if letter ~= '' then
+    redis.call('HSET', letters, letter_id, letter)
+    redis.call('ZADD', letter_index, failed_at, letter_id)
+  end
   if redis.call('GET', claim) == owner then redis.call('DEL', claim) end
   for _, id in ipairs(action_ids) do redis.call('HDEL', items, id) end
   if announced_field ~= '' then redis.call('HSET', state, announced_field, now_ms) end

@@ -6,12 +6,15 @@
 -- redelivery does: it is journaled anew then).
 -- Effect: the lease held by `owner` for `lease_ms`; the lane no longer `waiting` (running
 -- now: a wake, a created or an end, must not install a second drain beside this one).
+-- A waiting member whose item is gone (evicted, or deleted by hand) is taken out of the queue
+-- and counted (`missing_counter` in `metrics`); a second member for one item is taken out too.
 -- Answers: {'stale'}: not this drain's lane; {'busy', ms}: another run holds the lease, for
--- ms more; {'ok', the state hash as HGETALL gives it, the first `limit` waiting members in
--- lane order, their items (none for one whose hash expired apart from its queue)}.
+-- ms more; {'ok', the state hash as HGETALL gives it, the waiting members among the first
+-- `limit` in lane order, their items, the action ids of the members whose item was gone}.
 --! include lib/members.lua
 
-local function take_lane(state, q, items, lease, journal, since, drain, owner, lease_ms, limit)
+local function take_lane(state, q, items, lease, journal, since, metrics, drain, owner, lease_ms,
+                         limit, missing_counter)
   if redis.call('HGET', state, 'drain') ~= drain then
     redis.call('HDEL', journal, drain)
     redis.call('ZREM', since, drain)
@@ -23,11 +26,29 @@ local function take_lane(state, q, items, lease, journal, since, drain, owner, l
   end
   redis.call('HDEL', state, 'waiting')
   local members = redis.call('ZRANGE', q, 0, tonumber(limit) - 1)
-  local values = {}
+  local found, values, missing = {}, {}, {}
   if #members > 0 then
     local ids = {}
     for i, m in ipairs(members) do ids[i] = member_id(m) end
-    values = redis.call('HMGET', items, unpack(ids))
+    local stored = redis.call('HMGET', items, unpack(ids))
+    local seen = {}
+    for i, m in ipairs(members) do
+      if seen[ids[i]] then
+        -- A second member for one item: its event came again after the item had gone (and
+        -- was stored anew). One member is enough.
+        redis.call('ZREM', q, m)
+      elseif stored[i] then
+        seen[ids[i]] = true
+        found[#found + 1] = m
+        values[#values + 1] = stored[i]
+      else
+        -- Its item is gone (evicted, or deleted by hand): nothing can be sent for it, and a
+        -- member left behind would keep the lane handing off for ever.
+        redis.call('ZREM', q, m)
+        redis.call('HINCRBY', metrics, missing_counter, 1)
+        missing[#missing + 1] = ids[i]
+      end
+    end
   end
-  return {'ok', redis.call('HGETALL', state), members, values}
+  return {'ok', redis.call('HGETALL', state), found, values, missing}
 end

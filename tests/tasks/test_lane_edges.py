@@ -1,0 +1,146 @@
+"""The lane's edges, each replayed step by step with the real drain (`run_drain`), a real Redis
+and the local Telnyx API over HTTP (docs/reliability.md, "Exactly once at the edges"):
+
+- a run that lost its lane claims no outcome: no dead letter, no failure, nothing counted;
+- a command sent without an answer is sent again only inside Telnyx's command_id window, and
+  then ahead of the fleet's waits; past it, its dead letter says the outcome is unknown;
+- a waiting member whose stored item is gone is dropped, and the lane goes quiet.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import pytest
+import redis
+
+from followups.lane_policy import Inflight, LaneItem, Send
+from records.deadletters import DeadLetters
+from records.fleet import CIRCUIT_FAILURES, Answer
+from records.lane_answers import Pinned
+from records.metrics import METRICS
+from sandbox.api.http import FakeTelnyxServer
+from tasks import drain as drain_module
+from tasks import runtime
+from tasks.drain import run_drain
+from tests.tasks.lane_gate import (
+    LANE,
+    LEASE,
+    C,
+    Gate,
+    announcements,
+    join,
+    joined,
+    start,
+)
+
+MISSING = "telnyx_lane_items_missing_total"
+
+
+def _letters() -> DeadLetters:
+    return runtime.current().dead_letters
+
+
+def _pin_as_sent(redis_client: redis.Redis, drain: str, seconds_ago: float) -> None:
+    """A run pins the lane's next command, cleared to go, and sends it `seconds_ago`; then it
+    dies before Telnyx's answer is recorded: its lease and claim lapse."""
+    lanes = runtime.current().lanes
+    taken = lanes.take(C, drain, "the run that died")
+    [entry] = taken.lane.entries
+    pinned, go = lanes.pin_and_ask(
+        C, drain, entry.action_id, _inflight(entry.item), [entry.member], "the run that died",
+        runtime.current().fleet, now=time.time() - seconds_ago,
+    )  # fmt: skip
+    assert pinned is Pinned.CLAIMED
+    assert go is not None
+    assert go.now
+    redis_client.delete(LEASE, *redis_client.keys("tcw:claim:*"))
+
+
+def _inflight(item: str) -> str:
+    lane_item = LaneItem.from_json(item)
+    return Inflight.of(Send(lane_item.action_id, [lane_item], lane_item.followup)).to_json()
+
+
+def test_a_run_that_lost_its_lane_claims_no_outcome_for_a_command_another_run_sent(
+    gate: Gate,
+    api: FakeTelnyxServer,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given run X has pinned Ada's announcement, and stalls before sending it
+    drain = join("Ada")
+    x_pinned = gate.stop("X", "pin", after=True)
+    x = start("X", drain)
+    assert x_pinned.reached.wait(10)
+    # ... past its lease and its claim, while a copy Y takes over and sends it: accepted
+    redis_client.delete(LEASE, *redis_client.keys("tcw:claim:*"))
+    y = start("Y", drain)
+    y.join(10)
+    assert announcements(api) == joined("Ada")
+    # When X resumes and finds the command too old to send now
+    too_old = drain_module._Drain._too_old
+
+    def x_finds_it_too_old(self: Any, inflight: Any) -> bool:
+        return threading.current_thread().name == "X" or too_old(self, inflight)
+
+    monkeypatch.setattr(drain_module._Drain, "_too_old", x_finds_it_too_old)
+    x_pinned.go.set()
+    x.join(10)
+    # Then X claims nothing: no dead letter, nothing counted as expired, nothing sent again
+    assert _letters().count() == 0
+    assert not [k for k in redis_client.hkeys(METRICS) if b'outcome="expired"' in k]
+    assert announcements(api) == joined("Ada")
+
+
+def test_a_command_sent_without_an_answer_is_not_sent_again_past_telnyxs_window(
+    gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
+) -> None:
+    # Given a run sent Ada's announcement 55 s ago and died before Telnyx's answer came
+    drain = join("Ada")
+    _pin_as_sent(redis_client, drain, seconds_ago=55)
+    # When the lane's next run takes over
+    run_drain(C, drain)
+    # Then it does not send it again (Telnyx would no longer ignore its command_id): its dead
+    # letter says the outcome is unknown, with when it was sent
+    assert api.state.commands("speak") == []
+    [letter] = _letters().list()
+    assert letter.reason == "outcome_unknown"
+    assert "sent at" in letter.error
+    assert redis_client.hget(LANE, "drain") is None
+
+
+def test_a_command_sent_without_an_answer_is_sent_again_at_once_inside_the_window(
+    gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
+) -> None:
+    # Given a run sent Ada's announcement 5 s ago and died before Telnyx's answer came
+    drain = join("Ada")
+    _pin_as_sent(redis_client, drain, seconds_ago=5)
+    # ... and the fleet's circuit is open since (Telnyx failing)
+    fleet = runtime.current().fleet
+    for _ in range(CIRCUIT_FAILURES):
+        fleet.tell("another worker", Answer("failed"))
+    # When the lane's next run takes over
+    run_drain(C, drain)
+    # Then it sends it again at once, ahead of the circuit's wait: Telnyx ignores the repeat if
+    # it acted on the first, and acts on it now if it did not
+    assert announcements(api) == joined("Ada")
+    assert _letters().count() == 0
+    assert redis_client.hget(LANE, "drain") is None
+
+
+def test_a_waiting_member_whose_item_is_gone_is_dropped_and_the_lane_goes_quiet(
+    gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
+) -> None:
+    # Given Ada's announcement waits in the lane, and its stored item is gone (evicted)
+    drain = join("Ada")
+    redis_client.delete(f"{LANE}:items")
+    # When the lane's drain runs
+    run_drain(C, drain)
+    # Then the member is dropped and counted, nothing is sent, and the lane is idle
+    assert redis_client.zcard(f"{LANE}:q") == 0
+    assert redis_client.hget(METRICS, MISSING) == b"1"
+    assert api.state.commands("speak") == []
+    assert redis_client.hget(LANE, "drain") is None
