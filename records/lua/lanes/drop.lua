@@ -10,6 +10,7 @@
 --       counters...
 -- (done_keys, members, action_ids and dead_letters: one each per item, in the same order.)
 --! include lib/args.lua
+--! include lib/fence.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -26,7 +27,7 @@ local done_ttl = ARGV[4]
 local failed_at = ARGV[5]
 local members, action_ids, dead_letters, counters = lists(ARGV, 6, 4)
 
-if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+if not holds_lane(state, lease, drain_id, owner) then
   return 0
 end
 for _, member in ipairs(members) do

@@ -18,6 +18,7 @@
 -- ARGV: drain_id, owner, successor_id, successor_message, due, waiting, failed, for_created,
 --       answered_sent_at, counters...
 --! include lib/args.lua
+--! include lib/fence.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -37,7 +38,7 @@ local for_created = ARGV[8]
 local answered_sent_at = ARGV[9]
 local counters = tail(ARGV, 10)
 
-if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+if not holds_lane(state, lease, drain_id, owner) then
   return 'lost'
 end
 if for_created == '1' and redis.call('HEXISTS', state, 'created') == 1 then return 'again' end

@@ -8,6 +8,7 @@
 -- failed (nothing changed).
 -- KEYS: state, lease
 -- ARGV: drain_id, owner, lease_ms, now_ms
+--! include lib/fence.lua
 
 local state = KEYS[1]
 local lease = KEYS[2]
@@ -16,7 +17,7 @@ local owner = ARGV[2]
 local lease_ms = ARGV[3]
 local now_ms = ARGV[4]
 
-if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+if not holds_lane(state, lease, drain_id, owner) then
   return {0, 0}
 end
 if redis.call('HEXISTS', state, 'inflight') == 0 then return {0, 0} end

@@ -15,6 +15,7 @@
 --       ask_probe_ms, ask_ttl, members...
 --! include lib/args.lua
 --! include lib/fleet_ask.lua
+--! include lib/fence.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -35,7 +36,7 @@ local ask_probe_ms = ARGV[10]
 local ask_ttl = ARGV[11]
 local members = tail(ARGV, 12)
 
-if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+if not holds_lane(state, lease, drain_id, owner) then
   return {0, 0, ''}
 end
 if redis.call('HEXISTS', state, 'inflight') == 1 then return {0, 0, ''} end

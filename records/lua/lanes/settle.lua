@@ -30,6 +30,7 @@
 -- (done_keys: the command's own first, then each item's.)
 --! include lib/args.lua
 --! include lib/fleet_tell.lua
+--! include lib/fence.lua
 
 local state = KEYS[1]
 local items = KEYS[2]
@@ -79,7 +80,7 @@ if tell == '1' then
                     tell_remaining, tell_reset, tell_retry_after, tell_owner, tell_ttl,
                     tell_failures, tell_first_probe_ms, tell_longest_probe_ms)
 end
-if redis.call('GET', lease) ~= owner or redis.call('HGET', state, 'drain') ~= drain_id then
+if not holds_lane(state, lease, drain_id, owner) then
   if accepted == '1' then
     for _, key in ipairs(done_keys) do redis.call('SET', key, '1', 'EX', done_ttl) end
     redis.call('HDEL', letters, batch_id)
