@@ -165,9 +165,12 @@ class CommonSettings(BaseSettings):
 
 # Telnyx ignores a command whose command_id it has seen within this many seconds.
 TELNYX_COMMAND_WINDOW_SECONDS = 60
-# A command sent with no answer is sent again only this long after its first such send (s):
-# inside that window, less a margin for clocks and transit; past it, its outcome is unknown.
-RESEND_WINDOW_SECONDS = TELNYX_COMMAND_WINDOW_SECONDS - 10
+# A command sent with no answer is sent again only this long after its first such send (s),
+# by Redis's clock: inside Telnyx's window, less a margin for the moments between the check and
+# the request reaching Telnyx (the drain sends within SEND_GRACE_SECONDS of it, or checks
+# again); past it, its outcome is unknown.
+RESEND_WINDOW_SECONDS = TELNYX_COMMAND_WINDOW_SECONDS - 3
+SEND_GRACE_SECONDS = 1.0
 
 
 class WorkerSettings(CommonSettings):

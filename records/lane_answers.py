@@ -69,8 +69,8 @@ class LaneSnapshot:
     announced: int | None = None  # when its last announcement was sent (ms)
     inflight: str | None = None  # the pinned command, as the drain wrote it
     attempts: int = 0  # the pinned command's failed attempts so far
-    # When it was first sent of the attempts whose outcome is unknown (ms): Telnyx may have
-    # acted on it, and its command_id window runs from then.
+    # When it was first sent of the attempts whose outcome is unknown (ms, Redis's clock):
+    # Telnyx may have acted on it, and its command_id window runs from then.
     sent_at: int | None = None
     entries: list[Entry] = field(default_factory=list)
 
@@ -90,6 +90,17 @@ class LaneSnapshot:
             sent_at=int(fields["sent_at"]) if "sent_at" in fields else None,
             entries=entries or [],
         )
+
+
+@dataclass(frozen=True)
+class Marked:
+    """The mark_sent script's answer: the lane's first send whose outcome is unknown (ms, by
+    Redis's clock), whether it is the caller's own, and whether the window has passed since
+    (the command must not be sent again)."""
+
+    sent_at: int
+    own: bool
+    past: bool
 
 
 @dataclass(frozen=True)

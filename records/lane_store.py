@@ -1,6 +1,6 @@
 """Each conference's lane in Redis: its waiting follow-ups, what is known of the conference,
 and which drain may send its commands; every change one fenced Lua script
-(records/lua/lanes/, run through records/scripts.py), every answer typed
+(records/lua/lanes/, called through records/lane_scripts.py), every answer typed
 (records/lane_answers.py).
 
 The protocol, its keys, states and every script's guard, effect and answers: docs/lanes.md.
@@ -12,15 +12,11 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
-from core.naming import KEY_PREFIX, QUEUE
-from records import scripts
-from records.deadletters import LETTER_INDEX, LETTERS, DeadLetter
-from records.fleet import FLEET, PROBE, Answer, CircuitChange, Fleet, Go
-from records.journal import JOURNAL, SINCE
+from records.deadletters import DeadLetter
+from records.fleet import Answer, CircuitChange, Fleet, Go
 from records.lane_answers import (
     HandedOff,
+    Marked,
     Pinned,
     Requeued,
     Settled,
@@ -28,62 +24,26 @@ from records.lane_answers import (
     member_id,
     taken,
 )
+from records.lane_scripts import (
+    APPEND,
+    DROP,
+    HAND_OFF,
+    MARK_SENT,
+    NO_ASK,
+    NO_TELL,
+    PIN,
+    REQUEUE,
+    SETTLE,
+    TAKE,
+    LaneScripts,
+)
 from records.ledger import claim_key, done_key
-from records.metrics import LATENCY, METRICS, latency_fields
-from records.replication import PRIMARY_ONLY, Replication
+from records.metrics import latency_fields
 from records.replies import text
 
-# How many waiting items one take reads: enough to merge a crowd's announcements.
-TAKE_LIMIT = 500
 
-_APPEND = scripts.load("lanes/append")
-_TAKE = scripts.load("lanes/take")
-# The scripts a drain's run changes its lane with are fenced (docs/lanes.md): each acts only
-# for the run that holds the lane's lease while the lane's drain is still that run's.
-_REQUEUE = scripts.load("lanes/requeue")
-_PIN = scripts.load("lanes/pin")
-_SETTLE = scripts.load("lanes/settle")
-_DROP = scripts.load("lanes/drop")
-_HAND_OFF = scripts.load("lanes/hand_off")
-_MARK_SENT = scripts.load("lanes/mark_sent")
-
-# The fleet's arguments as the pin and settle scripts name them, for a call that does not ask
-# (or tell) the fleet.
-_NO_ASK = {f"ask_{name}": "" for name in scripts.load("fleet/ask").args}
-_NO_TELL = {f"tell_{name}": "" for name in scripts.load("fleet/tell").args}
-_LATENCY_SUM = f"{LATENCY}_sum"
-# The keys every lane shares, by the names the scripts give them.
-_SHARED_KEYS = {
-    "journal": JOURNAL, "since": SINCE, "fleet": FLEET, "probe": PROBE, "metrics": METRICS,
-    "letters": LETTERS, "letter_index": LETTER_INDEX,
-}  # fmt: skip
-# Counted for each waiting item found without its stored item (and dropped from the queue).
-MISSING = "telnyx_lane_items_missing_total"
-
-
-class LaneStore:
+class LaneStore(LaneScripts):
     """The lanes' records and the scripts that change them (docs/lanes.md, "The scripts")."""
-
-    def __init__(
-        self,
-        client: redis.Redis,
-        *,
-        lease_seconds: float,
-        done_ttl_seconds: int,
-        queue: str = QUEUE,
-        replication: Replication = PRIMARY_ONLY,
-    ) -> None:
-        self._redis = client
-        self._lease_ms = int(lease_seconds * 1000)
-        self._ttl = done_ttl_seconds
-        self._queue = queue
-        self._replication = replication
-        # The arguments every call of the scripts that name them passes alike.
-        self._constants: dict[str, Any] = {
-            "lease_ms": self._lease_ms, "ttl": self._ttl, "done_ttl": self._ttl,
-            "take_limit": TAKE_LIMIT, "missing_counter": MISSING,
-            "latency_sum_field": _LATENCY_SUM,
-        }  # fmt: skip
 
     def append(
         self,
@@ -143,9 +103,9 @@ class LaneStore:
     ) -> Any:
         now = time.time()
         done_keys = [done_key(action_id) for action_id, _, _ in items]
-        keys = self._keys(_APPEND, conference_id, done_keys=done_keys)
+        keys = self._keys(APPEND, conference_id, done_keys=done_keys)
         args = self._args(
-            _APPEND, now_ms=now_ms if now_ms is not None else int(now * 1000),
+            APPEND, now_ms=now_ms if now_ms is not None else int(now * 1000),
             event_type=event_type, left_call=left[0] if left else "",
             left_us=left[1] if left else 0, drain_id=drain[0], drain_message=drain[1],
             now_s=now, inline=int(inline), owner=owner, complete=complete,
@@ -153,8 +113,8 @@ class LaneStore:
         )  # fmt: skip
         if complete:
             # (It completes a message: with REDIS_MIN_REPLICAS, a WAIT follows.)
-            return self._write(_APPEND, keys, args)
-        return _APPEND.run(self._redis, keys, args)
+            return self._write(APPEND, keys, args)
+        return APPEND.run(self._redis, keys, args)
 
     def take(self, conference_id: str, drain_id: str, owner: str) -> Taken:
         """Take the lane for the run `owner` of drain `drain_id` (its lease taken or renewed),
@@ -162,17 +122,17 @@ class LaneStore:
         # With REDIS_MIN_REPLICAS, a WAIT after taking the lease: what this run acts on (a
         # command pinned by an earlier run, say) is then on the replicas too, so a failover
         # cannot make a later run decide differently about a command this one sends.
-        keys = self._keys(_TAKE, conference_id)
-        args = self._args(_TAKE, drain_id=drain_id, owner=owner)
-        return taken(self._write(_TAKE, keys, args))
+        keys = self._keys(TAKE, conference_id)
+        args = self._args(TAKE, drain_id=drain_id, owner=owner)
+        return taken(self._write(TAKE, keys, args))
 
     def requeue(self, conference_id: str, drain: tuple[str, bytes], due: float) -> Requeued:
         """Queue drain `drain` (id, message) again, due at `due` (epoch s), for a copy that
         found another run holding the lane. Returns queued, stale (it is not the lane's drain
         any more: its message is complete) or free (the lease has just ended: take again)."""
-        keys = self._keys(_REQUEUE, conference_id)
+        keys = self._keys(REQUEUE, conference_id)
         args = {"drain_id": drain[0], "drain_message": drain[1], "due": due}
-        return Requeued(text(self._write(_REQUEUE, keys, args)))
+        return Requeued(text(self._write(REQUEUE, keys, args)))
 
     def pin(
         self,
@@ -197,14 +157,15 @@ class LaneStore:
         members: Sequence[str],
         owner: str,
         fleet: Fleet,
-        now: float | None = None,
+        send_token: str = "",
     ) -> tuple[Pinned, Go | None]:
-        """pin(), and once pinned and claimed, the fleet's ask (Fleet.ask, at `now`) in the
-        same step: whether the command may go now; if it may, the lane records `now` as the
-        command's first send. The answer is None unless pin() would answer CLAIMED."""
+        """pin(), and once pinned and claimed, the fleet's ask (Fleet.ask) in the same step:
+        whether the command may go now; if it may, the lane records this send (`send_token`)
+        as its first. The answer is None unless pin() would answer CLAIMED."""
         answer = self._pin(
-            conference_id, drain_id, batch_id, inflight, members, owner, fleet.ask_args(owner, now)
-        )
+            conference_id, drain_id, batch_id, inflight, members, owner, fleet.ask_args(owner),
+            send_token,
+        )  # fmt: skip
         pinned = Pinned(int(answer[0]))
         return pinned, Go.of(answer[1], answer[2]) if pinned is Pinned.CLAIMED else None
 
@@ -217,25 +178,31 @@ class LaneStore:
         members: Sequence[str],
         owner: str,
         ask: dict[str, str | int | float] | None = None,
+        send_token: str = "",
     ) -> Any:
-        keys = self._keys(_PIN, conference_id, claim=claim_key(batch_id))
-        asked = {f"ask_{name}": value for name, value in ask.items()} if ask else _NO_ASK
+        keys = self._keys(PIN, conference_id, claim=claim_key(batch_id))
+        asked = {f"ask_{name}": value for name, value in ask.items()} if ask else NO_ASK
         args = self._args(
-            _PIN, drain_id=drain_id, inflight=inflight, owner=owner, batch_id=batch_id,
-            ask=int(ask is not None), members=members, **asked,
+            PIN, drain_id=drain_id, inflight=inflight, owner=owner, batch_id=batch_id,
+            send_token=send_token, ask=int(ask is not None), members=members, **asked,
         )  # fmt: skip
         # With REDIS_MIN_REPLICAS, on the replicas before it is sent: a failover must not lose
         # which events a command covers (a merge recomposed afterwards would repeat some).
-        return self._write(_PIN, keys, args)
+        return self._write(PIN, keys, args)
 
-    def mark_sent(self, conference_id: str, drain_id: str, owner: str, now_ms: int) -> int | None:
-        """Before the command in flight is sent again: the lane's first send of it whose
-        outcome is still unknown (ms; `now_ms` when none is), or None when the run does not
-        hold the lane (nothing changed)."""
-        keys = self._keys(_MARK_SENT, conference_id)
-        args = self._args(_MARK_SENT, drain_id=drain_id, owner=owner, now_ms=now_ms)
-        held, sent_at = self._write(_MARK_SENT, keys, args)
-        return int(sent_at) if int(held) else None
+    def mark_sent(
+        self, conference_id: str, drain_id: str, owner: str, send_token: str, window_s: float
+    ) -> Marked | None:
+        """Before the command in flight is sent (again), by Redis's clock: the lane's first
+        send whose outcome is unknown (this one, `send_token`, when there is none), and whether
+        `window_s` has passed since it. None when the run does not hold the lane."""
+        keys = self._keys(MARK_SENT, conference_id)
+        args = self._args(
+            MARK_SENT, drain_id=drain_id, owner=owner, send_token=send_token,
+            window_ms=int(window_s * 1000),
+        )  # fmt: skip
+        held, sent_at, own, past = self._write(MARK_SENT, keys, args)
+        return Marked(int(sent_at), bool(int(own)), bool(int(past))) if int(held) else None
 
     def settle(
         self,
@@ -245,7 +212,6 @@ class LaneStore:
         *,
         drain: tuple[str, str],
         done: bool,
-        letter: DeadLetter | None = None,
         counters: Sequence[str] = (),
         announced: bool = False,
         ended: bool = False,
@@ -253,16 +219,35 @@ class LaneStore:
     ) -> Settled:
         """The inflight command `batch_id`, covering `action_ids`, is settled by the run
         `drain` (drain id, owner): sent or moot (`done`: recorded done for every item it
-        covered, so no redelivery repeats any of them), or given up on with its dead `letter`
-        (recorded dead, stored with the letter: replaying the letter sends it). Returns idle
-        (nothing else waits: the lane went idle and the drain's message is complete, in the
-        same step), more, or lost (the run does not hold the lane: nothing is written). With
+        covered, so no redelivery repeats any of them), or not. Returns idle (nothing else
+        waits: the lane went idle and the drain's message is complete, in the same step),
+        more, or lost (the run does not hold the lane: nothing is written). With
         REDIS_MIN_REPLICAS, returns once replicas hold it."""
         reply = self._settle(
-            conference_id, batch_id, action_ids, drain, done=done, letter=letter,
-            counters=counters, announced=announced, ended=ended, latency=latency,
+            conference_id, batch_id, action_ids, drain, done=done, counters=counters,
+            announced=announced, ended=ended, latency=latency,
         )  # fmt: skip
         return Settled(text(reply[0]))
+
+    def give_up(
+        self,
+        conference_id: str,
+        batch_id: str,
+        action_ids: Sequence[str],
+        *,
+        drain: tuple[str, str],
+        letter: DeadLetter,
+        counters: Sequence[str] = (),
+    ) -> tuple[Settled, bool]:
+        """settle() for a command given up on: recorded dead for every item it covered (no
+        redelivery adds them back; replaying the letter sends it), its dead `letter` stored in
+        the same step. Unless a run that lost the lane has recorded Telnyx's acceptance of it:
+        then it is settled done, and the answer's second part is True."""
+        reply = self._settle(
+            conference_id, batch_id, action_ids, drain, done=False, letter=letter,
+            counters=counters,
+        )  # fmt: skip
+        return Settled(text(reply[0])), text(reply[2]) == "accepted"
 
     def settle_and_tell(
         self,
@@ -308,11 +293,11 @@ class LaneStore:
         # The command's own first, then each item's.
         ids = dict.fromkeys([batch_id, *action_ids]) if recorded else {}
         keys = self._keys(
-            _SETTLE, conference_id, claim=claim_key(batch_id), done_keys=[done_key(i) for i in ids]
+            SETTLE, conference_id, claim=claim_key(batch_id), done_keys=[done_key(i) for i in ids]
         )
-        told = {f"tell_{name}": value for name, value in tell.items()} if tell else _NO_TELL
+        told = {f"tell_{name}": value for name, value in tell.items()} if tell else NO_TELL
         args = self._args(
-            _SETTLE, done_value="dead" if letter is not None else "1",
+            SETTLE, done_value="dead" if letter is not None else "1",
             accepted="1" if accepted else "0", letter_id=batch_id,
             letter=letter.to_json() if letter is not None else "",
             failed_at=letter.failed_at if letter is not None else 0,
@@ -323,7 +308,7 @@ class LaneStore:
             counters=[*counters, *(latency_fields(latency) if latency is not None else [])],
             **told,
         )  # fmt: skip
-        return self._write(_SETTLE, keys, args)
+        return self._write(SETTLE, keys, args)
 
     def drop(
         self,
@@ -339,14 +324,14 @@ class LaneStore:
         for none), stored in the same step. False when nothing changed: the run does not hold
         the lane, or a member is no longer waiting."""
         ids = [member_id(m) for m in members]
-        keys = self._keys(_DROP, conference_id, done_keys=[done_key(i) for i in ids])
+        keys = self._keys(DROP, conference_id, done_keys=[done_key(i) for i in ids])
         given = list(letters) or [None] * len(ids)
         args = self._args(
-            _DROP, drain_id=drain_id, owner=owner, failed_at=time.time(), members=members,
+            DROP, drain_id=drain_id, owner=owner, failed_at=time.time(), members=members,
             action_ids=ids, dead_letters=[letter.to_json() if letter else "" for letter in given],
             counters=counters,
         )  # fmt: skip
-        return bool(self._write(_DROP, keys, args))
+        return bool(self._write(DROP, keys, args))
 
     def hand_off(
         self,
@@ -359,40 +344,21 @@ class LaneStore:
         waiting: bool = False,
         failed: bool = False,
         for_created: bool = False,
-        answered_sent_at: int | None = None,
+        answered_send: str | None = None,
         counters: Sequence[str] = (),
     ) -> HandedOff:
         """End drain `drain_id`'s run: its message is complete, and the lane goes idle, or to
         `successor` (queued, due in `delay` s). `failed`: the inflight command failed and will
-        be tried again (counted in the state's `attempts`); `answered_sent_at`: Telnyx answered
-        that attempt, sent then (ms), so it acted on none of it. `for_created`: the wait is for
+        be tried again (counted in the state's `attempts`); `answered_send`: its send's token,
+        when Telnyx's answer proves it acted on none of it. `for_created`: the wait is for
         the conference's created; if it has arrived since the run took the lane, nothing
         changes and the answer is again. `counters`: counted with the hand-off. Returns idle,
         next, again, or lost (the run does not hold the lane: nothing changed)."""
-        keys = self._keys(_HAND_OFF, conference_id)
+        keys = self._keys(HAND_OFF, conference_id)
         args = self._args(
-            _HAND_OFF, drain_id=drain_id, owner=owner, successor_id=successor[0],
+            HAND_OFF, drain_id=drain_id, owner=owner, successor_id=successor[0],
             successor_message=successor[1], due=time.time() + delay, waiting=int(waiting),
             failed=int(failed), for_created=int(for_created), counters=counters,
-            answered_sent_at=answered_sent_at if answered_sent_at is not None else "",
+            answered_send=answered_send or "",
         )  # fmt: skip
-        return HandedOff(text(self._write(_HAND_OFF, keys, args)))
-
-    def _write(self, script: scripts.Script, keys: dict[str, Any], args: dict[str, Any]) -> Any:
-        return self._replication.run_script(self._redis, script, keys, args)
-
-    def _args(self, script: scripts.Script, **given: Any) -> dict[str, Any]:
-        """The ARGV `script` names: those `given`, and the store's constants."""
-        known = {**self._constants, **given}
-        return {name: known[name] for name in script.arg_names}
-
-    def _keys(
-        self, script: scripts.Script, conference_id: str, **extra: str | list[str]
-    ) -> dict[str, str | list[str]]:
-        """The KEYS `script` names, for `conference_id`'s lane (`extra`: those of one call)."""
-        base = f"{KEY_PREFIX}lane:{conference_id}"
-        known = {
-            "state": base, "q": f"{base}:q", "items": f"{base}:items", "lease": f"{base}:lease",
-            "queue": self._queue, **_SHARED_KEYS, **extra,
-        }  # fmt: skip
-        return {name: known[name] for name in script.key_names}
+        return HandedOff(text(self._write(HAND_OFF, keys, args)))

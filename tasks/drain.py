@@ -29,7 +29,7 @@ from celery import Task, shared_task
 
 from core.logs import context_value, log_context
 from core.naming import LANE_DRAIN
-from core.settings import RESEND_WINDOW_SECONDS
+from core.settings import SEND_GRACE_SECONDS
 from followups.lane_policy import (
     ENDED,
     Drop,
@@ -57,6 +57,8 @@ from records.metrics import field
 from tasks import limits, report, runtime
 from tasks.lane_endings import (
     command_of,
+    expired_letter,
+    expiry,
     give_up,
     item_context,
     lane_state,
@@ -65,12 +67,11 @@ from tasks.lane_endings import (
     unknown_letter,
     where,
 )
-from tasks.lane_hold import LaneHold, lane_age
+from tasks.lane_hold import LaneHold
 from tasks.send import (
     Command,
     Moot,
     TryAgain,
-    dead_letter,
     log_refusal,
     refused,
     send,
@@ -128,6 +129,7 @@ class _Drain:
             taken, self.first = self.first, None
             if taken is None:
                 taken = self.lane.take()
+            self.lane.say_missing(taken)
             if taken.status is TakeStatus.STALE:
                 # Replaced (woken early, or a copy of a message already handled): nothing to
                 # do. (The take completed its message in the journal.)
@@ -166,11 +168,12 @@ class _Drain:
             return self.lane.hand_off() in TAKE_AGAIN
         if isinstance(step, Wait):
             delay = max(step.until_ms / 1000 - time.time(), 0.0)
-            log.info("%s: %s, %.2fs", self.where, step.reason, delay)
             # (The created may arrive between the take and the hand-over: then take again.)
             for_created = step.reason is WaitReason.FOR_CREATED
-            again = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created)
-            return again in TAKE_AGAIN
+            handed = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created)
+            if handed in (HandedOff.NEXT, HandedOff.IDLE):
+                log.info("%s: %s, %.2fs", self.where, step.reason, delay)
+            return handed in TAKE_AGAIN
         if isinstance(step, Drop):
             self._drop(step, members)
             return True
@@ -179,27 +182,23 @@ class _Drain:
         taken = [members[i.action_id] for i in step.items]
         if self._too_old(inflight):
             # (It will be given up on, not sent: the fleet is not asked.)
-            pinned, go, sent_at = self.lane.pin(inflight, taken), None, None
+            pinned, go = self.lane.pin(inflight, taken), None
         else:
             # Pinned, claimed and cleared by the fleet in one step; if it may go now, the lane
-            # records now as its first send.
-            now = time.time()
-            pinned, go = self.lane.pin_and_ask(inflight, taken, now)
-            sent_at = int(now * 1000) if go is not None and go.now else None
+            # records this send as its first.
+            pinned, go = self.lane.pin_and_ask(inflight, taken, self._send_token(0))
         if pinned is Pinned.NOT_PINNED:
             return True
+        marked = time.monotonic() if go is not None and go.now else None
         claimed = pinned is Pinned.CLAIMED
-        return self._send_pinned(inflight, 0, claimed=claimed, go=go, marked=sent_at)
+        return self._send_pinned(inflight, 0, claimed=claimed, go=go, marked=marked)
 
     def _drop(self, step: Drop, members: dict[str, str]) -> None:
         # Too old to matter now (they waited out an outage, say): given up on, each with a
         # dead letter written in the same step, for an operator to see (and replay, if it
         # still matters).
         expired = step.outcome == "expired"
-        letters = [
-            dead_letter(command_of(item), "expired", self._expiry(item), 0) if expired else None
-            for item in step.items
-        ]
+        letters = [expired_letter(i, self.timing, 0) if expired else None for i in step.items]
         counters = [
             field("telnyx_actions_total", {"action": task_name(i), "outcome": step.outcome})
             for i in (item.followup for item in step.items)
@@ -208,7 +207,7 @@ class _Drain:
         if not self.lane.drop(taken, counters, letters):
             return
         for item in step.items:
-            reason = self._expiry(item) if expired else step.reason
+            reason = expiry(item, self.timing) if expired else step.reason
             args = report.command_args(self.conference_id, [item.event_id], names_said([item]))
             if expired:
                 report.attempt(item.action_id, task_name(item.followup), args, 1)
@@ -226,14 +225,14 @@ class _Drain:
         claimed: bool = False,
         go: Go | None = None,
         sent_at: int | None = None,
-        marked: int | None = None,
+        marked: float | None = None,
     ) -> bool:
         """Send the pinned command (once: the ledger's claim and done record), and record
         how it ended for every item it covers; False when this run is over (the lane went
         idle, or the command is to be tried again later, by the next drain). `claimed`: the pin
         took the ledger's claim; `go`: and the fleet's answer; `marked`: and recorded this send
-        (ms). `sent_at`: an earlier send whose outcome is unknown (ms): Telnyx may have acted on
-        it, so it is sent again only inside its command_id window, where Telnyx ignores it."""
+        (when, monotonic). `sent_at`: an earlier send's outcome is unknown (Telnyx may have acted
+        on it), so it is sent again at once, but only inside its command_id window."""
         with item_context(inflight.item):
             return self._send_pinned_logged(inflight, attempts, claimed, go, sent_at, marked)
 
@@ -244,7 +243,7 @@ class _Drain:
         claimed: bool,
         first: Go | None,
         sent_at: int | None,
-        marked: int | None,
+        marked: float | None,
     ) -> bool:
         rt, item = self.rt, inflight.item
         followup, command = item.followup, command_of(item)
@@ -259,30 +258,28 @@ class _Drain:
         if state is Begin.BUSY:
             # Another worker holds its claim (a run that lost its lane?): take the lane again
             # when it lapses.
-            log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
-            return self.lane.hand_off(delay=wait + 0.5, waiting=True) in TAKE_AGAIN
-        if sent_at is not None:
-            if time.time() - sent_at / 1000 > RESEND_WINDOW_SECONDS:
-                letter = unknown_letter(inflight, attempts, sent_at)
-                return give_up(self.lane, inflight, letter, letter.error) is not Settled.IDLE
-            # Resent at once, ahead of the fleet's pace and circuit, while Telnyx would ignore
-            # it if the earlier send was acted on.
-        elif self._too_old(inflight):
-            return self._expired(inflight, attempts)
-        elif not (go := self._clearance(first)).now:
-            # Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
-            # limit: this command waits, and the lane behind it, without spending an attempt.
-            self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            handed = self.lane.hand_off(delay=go.wait, waiting=True)
+            handed = self.lane.hand_off(delay=wait + 0.5, waiting=True)
             if handed is not HandedOff.LOST:
-                report.waiting(inflight.batch_id, task_name(followup), self._args(inflight),
-                               attempts, go.why, go.wait)  # fmt: skip
-                log.info("%s: waiting for Telnyx (%s), %.1fs", command.where, go.why, go.wait)
+                log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
             return handed in TAKE_AGAIN
-        this_send = marked if marked is not None else int(time.time() * 1000)
-        unknown_since = marked if marked is not None else self.lane.mark_sent(this_send)
-        if unknown_since is None:
-            return True  # (this run lost the lane: its next take says to whom)
+        # (A resend of an unknown outcome goes ahead of the fleet's pace and circuit.)
+        if sent_at is None and marked is None:
+            if self._too_old(inflight):
+                return self._expired(inflight, attempts)
+            if not (go := self._clearance(first)).now:
+                return self._wait_for_telnyx(inflight, attempts, go)
+        token = self._send_token(attempts)
+        unknown_since: int | None = None
+        if marked is None:
+            mark = self.lane.mark_sent(token)
+            if mark is None:
+                return True  # (this run lost the lane: its next take says to whom)
+            if mark.past:
+                letter = unknown_letter(inflight, attempts, mark.sent_at)
+                return give_up(self.lane, inflight, letter, letter.error) is not Settled.IDLE
+            marked, unknown_since = time.monotonic(), None if mark.own else mark.sent_at
+        if time.monotonic() - marked > SEND_GRACE_SECONDS:
+            return True  # (too long since the window was checked: take the lane, check again)
         started = time.monotonic()
         report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
@@ -290,11 +287,16 @@ class _Drain:
         except TelnyxError as exc:
             self._tell(exc)
             self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            # Telnyx answered this send (a refusal, not silence): it acted on none of it; an
-            # earlier send's outcome may still be unknown.
-            answered = isinstance(exc, APIError)
-            unknown = None if answered and unknown_since == this_send else unknown_since
-            return self._refused(inflight, command, exc, attempts, this_send, answered, unknown)
+            # Only a refusal proves Telnyx acted on none of this send; silence or a 5xx does not.
+            refusal = (
+                isinstance(exc, APIError)
+                and exc.status_code < 500
+                and (exc.status_code not in (408, 409))
+            )
+            if not refusal and unknown_since is None:
+                unknown_since = int(time.time() * 1000)
+            answered = token if refusal else None
+            return self._refused(inflight, command, exc, attempts, answered, unknown_since)
         self.sent.append(inflight.batch_id)
         # (The fleet learns from Telnyx's answer in the same step.)
         settled = self.lane.settle(
@@ -313,6 +315,23 @@ class _Drain:
         log.info("%s: sent%s", command.where, f", for {covered} events" if covered > 1 else "")
         return settled is not Settled.IDLE
 
+    def _wait_for_telnyx(self, inflight: Inflight, attempts: int, go: Go) -> bool:
+        """Telnyx is down (the fleet's circuit is open) or the fleet is paused by its rate
+        limit: this command waits, and the lane behind it, without spending an attempt."""
+        item = inflight.item
+        self.lane.redis(lambda: self.rt.ledger.release(inflight.batch_id, self.owner))
+        handed = self.lane.hand_off(delay=go.wait, waiting=True)
+        if handed is not HandedOff.LOST:
+            report.waiting(inflight.batch_id, task_name(item.followup), self._args(inflight),
+                           attempts, go.why, go.wait)  # fmt: skip
+            log.info("%s: waiting for Telnyx (%s), %.1fs", where(item), go.why, go.wait)
+        return handed in TAKE_AGAIN
+
+    def _send_token(self, attempts: int) -> str:
+        """This run's send of the command at `attempts` failed attempts: the same for a step run
+        again after a lost reply, another for every other send."""
+        return f"{self.owner}:{attempts}"
+
     def _clearance(self, first: Go | None = None) -> Go:
         """Whether the fleet may send now; a wait left is handed to the lane's next drain.
         `first`: what the fleet answered when the command was pinned."""
@@ -328,14 +347,8 @@ class _Drain:
     def _expired(self, inflight: Inflight, attempts: int) -> bool:
         """Given up on: too old to matter now (after an outage, say). Dead-lettered as expired,
         for an operator to see (and replay, if it still matters)."""
-        why = self._expiry(inflight.item)
-        letter = dead_letter(command_of(inflight.item), "expired", why, attempts)
-        return give_up(self.lane, inflight, letter, why) is not Settled.IDLE
-
-    def _expiry(self, item: LaneItem) -> str:
-        age = lane_age(item) or 0.0
-        limit = self.timing.max_age_of(item) / 1000
-        return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
+        letter = expired_letter(inflight.item, self.timing, attempts)
+        return give_up(self.lane, inflight, letter, letter.error) is not Settled.IDLE
 
     def _refused(
         self,
@@ -343,8 +356,7 @@ class _Drain:
         command: Command,
         exc: TelnyxError,
         retries: int,
-        this_send: int,
-        answered: bool,
+        answered: str | None,
         unknown_since: int | None,
     ) -> bool:
         # (The lane's own limit: a command whose event is too old now is given up on rather
@@ -360,7 +372,7 @@ class _Drain:
             retried = field("telnyx_actions_total", {"action": command.name, "outcome": "retried"})
             handed = self.lane.hand_off(
                 delay=what.delay, waiting=True, failed=True, counters=[retried],
-                answered_sent_at=this_send if answered else None,
+                answered_send=answered,
             )  # fmt: skip
             if handed is not HandedOff.LOST:
                 log_refusal(command, exc, retries, what)
@@ -375,8 +387,8 @@ class _Drain:
                             started=True)  # fmt: skip
             return settled is not Settled.IDLE
         letter = maybe_acted_on(what.letter, unknown_since)
-        settled = self.lane.settle(inflight, done=False, outcome="dead_lettered", letter=letter)
-        if settled is not Settled.LOST:
+        settled, accepted = self.lane.give_up(inflight, letter)
+        if not accepted and settled is not Settled.LOST:
             log_refusal(command, exc, retries, what)
             report.failed(inflight.batch_id, exc, dead_letter=letter.task_id)
         return settled is not Settled.IDLE

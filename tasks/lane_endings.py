@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 
 from core.logs import log_context
 from core.settings import TELNYX_COMMAND_WINDOW_SECONDS
-from followups.lane_policy import Inflight, LaneItem, LaneState
+from followups.lane_policy import Inflight, LaneItem, LaneState, Timing
 from records.deadletters import DeadLetter
 from records.lane_answers import LaneSnapshot, Settled
 from tasks import report
-from tasks.lane_hold import LaneHold
+from tasks.lane_hold import LaneHold, lane_age
 from tasks.send import Command, dead_letter, task_name
 from telnyx_api.errors import TelnyxError
 
@@ -29,10 +29,13 @@ def give_up(
     lane: LaneHold, inflight: Inflight, letter: DeadLetter, error: str | TelnyxError
 ) -> Settled:
     """Settle the command as given up on, its dead letter stored in the same step; only then
-    is it said (`error`: what Flower's failure shows)."""
-    outcome = "expired" if letter.reason == "expired" else "dead_lettered"
-    settled = lane.settle(inflight, done=False, outcome=outcome, letter=letter)
-    if settled is not Settled.LOST:
+    is it said (`error`: what Flower's failure shows). If Telnyx's acceptance of it stood
+    instead (recorded by the run that sent it, which has since lost the lane), it is done."""
+    settled, accepted = lane.give_up(inflight, letter)
+    if accepted:
+        log.info("%s: Telnyx accepted it (sent by a run that has since lost the lane); done",
+                 where(inflight.item))  # fmt: skip
+    elif settled is not Settled.LOST:
         log.error("%s: %s; not tried again", where(inflight.item), letter.error)
         report.failed(inflight.batch_id, error, dead_letter=letter.task_id)
     return settled
@@ -63,12 +66,24 @@ def unknown_letter(inflight: Inflight, attempts: int, sent_at: int) -> DeadLette
     return dead_letter(command_of(inflight.item), "outcome_unknown", why, attempts)
 
 
+def expiry(item: LaneItem, timing: Timing) -> str:
+    """Why an item too old to act on is given up on."""
+    age = lane_age(item) or 0.0
+    limit = timing.max_age_of(item) / 1000
+    return f"expired: the event is {age:.0f}s old, past this action's {limit:.0f}s"
+
+
+def expired_letter(item: LaneItem, timing: Timing, attempts: int) -> DeadLetter:
+    """The dead letter of a command too old to act on now."""
+    return dead_letter(command_of(item), "expired", expiry(item, timing), attempts)
+
+
 def maybe_acted_on(letter: DeadLetter, unknown_since: int | None) -> DeadLetter:
-    """A refusal's letter, saying so when an earlier send got no answer (Telnyx may have acted
-    on that one)."""
+    """A refusal's letter, saying so when a send's outcome is unknown (it got no answer, or a
+    5xx: Telnyx may have acted on it)."""
     if unknown_since is None:
         return letter
-    error = f"{letter.error}; an earlier send at {_when(unknown_since)} got no answer: it may "
+    error = f"{letter.error}; a send at {_when(unknown_since)} got no clear answer: it may "
     return replace(letter, reason="outcome_unknown", error=error + "have been acted on")
 
 

@@ -16,10 +16,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from core.naming import LANE_DRAIN
+from core.settings import RESEND_WINDOW_SECONDS
 from followups.lane_policy import Inflight, LaneItem
 from records.deadletters import DeadLetter
 from records.fleet import Answer, Go
-from records.lane_answers import HandedOff, Pinned, Requeued, Settled, Taken
+from records.lane_answers import HandedOff, Marked, Pinned, Requeued, Settled, Taken
 from records.messages import celery_message
 from records.metrics import field
 from tasks import limits, runtime
@@ -54,11 +55,13 @@ class LaneHold:
     def take(self) -> Taken:
         """Take the lane for this run, and read it (see LaneStore.take)."""
         lanes = self.rt.lanes
-        taken = self.redis(lambda: lanes.take(self.conference_id, self.drain_id, self.owner))
+        return self.redis(lambda: lanes.take(self.conference_id, self.drain_id, self.owner))
+
+    def say_missing(self, taken: Taken) -> None:
+        """Log each waiting item the take found without its stored item (and dropped)."""
         for action_id in taken.missing:
             log.warning("%s: action %s waited without its stored item (evicted, or deleted by "
                         "hand); dropped, not acted on", self.where, action_id)  # fmt: skip
-        return taken
 
     def pin(self, inflight: Inflight, taken: list[str]) -> Pinned:
         """Pin the command the lane sends next, claimed in the ledger (see LaneStore.pin)."""
@@ -68,22 +71,24 @@ class LaneHold:
         )  # fmt: skip
 
     def pin_and_ask(
-        self, inflight: Inflight, taken: list[str], now: float
+        self, inflight: Inflight, taken: list[str], send_token: str
     ) -> tuple[Pinned, Go | None]:
-        """Pin, claim and ask the fleet whether it may go, in one step; if it may, `now` is
-        recorded as the command's first send (LaneStore.pin_and_ask)."""
+        """Pin, claim and ask the fleet whether it may go, in one step; if it may, this send
+        (`send_token`) is recorded as the command's first (LaneStore.pin_and_ask)."""
         return self.redis(
             lambda: self.rt.lanes.pin_and_ask(self.conference_id, self.drain_id,
                                               inflight.batch_id, inflight.to_json(), taken,
-                                              self.owner, self.rt.fleet, now)
+                                              self.owner, self.rt.fleet, send_token)
         )  # fmt: skip
 
-    def mark_sent(self, now_ms: int) -> int | None:
-        """Before a send of the pinned command: the first send whose outcome is unknown (ms),
-        or None when this run no longer holds the lane (LaneStore.mark_sent)."""
+    def mark_sent(self, send_token: str) -> Marked | None:
+        """Before a send of the pinned command: its first send whose outcome is unknown, and
+        whether Telnyx's window has passed since; None when this run no longer holds the lane
+        (LaneStore.mark_sent)."""
         return self.redis(
-            lambda: self.rt.lanes.mark_sent(self.conference_id, self.drain_id, self.owner, now_ms)
-        )
+            lambda: self.rt.lanes.mark_sent(self.conference_id, self.drain_id, self.owner,
+                                            send_token, RESEND_WINDOW_SECONDS)
+        )  # fmt: skip
 
     def drop(
         self, members: list[str], counters: list[str], letters: list[DeadLetter | None]
@@ -102,12 +107,11 @@ class LaneHold:
         *,
         done: bool,
         outcome: str,
-        letter: DeadLetter | None = None,
         announced: bool = False,
         ended: bool = False,
         tell: Answer | None = None,
     ) -> Settled:
-        """Record how the inflight command ended (with its dead letter, if given up on). IDLE:
+        """Record how the inflight command ended. IDLE:
         the lane went idle with it (this run is over, its message complete); LOST: this run
         has lost the lane, and nothing of this outcome was recorded: its next take says
         whether it is stale, or another run holds the lane. `tell`: Telnyx's answer to it,
@@ -133,13 +137,30 @@ class LaneHold:
             answer = self.redis(
                 lambda: lanes.settle(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
-                    done=done, letter=letter, counters=counters, announced=announced,
-                    ended=ended, latency=latency,
+                    done=done, counters=counters, announced=announced, ended=ended,
+                    latency=latency,
                 )
             )  # fmt: skip
         if answer is Settled.LOST:
             log.warning("%s: another run holds this conference now", self.where)
         return answer
+
+    def give_up(self, inflight: Inflight, letter: DeadLetter) -> tuple[Settled, bool]:
+        """Settle the inflight command as given up on, its dead letter stored in the same step;
+        True beside the answer when Telnyx's acceptance of it, recorded by a run that lost the
+        lane, stood instead (see LaneStore.give_up)."""
+        name = task_name(inflight.item.followup)
+        outcome = "expired" if letter.reason == "expired" else "dead_lettered"
+        counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
+        answer, accepted = self.redis(
+            lambda: self.rt.lanes.give_up(
+                self.conference_id, inflight.batch_id, inflight.action_ids,
+                drain=(self.drain_id, self.owner), letter=letter, counters=counters,
+            )
+        )  # fmt: skip
+        if answer is Settled.LOST:
+            log.warning("%s: another run holds this conference now", self.where)
+        return answer, accepted
 
     def requeue(self, delay: float) -> Requeued:
         """Queue this drain's message again, due in `delay` s; see LaneStore.requeue."""
@@ -153,7 +174,7 @@ class LaneHold:
         waiting: bool = False,
         failed: bool = False,
         for_created: bool = False,
-        answered_sent_at: int | None = None,
+        answered_send: str | None = None,
         counters: list[str] | None = None,
     ) -> HandedOff:
         """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
@@ -164,7 +185,7 @@ class LaneHold:
             lambda: self.rt.lanes.hand_off(
                 self.conference_id, self.drain_id, self.owner, successor, delay=delay,
                 waiting=waiting, failed=failed, for_created=for_created,
-                answered_sent_at=answered_sent_at, counters=counters or [],
+                answered_send=answered_send, counters=counters or [],
             )
         )  # fmt: skip
 

@@ -373,7 +373,7 @@ def test_an_action_given_up_on_is_not_added_back_and_its_replay_sends_it(
     lanes.pin(C, "d1", "a1", "cmd", [taken.lane.entries[0].member], "me")
     # Given the command is given up on, its dead letter written in the same step
     letter = DeadLetter("a1", "conference.speak", ["conf-1", {}, {}], "rejected", "403")
-    assert lanes.settle(C, "a1", ["a1"], drain=("d1", "me"), done=False, letter=letter) == "idle"
+    assert lanes.give_up(C, "a1", ["a1"], drain=("d1", "me"), letter=letter) == ("idle", False)
     assert DeadLetters(redis_client).get("a1") == letter
     # When its event is redelivered, the action is not added back
     assert lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d2"))[0] == 0
@@ -396,9 +396,9 @@ def test_a_command_a_lost_run_sent_is_done_for_the_holder_that_gave_it_up(
     redis_client.delete(f"tcw:lane:{C}:lease", claim_key("b"))
     assert lanes.take(C, "d1", "Y").lane.inflight == "merged"
     letter = DeadLetter("b", "conference.speak", [], "outcome_unknown", "no answer")
-    assert lanes.settle(C, "b", ["a1", "a2"], drain=("d1", "Y"), done=False, letter=letter) == (
-        "idle"
-    )
+    assert lanes.give_up(C, "b", ["a1", "a2"], drain=("d1", "Y"), letter=letter) == (
+        "idle", False,
+    )  # fmt: skip
     # When X's settle arrives, Telnyx's acceptance with it
     settled, _ = lanes.settle_and_tell(
         C, "b", ["a1", "a2"], drain=("d1", "X"), fleet=fleet, answer=Answer("answered")
@@ -423,3 +423,28 @@ def test_a_waiting_member_without_its_item_is_dropped_and_counted(
     assert [entry.action_id for entry in taken.lane.entries] == ["a2"]
     assert redis_client.zcard(f"tcw:lane:{C}:q") == 1
     assert redis_client.hget(METRICS, "telnyx_lane_items_missing_total") == b"1"
+
+
+def test_a_holder_giving_up_a_command_a_lost_run_had_accepted_settles_it_done(
+    redis_client: redis.Redis,
+) -> None:
+    lanes, fleet = _lanes(redis_client), Fleet(redis_client)
+    lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d1"))
+    taken = lanes.take(C, "d1", "X")
+    lanes.pin(C, "d1", "a1", "cmd", [taken.lane.entries[0].member], "X")
+    # Given X sent it and stalled; Y took over the lane, and X's acceptance lands first
+    redis_client.delete(f"tcw:lane:{C}:lease", claim_key("a1"))
+    lanes.take(C, "d1", "Y")
+    assert (
+        lanes.settle_and_tell(
+            C, "a1", ["a1"], drain=("d1", "X"), fleet=fleet, answer=Answer("answered")
+        )[0]
+        == "lost"
+    )
+    # When Y gives the command up (its outcome unknown to Y)
+    letter = DeadLetter("a1", "conference.speak", [], "outcome_unknown", "no answer")
+    answer = lanes.give_up(C, "a1", ["a1"], drain=("d1", "Y"), letter=letter)
+    # Then the acceptance stands: done, no letter (a replay could only send it twice)
+    assert answer == ("idle", True)
+    assert redis_client.get(done_key("a1")) == b"1"
+    assert DeadLetters(redis_client).count() == 0

@@ -58,7 +58,7 @@ from records.replies import text as _text
 C = "conf-model"
 STATE, QUEUE_KEY, ITEMS, LEASE = (f"tcw:lane:{C}{s}" for s in ("", ":q", ":items", ":lease"))
 NOW_MS = 1_800_000_000_000
-RESEND_WINDOW_MS = RESEND_WINDOW_SECONDS * 1000
+
 # No settle time or spacing: every wait is then a retry's, and runs act at once.
 TIMING = Timing(settle_ms=0, spacing_ms=0, max_age_ms=10**9, wants_created=False)
 PEOPLE = ["call-a", "call-b", "call-c"]
@@ -80,11 +80,11 @@ class Run:
     step: Any = None
     claimed: bool = False
     failed: bool = False
-    # The lane's first send whose outcome is unknown, as taken (ms); this run's own send (ms);
-    # whether Telnyx answered it (a refusal: it acted on none of it).
+    # Whether the lane had a send whose outcome is unknown when taken; whether Telnyx's answer
+    # to this run's send proves it acted on none of it (a refusal).
     sent_at: int | None = None
-    this_send: int | None = None
-    answered: bool = False
+    refused: bool = False
+    attempts: int = 0
 
 
 class LaneModel(RuleBasedStateMachine):
@@ -108,8 +108,7 @@ class LaneModel(RuleBasedStateMachine):
         self.sent_as: dict[str, set[str]] = {}  # action id -> command_ids it was sent under
         # Telnyx's clock (ms), and when it first acted on each command_id: it ignores a repeat
         # for 60 s, and acts on one after that again.
-        self.now_ms = NOW_MS
-        self.acted_at: dict[str, int] = {}
+        self.acted_at: dict[str, int] = {}  # (by Redis's clock, in ms)
         self.batches: dict[str, frozenset[str]] = {}  # command (ledger) id -> what it covers
         self.evicted: set[str] = set()
 
@@ -192,7 +191,9 @@ class LaneModel(RuleBasedStateMachine):
         reply was lost, and the run (through_redis_outage) runs it again."""
         key = data.draw(st.sampled_from(sorted(self.runs)))
         outcome = data.draw(
-            st.sampled_from(["accepted", "accepted", "timeout", "failed", "refused"])
+            st.sampled_from(
+                ["accepted", "accepted", "timeout", "server_error", "limited", "refused"]
+            )
         )
         self._advance(key, outcome, lost_reply)
 
@@ -210,8 +211,11 @@ class LaneModel(RuleBasedStateMachine):
     @rule()
     def time_passes(self) -> None:
         """A minute goes by (a stall, a long wait for the fleet): a command sent without an
-        answer before it is now outside Telnyx's command_id window."""
-        self.now_ms += 60_000
+        answer before it is now outside Telnyx's command_id window. (Every time recorded, the
+        lane's and Telnyx's, moves a minute into the past.)"""
+        if self.client.hexists(STATE, "sent_at"):
+            self.client.hincrby(STATE, "sent_at", -60_000)
+        self.acted_at = {command: at - 60_000 for command, at in self.acted_at.items()}
 
     @precondition(lambda self: self.client.zcard(QUEUE_KEY) > 0)
     @rule(data=st.data())
@@ -257,12 +261,12 @@ class LaneModel(RuleBasedStateMachine):
                     members,
                     run.owner,
                     self.fleet,
-                    now=self.now_ms / 1000,
+                    send_token=f"{run.owner}:0",
                 )
             if pinned and not lost_reply:
                 self._accepted_write(run, holder)
             # (Cleared by the fleet, which paces nothing here: the pin recorded this send.)
-            run.this_send, run.sent_at = self.now_ms, None
+            run.sent_at, run.attempts = None, 0
             run.phase, run.claimed = ("send", pinned == 1) if pinned else ("take", False)
             if pinned == 2:
                 run.phase = "begin"
@@ -273,41 +277,49 @@ class LaneModel(RuleBasedStateMachine):
                 run.phase, run.step = "settle", "duplicate"
             elif state is Begin.BUSY:
                 run.phase, run.failed = "hand_off", False
-            elif run.sent_at is not None and self.now_ms - run.sent_at > RESEND_WINDOW_MS:
-                # Sent with no answer, and past Telnyx's window now: not sent again.
-                self.dead.update(run.inflight.action_ids)
-                run.phase, run.step = "settle", "unknown"
             else:
                 marked = None
                 for _ in range(twice):
-                    marked = self.lanes.mark_sent(C, run.drain_id, run.owner, self.now_ms)
+                    marked = self.lanes.mark_sent(
+                        C, run.drain_id, run.owner, f"{run.owner}:{run.attempts}",
+                        RESEND_WINDOW_SECONDS,
+                    )  # fmt: skip
                 if marked is not None and not lost_reply:
                     self._accepted_write(run, holder)
-                run.this_send = self.now_ms
-                run.phase = "send" if marked is not None else "take"
+                if marked is None:
+                    run.phase = "take"
+                elif marked.past:
+                    # Sent with no answer, and past Telnyx's window now: not sent again.
+                    self.dead.update(run.inflight.action_ids)
+                    run.phase, run.step = "settle", "unknown"
+                else:
+                    run.phase = "send"
         elif run.phase == "send":
             assert run.inflight is not None
             command = str(run.inflight.item.followup.params["command_id"])
+            now_ms = self._redis_ms()
             if command in self.acted_at:
                 # Invariant 7. Telnyx acted on this command_id before: a repeat is ignored
                 # inside its window (answered as accepted, or the answer lost), and acted on
                 # again after it.
-                assert self.now_ms - self.acted_at[command] < 60_000, (
-                    f"{command} resent {self.now_ms - self.acted_at[command]} ms after Telnyx "
+                assert now_ms - self.acted_at[command] < 60_000, (
+                    f"{command} resent {now_ms - self.acted_at[command]} ms after Telnyx "
                     "acted on it: acted on twice"
                 )
-                outcome = "timeout" if outcome == "timeout" else "accepted"
-            if outcome in ("accepted", "timeout"):  # (a timeout after Telnyx accepted it)
+                outcome = "accepted" if outcome == "refused" else outcome
+            # timeout: acted on, the answer lost; server_error: acted on, answered 5xx;
+            # limited: not acted on, answered 429; refused: not acted on, answered 4xx for good.
+            if outcome in ("accepted", "timeout", "server_error"):
                 covers = frozenset(run.inflight.action_ids)
-                self.acted_at.setdefault(command, self.now_ms)
+                self.acted_at.setdefault(command, now_ms)
                 self.accepted.setdefault(command, set()).add(covers)
                 for action_id in covers:
                     self.sent_as.setdefault(action_id, set()).add(command)
             if outcome == "accepted":
                 run.phase, run.step = "settle", "sent"
-            elif outcome in ("timeout", "failed"):  # (failed: Telnyx answered 503)
+            elif outcome in ("timeout", "server_error", "limited"):
                 self.ledger.release(run.inflight.batch_id, run.owner)
-                run.phase, run.failed, run.answered = "hand_off", True, outcome == "failed"
+                run.phase, run.failed, run.refused = "hand_off", True, outcome == "limited"
             else:
                 self.dead.update(run.inflight.action_ids)
                 run.phase, run.step = "settle", "dead"
@@ -326,16 +338,22 @@ class LaneModel(RuleBasedStateMachine):
                     )
                     continue
                 reason = {"dead": "rejected", "unknown": "outcome_unknown"}.get(run.step)
-                letter = None
                 if reason is not None:
                     letter = DeadLetter(run.inflight.batch_id, "conference.speak", [], reason, "")
+                    answer, _ = self.lanes.give_up(
+                        C,
+                        run.inflight.batch_id,
+                        run.inflight.action_ids,
+                        drain=(run.drain_id, run.owner),
+                        letter=letter,
+                    )
+                    continue
                 answer = self.lanes.settle(
                     C,
                     run.inflight.batch_id,
                     run.inflight.action_ids,
                     drain=(run.drain_id, run.owner),
-                    done=letter is None,
-                    letter=letter,
+                    done=True,
                 )
             if answer != "lost" and not lost_reply:
                 self._accepted_write(run, holder)
@@ -362,7 +380,9 @@ class LaneModel(RuleBasedStateMachine):
                     _message(f"d{self.next_run}-{run.owner}-{self.clock}"),
                     waiting=True,
                     failed=run.failed,
-                    answered_sent_at=run.this_send if run.failed and run.answered else None,
+                    answered_send=(
+                        f"{run.owner}:{run.attempts}" if run.failed and run.refused else None
+                    ),
                 )
             if answer in ("idle", "next"):
                 if not lost_reply:
@@ -386,7 +406,7 @@ class LaneModel(RuleBasedStateMachine):
         run.members = {entry.action_id: entry.member for entry in lane.entries}
         if lane.inflight is not None:
             run.inflight = Inflight.from_json(lane.inflight)
-            run.sent_at = lane.sent_at
+            run.sent_at, run.attempts = lane.sent_at, lane.attempts
             if lane.ended and run.inflight.item.event_type != ENDED:
                 run.phase, run.step = "settle", "moot"
             else:
@@ -404,6 +424,10 @@ class LaneModel(RuleBasedStateMachine):
             assert isinstance(step, Send)
             run.inflight = Inflight.of(step)
             run.phase = "pin"
+
+    def _redis_ms(self) -> int:
+        seconds, micros = self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     def _accepted_write(self, run: Run, holder: bytes | None) -> None:
         """Invariant 3, fenced: a write the store accepted came from the lease's holder."""
@@ -547,7 +571,7 @@ def test_the_model_sees_a_resend_past_the_window(
 ) -> None:
     """The invariants can fail: a drain that resent past Telnyx's window acts twice."""
     LaneModel.client = redis_client
-    monkeypatch.setattr(sys.modules[__name__], "RESEND_WINDOW_MS", 10**9)
+    monkeypatch.setattr(sys.modules[__name__], "RESEND_WINDOW_SECONDS", 10**6)
     model = LaneModel()
     late = _sent_without_an_answer_a_minute_ago(model)
     model._advance(late)  # begin: resends

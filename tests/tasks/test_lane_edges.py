@@ -10,7 +10,6 @@ and the local Telnyx API over HTTP (docs/reliability.md, "Exactly once at the ed
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import pytest
@@ -44,18 +43,22 @@ def _letters() -> DeadLetters:
 
 
 def _pin_as_sent(redis_client: redis.Redis, drain: str, seconds_ago: float) -> None:
-    """A run pins the lane's next command, cleared to go, and sends it `seconds_ago`; then it
-    dies before Telnyx's answer is recorded: its lease and claim lapse."""
+    """A run pins the lane's next command, cleared to go, and sends it `seconds_ago` (by
+    Redis's clock); then it dies before Telnyx's answer is recorded: its lease and claim
+    lapse."""
     lanes = runtime.current().lanes
     taken = lanes.take(C, drain, "the run that died")
     [entry] = taken.lane.entries
     pinned, go = lanes.pin_and_ask(
         C, drain, entry.action_id, _inflight(entry.item), [entry.member], "the run that died",
-        runtime.current().fleet, now=time.time() - seconds_ago,
+        runtime.current().fleet, "the run that died:0",
     )  # fmt: skip
     assert pinned is Pinned.CLAIMED
     assert go is not None
     assert go.now
+    seconds, micros = redis_client.time()
+    sent_at = int(seconds) * 1000 + int(micros) // 1000 - int(seconds_ago * 1000)
+    redis_client.hset(LANE, "sent_at", sent_at)
     redis_client.delete(LEASE, *redis_client.keys("tcw:claim:*"))
 
 
@@ -98,9 +101,9 @@ def test_a_run_that_lost_its_lane_claims_no_outcome_for_a_command_another_run_se
 def test_a_command_sent_without_an_answer_is_not_sent_again_past_telnyxs_window(
     gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
 ) -> None:
-    # Given a run sent Ada's announcement 55 s ago and died before Telnyx's answer came
+    # Given a run sent Ada's announcement 59 s ago and died before Telnyx's answer came
     drain = join("Ada")
-    _pin_as_sent(redis_client, drain, seconds_ago=55)
+    _pin_as_sent(redis_client, drain, seconds_ago=59)
     # When the lane's next run takes over
     run_drain(C, drain)
     # Then it does not send it again (Telnyx would no longer ignore its command_id): its dead

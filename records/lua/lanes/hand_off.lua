@@ -3,9 +3,10 @@
 -- drain, `successor_id`, whose message is journaled and queued, due at `due` (epoch s).
 -- `waiting` ('1'): the successor is a delayed one that has not started (a created or an end
 -- may replace it with one that runs now). `failed` ('1'): the command in flight failed and
--- will be tried again (counted in the state's `attempts`); `answered_sent_at` (its send's
--- time in ms, or ''): Telnyx answered it (a refusal, not silence), and if no earlier send's
--- outcome is unknown (the lane's `sent_at` is this one's), the lane forgets when it was sent.
+-- will be tried again (counted in the state's `attempts`); `answered_send` (its send's token,
+-- or ''): Telnyx's answer proves it acted on none of it (a refusal, not silence nor a 5xx),
+-- and if no earlier send's outcome is unknown (the lane's `sent_by` is this one), the lane
+-- forgets when it was sent.
 -- Each of `counters` is incremented in the metrics hash (a retry counted only with its
 -- hand-off).
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`); and with
@@ -16,7 +17,7 @@
 -- again, and learns whether it is stale).
 -- KEYS: state, q, lease, queue, journal, since, metrics
 -- ARGV: drain_id, owner, successor_id, successor_message, due, waiting, failed, for_created,
---       answered_sent_at, counters...
+--       answered_send, counters...
 --! include lib/args.lua
 --! include lib/fence.lua
 
@@ -35,7 +36,7 @@ local due = ARGV[5]
 local waiting = ARGV[6]
 local failed = ARGV[7]
 local for_created = ARGV[8]
-local answered_sent_at = ARGV[9]
+local answered_send = ARGV[9]
 local counters = tail(ARGV, 10)
 
 if not holds_lane(state, lease, drain_id, owner) then
@@ -46,8 +47,8 @@ redis.call('HDEL', journal, drain_id)
 redis.call('ZREM', since, drain_id)
 redis.call('DEL', lease)
 for _, counter in ipairs(counters) do redis.call('HINCRBY', metrics, counter, 1) end
-if answered_sent_at ~= '' and redis.call('HGET', state, 'sent_at') == answered_sent_at then
-  redis.call('HDEL', state, 'sent_at')
+if answered_send ~= '' and redis.call('HGET', state, 'sent_by') == answered_send then
+  redis.call('HDEL', state, 'sent_at', 'sent_by')
 end
 if redis.call('ZCARD', q) == 0 and redis.call('HEXISTS', state, 'inflight') == 0 then
   redis.call('HDEL', state, 'drain', 'waiting')

@@ -3,7 +3,7 @@
 -- items (`members`) are taken out of the queue, and it is claimed in the ledger for `owner`.
 -- Asking (`ask` '1'), the fleet is asked in the same step whether it may go now
 -- (lib/fleet_ask.lua, with the ask_ arguments); when it may, the command goes now, and the
--- lane records when (`sent_at`: ask_now_ms) as its first send.
+-- lane records it as its first send (`sent_at` by Redis's clock, `sent_by`: `send_token`).
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`), no command is
 -- in flight already, and every member is still waiting (not taken by a run that has since
 -- lost the lane). Otherwise nothing changes.
@@ -11,10 +11,11 @@
 -- when not asking, else fleet_ask's; {2, 0, ''}: pinned, but another holds the claim;
 -- {0, 0, ''}: not pinned (the guard failed).
 -- KEYS: state, q, claim, lease, fleet, probe
--- ARGV: drain_id, inflight, owner, lease_ms, batch_id, ask, ask_now_ms, ask_owner, ask_cap,
---       ask_probe_ms, ask_ttl, members...
+-- ARGV: drain_id, inflight, owner, lease_ms, batch_id, send_token, ask, ask_now_ms, ask_owner,
+--       ask_cap, ask_probe_ms, ask_ttl, members...
 --! include lib/args.lua
 --! include lib/fleet_ask.lua
+--! include lib/clock.lua
 --! include lib/fence.lua
 
 local state = KEYS[1]
@@ -28,13 +29,14 @@ local inflight = ARGV[2]
 local owner = ARGV[3]
 local lease_ms = ARGV[4]
 local batch_id = ARGV[5]
-local ask = ARGV[6]
-local ask_now_ms = ARGV[7]
-local ask_owner = ARGV[8]
-local ask_cap = ARGV[9]
-local ask_probe_ms = ARGV[10]
-local ask_ttl = ARGV[11]
-local members = tail(ARGV, 12)
+local send_token = ARGV[6]
+local ask = ARGV[7]
+local ask_now_ms = ARGV[8]
+local ask_owner = ARGV[9]
+local ask_cap = ARGV[10]
+local ask_probe_ms = ARGV[11]
+local ask_ttl = ARGV[12]
+local members = tail(ARGV, 13)
 
 if not holds_lane(state, lease, drain_id, owner) then
   return {0, 0, ''}
@@ -50,5 +52,7 @@ if not redis.call('SET', claim, owner, 'NX', 'PX', lease_ms) then return {2, 0, 
 if ask ~= '1' then return {1, 0, ''} end
 local go = fleet_ask(fleet, probe, tonumber(ask_now_ms), ask_owner, ask_cap, ask_probe_ms,
                      ask_ttl)
-if tonumber(go[1]) <= 0 then redis.call('HSET', state, 'sent_at', ask_now_ms) end
+if tonumber(go[1]) <= 0 then
+  redis.call('HSET', state, 'sent_at', redis_ms(), 'sent_by', send_token)
+end
 return {1, go[1], go[2]}

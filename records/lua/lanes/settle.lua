@@ -17,9 +17,12 @@
 -- `latency_sum_field` and each of `counters` incremented in the metrics hash. If nothing
 -- waits, the lane goes idle (no drain, no lease) and the drain's message is complete, in the
 -- same step; else the lease is renewed.
--- Answers: {'idle', told}, {'more', told} or {'lost', told} (the run does not hold the lane,
--- or the command in flight is another's), where told is what fleet_tell answered ('opened',
--- 'closed' or '', and '' when not telling).
+-- A letter is not written over an acceptance: when the command's own done key already says a
+-- run that lost the lane had it accepted ('1'), it is settled done instead.
+-- Answers: {'idle', told, kept}, {'more', told, kept} or {'lost', told, ''} (the run does not
+-- hold the lane, or the command in flight is another's), where told is what fleet_tell
+-- answered ('opened', 'closed' or '', and '' when not telling), and kept is 'accepted' when
+-- a letter gave way to an acceptance, else ''.
 -- KEYS: state, items, metrics, claim, q, lease, journal, since, fleet, probe, letters,
 --       letter_index, done_keys...
 -- ARGV: done_ttl, done_value, accepted, letter_id, letter, failed_at, announced_field,
@@ -87,12 +90,18 @@ if not holds_lane(state, lease, drain_id, owner) then
     redis.call('ZREM', letter_index, batch_id)
   end
   if redis.call('GET', claim) == owner then redis.call('DEL', claim) end
-  return {'lost', told}
+  return {'lost', told, ''}
 end
 local batch = redis.call('HGET', state, 'batch')
-if batch and batch ~= batch_id then return {'lost', told} end
+if batch and batch ~= batch_id then return {'lost', told, ''} end
+local kept = ''
+if batch and letter ~= '' and #done_keys > 0 and redis.call('GET', done_keys[1]) == '1' then
+  -- A run that lost the lane has recorded that Telnyx accepted this command: that stands, and
+  -- the command is settled done, not given up on.
+  letter, done_value, kept = '', '1', 'accepted'
+end
 if batch then
-  redis.call('HDEL', state, 'inflight', 'batch', 'attempts', 'sent_at')
+  redis.call('HDEL', state, 'inflight', 'batch', 'attempts', 'sent_at', 'sent_by')
   for _, key in ipairs(done_keys) do redis.call('SET', key, done_value, 'EX', done_ttl) end
   if letter ~= '' then
     redis.call('HSET', letters, letter_id, letter)
@@ -110,7 +119,7 @@ if redis.call('ZCARD', q) == 0 then
   redis.call('DEL', lease)
   redis.call('HDEL', journal, drain_id)
   redis.call('ZREM', since, drain_id)
-  return {'idle', told}
+  return {'idle', told, kept}
 end
 redis.call('PEXPIRE', lease, lease_ms)
-return {'more', told}
+return {'more', told, kept}
