@@ -77,7 +77,7 @@ from tasks.send import (
     send,
     task_name,
 )
-from telnyx_api.errors import APIError, TelnyxError
+from telnyx_api.errors import TelnyxError
 
 log = logging.getLogger(__name__)
 
@@ -287,12 +287,9 @@ class _Drain:
         except TelnyxError as exc:
             self._tell(exc)
             self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
-            # Only a refusal proves Telnyx acted on none of this send; silence or a 5xx does not.
-            refusal = (
-                isinstance(exc, APIError)
-                and exc.status_code < 500
-                and (exc.status_code not in (408, 409))
-            )
+            # Only an answer that says nothing was done (a 4xx, a 503, no connection) lets the
+            # lane forget this send; silence or another 5xx does not (telnyx_api/errors.py).
+            refusal = not exc.may_have_acted
             if not refusal and unknown_since is None:
                 unknown_since = int(time.time() * 1000)
             answered = token if refusal else None

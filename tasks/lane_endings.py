@@ -80,7 +80,7 @@ def expired_letter(item: LaneItem, timing: Timing, attempts: int) -> DeadLetter:
 
 def maybe_acted_on(letter: DeadLetter, unknown_since: int | None) -> DeadLetter:
     """A refusal's letter, saying so when a send's outcome is unknown (it got no answer, or a
-    5xx: Telnyx may have acted on it)."""
+    5xx other than 503: Telnyx may have acted on it)."""
     if unknown_since is None:
         return letter
     error = f"{letter.error}; a send at {_when(unknown_since)} got no clear answer: it may "

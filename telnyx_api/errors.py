@@ -15,7 +15,10 @@
         ├── RateLimitError           429                                            (retryable)
         └── ServerError              5xx                                            (retryable)
 
-Every error has `retryable`: whether sending the same request again can succeed. `APIError`
+Every error has `retryable`: whether sending the same request again can succeed, and
+`may_have_acted`: whether Telnyx may have carried the request out all the same (no answer came
+after it was sent, or a 5xx other than 503), so that sending it again is safe only inside
+`command_id`'s window. `APIError`
 carries the HTTP status, the parsed Telnyx error objects, the request id and the rate-limit hints,
 so callers never parse a response themselves. Foreign exceptions (httpx's) are mapped to this
 tree in one place, `map_transport_error`, and always raised `from` the original.
@@ -59,6 +62,7 @@ class TelnyxError(Exception):
     """Base class of everything this client raises."""
 
     retryable: bool = False
+    may_have_acted: bool = False
 
 
 class InvalidRequestError(TelnyxError, ValueError):
@@ -66,9 +70,14 @@ class InvalidRequestError(TelnyxError, ValueError):
 
 
 class TransportError(TelnyxError):
-    """The request got no HTTP response."""
+    """The request got no HTTP response. `may_have_acted` is False only where it never left
+    (no connection was made)."""
 
     retryable = True
+
+    def __init__(self, message: str, *, may_have_acted: bool = True) -> None:
+        super().__init__(message)
+        self.may_have_acted = may_have_acted
 
 
 class TimeoutError(TransportError):
@@ -123,6 +132,10 @@ class APIError(TelnyxError):
         self.ratelimit_reset = ratelimit_reset
         self.method = method
         self.path = path
+        # A 4xx refuses the request, and a 503 says the server could not take it on (RFC 9110,
+        # 15.6.4); any other 5xx can come after the work was done (a gateway's 502 or 504, a
+        # 500 part-way through), as can a 2xx whose body we cannot read.
+        self.may_have_acted = not (400 <= status_code < 500 or status_code == 503)
         super().__init__(self._message())
 
     @property
@@ -221,7 +234,9 @@ def error_for_response(response: httpx.Response) -> APIError:
 def map_transport_error(exc: httpx.TransportError) -> TransportError:
     """Map an httpx transport failure onto our tree; the caller raises it `from exc`."""
     cls = TimeoutError if isinstance(exc, httpx.TimeoutException) else TransportError
-    return cls(f"{type(exc).__name__}: {exc}"[:_MAX_TEXT])
+    # (No connection, or none from the pool: the request never left.)
+    unsent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    return cls(f"{type(exc).__name__}: {exc}"[:_MAX_TEXT], may_have_acted=not unsent)
 
 
 def _parse_errors(response: httpx.Response) -> tuple[ErrorDetail, ...]:

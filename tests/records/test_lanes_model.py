@@ -307,8 +307,9 @@ class LaneModel(RuleBasedStateMachine):
                     "acted on it: acted on twice"
                 )
                 outcome = "accepted" if outcome == "refused" else outcome
-            # timeout: acted on, the answer lost; server_error: acted on, answered 5xx;
-            # limited: not acted on, answered 429; refused: not acted on, answered 4xx for good.
+            # timeout: acted on, the answer lost; server_error: acted on, answered 500 (or 502,
+            # 504); limited: not acted on, answered 429 (or 503, 408); refused: not acted on,
+            # answered 4xx for good.
             if outcome in ("accepted", "timeout", "server_error"):
                 covers = frozenset(run.inflight.action_ids)
                 self.acted_at.setdefault(command, now_ms)

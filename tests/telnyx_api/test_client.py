@@ -204,6 +204,20 @@ def test_a_success_that_is_not_json_is_a_retryable_server_error() -> None:
     with pytest.raises(errors.ServerError) as caught:
         _client(handler).conferences.actions.record_start("c", format="mp3")
     assert caught.value.retryable
+    assert caught.value.may_have_acted  # (a 2xx: Telnyx did it; only its answer is unreadable)
+
+
+@pytest.mark.parametrize(
+    ("status", "may_have_acted"),
+    [(400, False), (408, False), (409, False), (422, False), (429, False), (503, False),
+     (500, True), (502, True), (504, True)],
+)  # fmt: skip
+def test_only_a_4xx_or_503_says_telnyx_did_nothing(status: int, may_have_acted: bool) -> None:
+    with pytest.raises(errors.APIError) as caught:
+        _client(_failing(status, ERROR_BODY, {})).conferences.actions.record_start(
+            "c", format="mp3"
+        )
+    assert caught.value.may_have_acted is may_have_acted
 
 
 def _every_httpx_transport_error() -> list[type[httpx.TransportError]]:
@@ -235,6 +249,9 @@ def test_no_httpx_transport_error_escapes_unmapped(exc_type: type[httpx.Transpor
         else errors.TransportError
     )
     assert isinstance(caught.value, expected)
+    # (Only a connection never made, or never had from the pool, is sure not to have arrived.)
+    unsent = exc_type in (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+    assert caught.value.may_have_acted is not unsent
 
 
 def test_the_api_key_is_never_in_an_error_message() -> None:

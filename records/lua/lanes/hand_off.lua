@@ -4,7 +4,7 @@
 -- `waiting` ('1'): the successor is a delayed one that has not started (a created or an end
 -- may replace it with one that runs now). `failed` ('1'): the command in flight failed and
 -- will be tried again (counted in the state's `attempts`); `answered_send` (its send's token,
--- or ''): Telnyx's answer proves it acted on none of it (a refusal, not silence nor a 5xx),
+-- or ''): Telnyx's answer proves it acted on none of it (a 4xx or 503, not silence nor a 500),
 -- and if no earlier send's outcome is unknown (the lane's `sent_by` is this one), the lane
 -- forgets when it was sent.
 -- Each of `counters` is incremented in the metrics hash (a retry counted only with its
