@@ -12,6 +12,7 @@ from sandbox.api.http import FakeTelnyxServer
 from sandbox.redis_server import RedisServer
 from sandbox.signer import WebhookSigner
 from testkit.processes import ManagedProcess, start_worker
+from tests.scheduling import pytest_xdist_make_scheduler  # noqa: F401 (a hook: pytest finds it here)
 
 API_KEY = "KEY-test-0123456789"
 # A fixed seed so failures reproduce; generated for this project, not a key in use anywhere.

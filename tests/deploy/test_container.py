@@ -39,7 +39,8 @@ PODMAN = shutil.which("podman")
 pytestmark = pytest.mark.skipif(
     PODMAN is None, reason="podman is not installed here, so the image cannot be built or run"
 )
-TAG = "telnyx-conference-worker:test"
+# (A tag of this run's own: another run on this machine removes only its own image.)
+TAG = f"telnyx-conference-worker:test-{uuid.uuid4().hex[:8]}"
 FLOWER_AUTH = ("ops", "container-test")
 # The host's CA bundle, given to the build as its extra CA (README, "Containers"): the way
 # through a TLS-inspecting proxy, and harmless without one.
