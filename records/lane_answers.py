@@ -96,11 +96,12 @@ class LaneSnapshot:
 class Marked:
     """The mark_sent script's answer: the lane's first send whose outcome is unknown (ms, by
     Redis's clock), whether it is the caller's own, and whether the window has passed since
-    (the command must not be sent again)."""
+    (the command must not be sent again); `now_ms`: Redis's clock at the check."""
 
     sent_at: int
     own: bool
     past: bool
+    now_ms: int
 
 
 @dataclass(frozen=True)

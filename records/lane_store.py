@@ -201,8 +201,10 @@ class LaneStore(LaneScripts):
             MARK_SENT, drain_id=drain_id, owner=owner, send_token=send_token,
             window_ms=int(window_s * 1000),
         )  # fmt: skip
-        held, sent_at, own, past = self._write(MARK_SENT, keys, args)
-        return Marked(int(sent_at), bool(int(own)), bool(int(past))) if int(held) else None
+        held, sent_at, own, past, now = self._write(MARK_SENT, keys, args)
+        if not int(held):
+            return None
+        return Marked(int(sent_at), bool(int(own)), bool(int(past)), int(now))
 
     def settle(
         self,

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from core.naming import LANE_DRAIN
-from core.settings import RESEND_WINDOW_SECONDS
+from core.settings import RESEND_WINDOW_SECONDS, TELNYX_COMMAND_WINDOW_SECONDS
 from followups.lane_policy import Inflight, LaneItem
 from records.deadletters import DeadLetter
 from records.fleet import Answer, Go
@@ -199,3 +199,14 @@ def lane_age(item: LaneItem) -> float | None:
     have it come from the future)."""
     age = age_seconds(item.occurred_at)
     return max(age, 0.0) if age is not None else None
+
+
+def resend_deadline(mark: Marked, checked: float) -> float | None:
+    """When a send again of a command whose outcome is unknown must be on its way (by
+    time.monotonic(), `checked` being when mark_sent answered): before Telnyx's command_id
+    window, from the first send's time by Redis's clock, closes, less a second for the way
+    there. None for a first send."""
+    if mark.own:
+        return None
+    elapsed = (mark.now_ms - mark.sent_at) / 1000
+    return checked + TELNYX_COMMAND_WINDOW_SECONDS - 1 - elapsed

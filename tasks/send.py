@@ -14,6 +14,7 @@ A refusal comes to one of three things:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +28,7 @@ from tasks.outcomes import judge
 from telnyx_api.client import TelnyxClient
 from telnyx_api.errors import APIError, TelnyxError
 from telnyx_api.resources import CommandResult
+from telnyx_api.transport import leaving_by
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +65,16 @@ class Command:
         return f"{self.kind}.{self.action} {self.target} (event {self.context.get('event_id')})"
 
 
-def send(client: TelnyxClient, command: Command) -> CommandResult:
-    """Send the command; raises TelnyxError when Telnyx refuses it or cannot be reached."""
+def send(client: TelnyxClient, command: Command, *, leave_by: float | None = None) -> CommandResult:
+    """Send the command; raises TelnyxError when Telnyx refuses it or cannot be reached.
+    `leave_by` (time.monotonic()): it must be on its way by then, or not be sent at all."""
     # What an earlier answer said of the rate limit is not this one's (tasks/limits.py).
     limits.clear_rate_headers()
-    if command.kind == "conference":
-        return client.conferences.actions.perform(command.action, command.target, command.params)
-    return client.calls.actions.perform(command.action, command.target, command.params)
+    with leaving_by(leave_by) if leave_by is not None else contextlib.nullcontext():
+        if command.kind == "conference":
+            actions = client.conferences.actions
+            return actions.perform(command.action, command.target, command.params)
+        return client.calls.actions.perform(command.action, command.target, command.params)
 
 
 @dataclass(frozen=True, slots=True)

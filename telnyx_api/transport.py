@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 from urllib.parse import quote
 
@@ -12,6 +15,7 @@ import httpx
 from telnyx_api.errors import (
     InvalidRequestError,
     ServerError,
+    TransportError,
     error_for_response,
     map_transport_error,
 )
@@ -24,6 +28,36 @@ USER_AGENT = "telnyx-conference-worker/0.1"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 QueryPairs = list[tuple[str, str | int | float | bool | None]]
+
+# When the requests made now must have left (time.monotonic()), if they must (leaving_by).
+_LEAVE_BY: ContextVar[float | None] = ContextVar("telnyx_leave_by", default=None)
+
+
+@contextmanager
+def leaving_by(deadline: float) -> Iterator[None]:
+    """Requests made inside must be on their way by `deadline` (time.monotonic()): the wait
+    for a connection, the connect and the write are cut to what is left, and past it a request
+    is not sent at all (a TransportError that says Telnyx never had it). For a command sent
+    again inside Telnyx's command_id window: it must reach Telnyx before the window closes."""
+    token = _LEAVE_BY.set(deadline)
+    try:
+        yield
+    finally:
+        _LEAVE_BY.reset(token)
+
+
+def _timeouts(configured: dict[str, float | None]) -> dict[str, float | None]:
+    """The timeouts of a request made now: as configured, or cut to its leaving deadline."""
+    deadline = _LEAVE_BY.get()
+    if deadline is None:
+        return configured
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TransportError(
+            "not sent: the time it had to leave in had passed", may_have_acted=False
+        )
+    cut = {k: left if v is None else min(v, left) for k, v in configured.items() if k != "read"}
+    return {**configured, **cut}
 
 
 def path_segment(value: str) -> str:
@@ -132,7 +166,7 @@ class Transport:
                 params=bracket_query(params) if params else None,
                 headers=self._headers,
                 json=json,
-                extensions=self._timeout,
+                extensions={"timeout": _timeouts(self._timeout["timeout"])},
             )
             response = self._transport.handle_request(request)
             response.request = request

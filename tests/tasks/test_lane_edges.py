@@ -18,12 +18,13 @@ import redis
 from followups.lane_policy import Inflight, LaneItem, Send
 from records.deadletters import DeadLetters
 from records.fleet import CIRCUIT_FAILURES, Answer
-from records.lane_answers import Pinned
+from records.lane_answers import Marked, Pinned
 from records.metrics import METRICS
 from sandbox.api.http import FakeTelnyxServer
 from tasks import drain as drain_module
 from tasks import runtime
 from tasks.drain import run_drain
+from tasks.lane_hold import resend_deadline
 from tests.tasks.lane_gate import (
     LANE,
     LEASE,
@@ -147,3 +148,12 @@ def test_a_waiting_member_whose_item_is_gone_is_dropped_and_the_lane_goes_quiet(
     assert redis_client.hget(METRICS, MISSING) == b"1"
     assert api.state.commands("speak") == []
     assert redis_client.hget(LANE, "drain") is None
+
+
+def test_a_resend_must_leave_before_the_first_sends_window_closes_by_redis_clock() -> None:
+    # The first send at 0 ms, checked at 50 s by Redis's clock, at 100.0 on this worker's:
+    # it must be on its way by 109.0 (60 s after the first send, less a second for the way)
+    first_send = Marked(sent_at=0, own=False, past=False, now_ms=50_000)
+    assert resend_deadline(first_send, checked=100.0) == 109.0
+    # and a first send has no such deadline
+    assert resend_deadline(Marked(50_000, own=True, past=False, now_ms=50_000), 100.0) is None

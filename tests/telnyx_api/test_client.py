@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 
 import httpx
@@ -8,6 +9,7 @@ import pytest
 
 from telnyx_api import errors
 from telnyx_api.client import EVERYONE, TelnyxClient
+from telnyx_api.transport import leaving_by
 
 Handler = Callable[[httpx.Request], httpx.Response]
 OK = {"data": {"result": "ok"}}
@@ -307,3 +309,22 @@ def test_a_redirect_is_an_error_and_is_not_followed() -> None:
 def test_a_malformed_base_url_is_refused_at_start_up() -> None:
     with pytest.raises(httpx.InvalidURL):
         TelnyxClient("KEY", base_url="https://[::1/v2")
+
+
+def test_a_request_past_its_leaving_deadline_is_not_sent() -> None:
+    seen, handler = _recorder()
+    with leaving_by(time.monotonic() - 0.01), pytest.raises(errors.TransportError) as caught:
+        _client(handler).conferences.actions.record_start("c", format="mp3", command_id="x")
+    assert seen == []
+    assert caught.value.may_have_acted is False  # (Telnyx never had it: it may be sent again)
+
+
+def test_a_leaving_deadline_cuts_the_wait_connect_and_write_but_not_the_read() -> None:
+    seen, handler = _recorder()
+    with leaving_by(time.monotonic() + 2):
+        _client(handler).conferences.actions.record_start("c", format="mp3", command_id="x")
+    _client(handler).conferences.actions.record_start("c", format="mp3", command_id="y")
+    cut, configured = (request.extensions["timeout"] for request in seen)
+    assert all(0 < cut[k] <= 2 for k in ("connect", "write", "pool")), cut
+    assert cut["read"] == configured["read"] == 10
+    assert configured["connect"] == 5
