@@ -64,4 +64,5 @@ def apply(state: FakeTelnyx, faults: FaultsBody) -> None:
             code=fault.code,
             headers=dict(fault.headers),
             path_contains=fault.path_contains,
+            slow=fault.slow,
         )

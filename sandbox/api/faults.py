@@ -1,6 +1,6 @@
-"""Injected failures: an HTTP error or a hang for the next requests, or random ones at given
-rates; and the body of POST /_sandbox/faults that asks for them (README, "The sandbox API's
-controls"). A 429 carries Telnyx's code 10011 and x-ratelimit-reset header:
+"""Injected failures: an HTTP error, a hang, or a late answer for the next requests, or random
+ones at given rates; and the body of POST /_sandbox/faults that asks for them (README, "The
+sandbox API's controls"). A 429 carries Telnyx's code 10011 and x-ratelimit-reset header:
 https://developers.telnyx.com/development/api-fundamentals/reliability/rate-limiting
 """
 
@@ -17,12 +17,14 @@ from sandbox.api.errors import error
 
 @dataclass
 class Fault:
-    """One injected failure: an HTTP error, or a hang with no answer (`status=0`)."""
+    """One injected failure: an HTTP error, a hang with no answer (`status=0`), or, with `slow`
+    seconds, a request acted on at once and answered that much later (its status ignored)."""
 
     status: int
     code: str = ""
     headers: dict[str, str] = field(default_factory=dict)
     path_contains: str = ""
+    slow: float = 0.0
 
 
 @dataclass
@@ -32,6 +34,8 @@ class FaultRates:
     server_error: float = 0.0
     rate_limited: float = 0.0
     timeout: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 8.0
     retry_after: float | None = None
     seed: int | None = None
 
@@ -45,6 +49,8 @@ def draw(rates: FaultRates, roll: float) -> Fault | None:
         return Fault(429, "10011", headers={"x-ratelimit-reset": "1", **retry})
     if roll < rates.server_error + rates.rate_limited + rates.timeout:
         return Fault(0)
+    if roll < rates.server_error + rates.rate_limited + rates.timeout + rates.slow:
+        return Fault(200, slow=rates.slow_seconds)
     return None
 
 
@@ -72,6 +78,8 @@ class RatesBody(_Body):
     server_error: Fraction = 0.0
     rate_limited: Fraction = 0.0
     timeout: Fraction = 0.0
+    slow: Fraction = 0.0
+    slow_seconds: Seconds = 8.0
     retry_after: float | None = None
     seed: int | None = None
 
@@ -84,6 +92,7 @@ class FailNextBody(_Body):
     code: str = ""
     headers: dict[str, str] = Field(default_factory=dict)
     path_contains: str = ""
+    slow: Seconds = 0.0  # more than 0: acted on at once, answered this many seconds late
 
 
 class FaultsBody(_Body):
@@ -126,7 +135,9 @@ def _reason(problem: ErrorDetails) -> str:
             return "rate_limit must be a whole number of commands a second, or null for none"
         case ("outage",):
             return "outage must be true or false"
-        case ("rates", "server_error" | "rate_limited" | "timeout" as key):
+        case ("rates", "slow_seconds"):
+            return "rates.slow_seconds must be a number of seconds, 0 or more"
+        case ("rates", "server_error" | "rate_limited" | "timeout" | "slow" as key):
             return f"rates.{key} must be a fraction between 0 and 1"
         case ("rates", "retry_after"):
             return "rates.retry_after must be a number of seconds, or null"
@@ -139,6 +150,8 @@ def _reason(problem: ErrorDetails) -> str:
             return "fail_next must be a list of faults"
         case ("fail_next", int(), "status" | "count"):
             return "fail_next: status and count must be whole numbers (status 0: no answer)"
+        case ("fail_next", int(), "slow"):
+            return f"{where} must be a number of seconds, 0 or more"
         case ("fail_next", int(), "code" | "path_contains"):
             return f"{where} must be a string"
         case ("fail_next", int() as index, "headers", *_):

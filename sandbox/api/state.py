@@ -54,6 +54,8 @@ class FakeTelnyx:
         self._random = random.Random()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
+        # (How late this thread's request is to be answered: a slow fault.)
+        self._late = threading.local()
         self._requests: list[RecordedRequest] = []
         self._faults: deque[Fault] = deque()
         self._ended: set[str] = set()
@@ -148,6 +150,7 @@ class FakeTelnyx:
         self, method: str, raw_path: str, headers: dict[str, str], raw_body: bytes
     ) -> tuple[int, dict[str, str], Any]:
         """Answer one request: (status, headers, JSON body); status 0 means hang up."""
+        self._late.seconds = 0.0
         split = urlsplit(raw_path)
         path, query = split.path, parse_qs(split.query)
         if path.startswith(controls.ADMIN_PREFIX):
@@ -178,6 +181,8 @@ class FakeTelnyx:
             self._changed.notify_all()
         if self.on_request is not None:
             self.on_request(recorded)
+        if self._late.seconds:
+            time.sleep(self._late.seconds)  # (a slow fault: acted on above, answered late)
         return status, extra_headers, answer
 
     def _answer(
@@ -195,7 +200,9 @@ class FakeTelnyx:
         if command and self.outage:
             return 503, {}, error("503", "Service unavailable"), None
         fault = self._take_fault(path)
-        if fault is not None:
+        if fault is not None and fault.slow:
+            self._late.seconds = fault.slow
+        elif fault is not None:
             return fault.status, fault.headers, fault_body(fault), None
         limit_headers: dict[str, str] = {}
         if command and self.rate_limit is not None:

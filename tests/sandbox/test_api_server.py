@@ -99,6 +99,8 @@ def test_the_fault_controls_show_what_is_in_force(api: FakeTelnyxServer) -> None
             "server_error": 0.0,
             "rate_limited": 0.0,
             "timeout": 0.0,
+            "slow": 0.0,
+            "slow_seconds": 8.0,
             "retry_after": None,
             "seed": None,
         },
@@ -132,6 +134,8 @@ def test_the_fault_controls_show_what_is_in_force(api: FakeTelnyxServer) -> None
         ({"fail_next": [{"colour": "red"}]}, "each fail_next entry"),
         ({"rate_limit": 0}, "rate_limit must be a whole number"),
         ({"outage": "yes"}, "outage must be true or false"),
+        ({"fail_next": [{"slow": -1}]}, "fail_next.0.slow must be a number of seconds"),
+        ({"rates": {"slow_seconds": "8"}}, "rates.slow_seconds must be a number of seconds"),
     ],
 )
 def test_a_fault_body_it_cannot_apply_is_400_with_the_reason(
@@ -189,3 +193,35 @@ def test_an_outage_answers_every_command_503_until_it_ends(
     httpx.post(faults, json={"outage": False})
     client.conferences.actions.record_start("c", format="mp3")
     assert [r.status for r in api.state.requests()] == [503, 200]
+
+
+def test_a_slow_fault_acts_at_once_and_answers_late(api: FakeTelnyxServer) -> None:
+    # Given a command acted on at once and answered half a second late
+    api.state.fail_next(1, slow=0.5, path_contains="/actions/record_start")
+    # Then a client that waits less than that has no answer
+    with (
+        TelnyxClient(API_KEY, base_url=api.base_url, timeout=0.2) as impatient,
+        pytest.raises(errors.TimeoutError),
+    ):
+        impatient.conferences.actions.record_start("c", format="mp3", command_id="x1")
+    # though Telnyx acted on it (recorded as accepted), and a repeat of it is a duplicate
+    [acted] = api.state.requests()
+    assert acted.status == 200
+    assert not acted.duplicate
+    with TelnyxClient(API_KEY, base_url=api.base_url, timeout=2) as patient:
+        patient.conferences.actions.record_start("c", format="mp3", command_id="x1")
+    assert api.state.requests()[-1].duplicate
+
+
+def test_random_slow_answers_are_drawn_at_their_rate(api: FakeTelnyxServer) -> None:
+    response = httpx.post(
+        api.base_url.rsplit("/", 1)[0] + "/_sandbox/faults",
+        json={"rates": {"slow": 1.0, "slow_seconds": 0.3}},
+    )
+    assert response.json()["rates"]["slow"] == 1.0
+    with (
+        TelnyxClient(API_KEY, base_url=api.base_url, timeout=0.1) as impatient,
+        pytest.raises(errors.TimeoutError),
+    ):
+        impatient.conferences.actions.record_start("c", format="mp3")
+    assert [r.status for r in api.state.requests()] == [200]
