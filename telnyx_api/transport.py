@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +19,16 @@ from telnyx_api.errors import (
     TransportError,
     error_for_response,
     map_transport_error,
+)
+from telnyx_api.hedging import (
+    HedgeThreads,
+    HedgeWon,
+    Race,
+    WatchedBackend,
+    hedging_now,
+    racing,
+    stop_racing,
+    unraced,
 )
 
 DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
@@ -106,6 +117,9 @@ class ThreadPools(httpx.BaseTransport):
         pool: httpx.HTTPTransport | None = getattr(self._local, "pool", None)
         if pool is None:
             pool = httpx.HTTPTransport(verify=self._tls, limits=self._limits)
+            # (Its connections' first read of an answer watched, for hedging: telnyx_api/
+            # hedging.py; httpx does not take a network backend of its own.)
+            pool._pool._network_backend = WatchedBackend()
             self._local.pool = pool
             with self._lock:
                 self._pools.append(pool)
@@ -150,6 +164,7 @@ class Transport:
         self._timeout = {"timeout": httpx.Timeout(timeout).as_dict()}
         # Kept-alive connections save a TLS handshake per command.
         self._transport = transport if transport is not None else ThreadPools()
+        self._hedges = HedgeThreads()
 
     def request(
         self,
@@ -168,22 +183,72 @@ class Transport:
                 json=json,
                 extensions={"timeout": _timeouts(self._timeout["timeout"])},
             )
-            response = self._transport.handle_request(request)
-            response.request = request
-            try:
-                response.read()
-            finally:
-                response.close()
+            response, hedge_won = self._send(request, self._race(request, json))
         except httpx.TransportError as exc:
             raise map_transport_error(exc) from exc
         if self._on_response is not None:
             self._on_response(response)
         if response.is_success:
             return _decode(response)
-        raise error_for_response(response)
+        error = error_for_response(response)
+        if hedge_won:
+            error.may_have_acted = True  # (the first request got no answer: it may have)
+        raise error
+
+    def _race(self, request: httpx.Request, json: Mapping[str, Any] | None) -> Race | None:
+        """The race of a request that may be hedged (hedging_as): only a command with a
+        command_id, which Telnyx ignores a repeat of."""
+        hedging = hedging_now()
+        if hedging is None or not json or not json.get("command_id"):
+            return None
+        # (The hedge is made in the caller's context: its leaving deadline holds for it too.)
+        context = contextvars.copy_context()
+
+        def hedge() -> httpx.Response:
+            copy = httpx.Request(
+                request.method, request.url, headers=request.headers, content=request.content,
+                extensions={"timeout": _timeouts(self._timeout["timeout"])},
+            )  # fmt: skip
+            return self._read(copy)
+
+        return Race(hedging, lambda: context.run(unraced, hedge), self._hedges)
+
+    def _send(self, request: httpx.Request, race: Race | None) -> tuple[httpx.Response, bool]:
+        """The answer, and whether it is the hedge's."""
+        if race is None:
+            return self._read(request), False
+        token = racing(race)
+        try:
+            response = self._read(request)
+        except HedgeWon as won:
+            race.hedging.on_end(race.report(None, "hedge"))
+            return won.response, True
+        except httpx.TransportError:
+            # (The first request timed out or failed: the hedge may still answer.)
+            late = race.answer(wait=self._timeout["timeout"]["read"] or 0.0)
+            if race.silent:
+                race.hedging.on_end(race.report(None, "hedge" if late else "none"))
+            if late is None:
+                raise
+            return late, True
+        finally:
+            stop_racing(token)
+        if race.silent:
+            race.hedging.on_end(race.report(response, "first"))
+        return response, False
+
+    def _read(self, request: httpx.Request) -> httpx.Response:
+        response = self._transport.handle_request(request)
+        response.request = request
+        try:
+            response.read()
+        finally:
+            response.close()
+        return response
 
     def close(self) -> None:
         self._transport.close()
+        self._hedges.close()
 
 
 def _decode(response: httpx.Response) -> Any:

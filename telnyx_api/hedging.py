@@ -1,0 +1,294 @@
+"""Hedged requests, as Telnyx's "Command Retries" page for Programmable Voice advises: "if your
+application fails to receive a HTTP response from Telnyx within 500ms, send an identical
+command", which the command's `command_id` makes safe (Telnyx ignores a repeat of it for 60 s).
+
+A request that may be hedged goes out as any other, on the calling thread. Its first read of
+the answer first waits on the socket for at most `after` seconds: one select(), and nothing
+more when Telnyx answers in time (no thread, no timer). Past that, the identical request goes
+out from a hedge thread, on a connection of that thread's own, once the caller's clearance
+allows (the fleet's pace), and the wait goes on for both:
+- the first request's answer first: it is read as usual; the hedge's answer, whenever it
+  comes, is dropped (its thread ends with it, within the request timeout);
+- the hedge's answer first: the first request's read ends with `HedgeWon`, which closes its
+  connection (httpcore closes a connection whose answer was not read), and the hedge's answer
+  is the request's;
+- the first request timing out: the hedge's answer is still waited for, to its own timeout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import select
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpcore
+import httpx
+
+# Hedges in flight at once, per client: a hedge thread is busy only while Telnyx is slow.
+MAX_HEDGES = 8
+# The longest a hedge's future can take to settle once its thread has said it ended.
+_SETTLING = 1.0
+
+
+@dataclass(frozen=True)
+class Hedging:
+    """How requests made now may be hedged (`hedging_as`): after `after` seconds without an
+    answer; `clearance()` says whether the hedge may go now (0), in how long to ask again
+    (seconds), or never (None: past the time it may go in); `on_end` hears how it ended."""
+
+    after: float
+    clearance: Callable[[], float | None]
+    on_end: Callable[[HedgeReport], None]
+
+
+@dataclass(frozen=True)
+class HedgeReport:
+    """How one hedged request ended: `hedge_won`, `first_won`, `both_failed`, or `not_sent`
+    (silent past `after`, but the hedge was never cleared to go before the first answered);
+    the request ids of the answers that came (None for none)."""
+
+    outcome: str
+    first_request_id: str | None
+    hedge_request_id: str | None
+    waited: float
+
+
+class HedgeWon(Exception):
+    """The hedge answered first: the first request is abandoned."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__("the hedge answered first")
+        self.response = response
+
+
+# The race of the request being made on this thread, if it may be hedged.
+_RACE: contextvars.ContextVar[Race | None] = contextvars.ContextVar("telnyx_race", default=None)
+# How the requests made now may be hedged, if they may (hedging_as).
+_HEDGING: contextvars.ContextVar[Hedging | None] = contextvars.ContextVar(
+    "telnyx_hedging", default=None
+)
+
+
+@contextmanager
+def hedging_as(hedging: Hedging | None) -> Iterator[None]:
+    """Requests made inside, those that carry a `command_id`, are hedged as `hedging` says."""
+    token = _HEDGING.set(hedging)
+    try:
+        yield
+    finally:
+        _HEDGING.reset(token)
+
+
+def hedging_now() -> Hedging | None:
+    return _HEDGING.get()
+
+
+def unraced(send: Callable[[], httpx.Response]) -> httpx.Response:
+    """Run a hedge's request (in a copy of the caller's context): itself never hedged."""
+    _RACE.set(None)
+    _HEDGING.set(None)
+    return send()
+
+
+class Race:
+    """One hedgeable request: its first read waits for the first answer of the two."""
+
+    def __init__(
+        self,
+        hedging: Hedging,
+        send_hedge: Callable[[], httpx.Response],
+        executor: Callable[[], ThreadPoolExecutor],
+    ) -> None:
+        self.hedging = hedging
+        self._send_hedge = send_hedge
+        self._executor = executor
+        self._watched = False
+        self._started = time.monotonic()
+        self.silent = False  # no answer came within `after`
+        self.hedge: Future[httpx.Response] | None = None
+        self._done: socket.socket | None = None  # readable once the hedge has ended
+
+    def wait(self, sock: socket.socket | None, timeout: float | None) -> float | None:
+        """Before the first read of the answer: wait for it, hedging once it is late; return
+        the read timeout left. Raises HedgeWon when the hedge answers first."""
+        if self._watched or sock is None:
+            return timeout
+        self._watched = True
+        end = time.monotonic() + (timeout if timeout is not None else float("inf"))
+        if _readable(sock, min(self.hedging.after, end - time.monotonic())):
+            return _left(end)
+        self.silent = True
+        ask_at: float | None = time.monotonic()
+        try:
+            while (now := time.monotonic()) < end:
+                if self.hedge is None and ask_at is not None and now >= ask_at:
+                    ask_at = self._ask(now)
+                watch = [sock] if self._done is None else [sock, self._done]
+                until = ask_at if self.hedge is None and ask_at is not None else end
+                ready, _, _ = select.select(watch, [], [], max(min(until, end) - now, 0))
+                if sock in ready:
+                    return _left(end)
+                if self._done is not None and self._done in ready:
+                    self._close_done()
+                    # (Its thread says so just before its future is settled: wait for that.)
+                    if (won := self.answer(wait=_SETTLING)) is not None:
+                        raise HedgeWon(won)
+        finally:
+            self._close_done()
+        return 0.001  # (the read times out as it would have)
+
+    def answer(self, wait: float = 0.0) -> httpx.Response | None:
+        """The hedge's answer, if it has one (waiting up to `wait` seconds for it)."""
+        if self.hedge is None:
+            return None
+        try:
+            return self.hedge.result(timeout=wait)
+        except Exception:  # noqa: BLE001 (its failure is the first request's to report)
+            return None
+
+    def report(self, first: httpx.Response | None, winner: str) -> HedgeReport:
+        """How it ended (`winner`: first, hedge or none), for Hedging.on_end."""
+        hedge = self.answer()
+        outcome = (
+            "not_sent" if self.hedge is None
+            else {"first": "first_won", "hedge": "hedge_won"}.get(winner, "both_failed")
+        )  # fmt: skip
+        return HedgeReport(
+            outcome, _request_id(first), _request_id(hedge), time.monotonic() - self._started
+        )
+
+    def _ask(self, now: float) -> float | None:
+        """Ask whether the hedge may go; send it if so. When to ask again (None: never)."""
+        wait = self.hedging.clearance()
+        if wait is None:
+            return None
+        if wait > 0:
+            return now + wait
+        self._done, done = socket.socketpair()
+        self.hedge = self._executor().submit(self._run_hedge, done)
+        return None
+
+    def _run_hedge(self, done: socket.socket) -> httpx.Response:
+        try:
+            return self._send_hedge()
+        finally:
+            # (OSError: the race is over, and nobody waits for this one.)
+            with done, contextlib.suppress(OSError):
+                done.send(b"x")
+
+    def _close_done(self) -> None:
+        if self._done is not None:
+            self._done.close()
+            self._done = None
+
+
+def current_race() -> Race | None:
+    return _RACE.get()
+
+
+def racing(race: Race | None) -> contextvars.Token[Race | None]:
+    return _RACE.set(race)
+
+
+def stop_racing(token: contextvars.Token[Race | None]) -> None:
+    _RACE.reset(token)
+
+
+class WatchedBackend(httpcore.NetworkBackend):
+    """httpcore's own network backend, its streams' first read of an answer watched by the
+    race of the request being made on this thread, if any."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None,
+                    local_address: str | None = None, socket_options: Any = None,
+                    ) -> httpcore.NetworkStream:  # fmt: skip
+        return WatchedStream(
+            self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        )
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None,
+                            socket_options: Any = None) -> httpcore.NetworkStream:  # fmt: skip
+        return WatchedStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class WatchedStream(httpcore.NetworkStream):
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        race = _RACE.get()
+        if race is not None:
+            timeout = race.wait(self._socket(), timeout)
+        return self._inner.read(max_bytes, timeout)
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, timeout)
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
+                  timeout: float | None = None) -> httpcore.NetworkStream:  # fmt: skip
+        return WatchedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+    def _socket(self) -> socket.socket | None:
+        sock = self._inner.get_extra_info("socket")
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return None  # (bytes of the answer already decrypted: nothing to wait for)
+        return sock if isinstance(sock, socket.socket) else None
+
+
+class HedgeThreads:
+    """The hedge threads of one client, started only when a first hedge goes out."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def __call__(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(MAX_HEDGES, thread_name_prefix="telnyx-hedge")
+            return self._pool
+
+    def close(self) -> None:
+        """Let the threads end (a hedge still waiting on Telnyx ends with its timeout)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+def _readable(sock: socket.socket, wait: float) -> bool:
+    ready, _, _ = select.select([sock], [], [], max(wait, 0))
+    return bool(ready)
+
+
+def _left(end: float) -> float | None:
+    # (At least a millisecond: a zero timeout would make the read non-blocking, a ReadError.)
+    return None if end == float("inf") else max(end - time.monotonic(), 0.001)
+
+
+def _request_id(response: httpx.Response | None) -> str | None:
+    if response is None:
+        return None
+    headers = response.headers
+    found: str | None = headers.get("x-request-id") or headers.get("x-telnyx-request-id")
+    return found

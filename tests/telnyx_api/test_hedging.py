@@ -1,0 +1,143 @@
+"""Hedged commands against the local Telnyx-compatible server over real HTTP: the identical
+command on another connection once the first is late, the first answer winning."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from sandbox.api.http import FakeTelnyxServer
+from telnyx_api import errors
+from telnyx_api.client import TelnyxClient
+from telnyx_api.hedging import HedgeReport, Hedging, hedging_as
+from tests.conftest import API_KEY
+
+AFTER = 0.2
+
+
+@pytest.fixture
+def client(api: FakeTelnyxServer) -> Iterator[TelnyxClient]:
+    api.state.hang_seconds = 5.0
+    with TelnyxClient(API_KEY, base_url=api.base_url, timeout=3) as client:
+        yield client
+
+
+def _hedging(
+    reports: list[HedgeReport], clearance: Callable[[], float | None] = lambda: 0.0
+) -> Hedging:
+    return Hedging(after=AFTER, clearance=clearance, on_end=reports.append)
+
+
+def test_a_hedge_wins_over_a_hang(api: FakeTelnyxServer, client: TelnyxClient) -> None:
+    # Given a first request that Telnyx never answers
+    api.state.fail_next(1, 0, path_contains="/actions/record_start")
+    reports: list[HedgeReport] = []
+    started = time.monotonic()
+    with hedging_as(_hedging(reports)):
+        result = client.conferences.actions.record_start("c", format="mp3", command_id="h1")
+    # Then the identical command went out again and its answer is the command's
+    assert result.result == "ok"
+    first, hedge = api.state.requests()
+    assert (first.status, hedge.status) == (0, 200)
+    assert first.body == hedge.body
+    assert [r.outcome for r in reports] == ["hedge_won"]
+    assert reports[0].hedge_request_id is not None
+    # long before the 3 s timeout the first request would have waited out
+    assert time.monotonic() - started < 2.5
+
+
+def test_the_first_answer_wins_over_a_slow_hedge(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    # Given a first request acted on at once but answered 0.6 s late, its hedge 2.5 s late
+    api.state.fail_next(1, slow=0.6, path_contains="/actions/record_start")
+    api.state.fail_next(1, slow=2.5, path_contains="/actions/record_start")
+    reports: list[HedgeReport] = []
+    with hedging_as(_hedging(reports)):
+        result = client.conferences.actions.record_start("c", format="mp3", command_id="h2")
+    assert result.result == "ok"
+    # Then the first answer was taken (the hedge's, still to come, is dropped), and Telnyx
+    # acted once: the hedge was a repeat of a command_id it had seen
+    [report] = reports
+    assert report.outcome == "first_won"
+    assert report.first_request_id is not None
+    assert report.waited < 2.0
+    assert [r.duplicate for r in api.state.requests()] == [False, True]
+
+
+def test_a_command_without_a_command_id_is_never_hedged(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    # Given a mute (no command_id: Telnyx would act on a repeat) answered 0.6 s late
+    api.state.fail_next(1, slow=0.6, path_contains="/actions/mute")
+    reports: list[HedgeReport] = []
+    with hedging_as(_hedging(reports)):
+        client.conferences.actions.mute("c", call_control_ids=["v3:a"])
+    # Then it was sent once
+    assert len(api.state.requests()) == 1
+    assert reports == []
+
+
+def test_a_hedge_the_pace_refuses_waits_its_turn(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    # Given a first request that is never answered, and a pace that says "not yet" once
+    api.state.fail_next(1, 0, path_contains="/actions/record_start")
+    asked: list[float] = []
+
+    def clearance() -> float | None:
+        asked.append(time.time())
+        return 0.3 if len(asked) == 1 else 0.0
+
+    reports: list[HedgeReport] = []
+    with hedging_as(_hedging(reports, clearance)):
+        client.conferences.actions.record_start("c", format="mp3", command_id="h3")
+    # Then the hedge went out only once the pace let it, after asking again
+    _, hedge = api.state.requests()
+    assert len(asked) == 2
+    assert hedge.received_at >= asked[1] > asked[0]
+    assert [r.outcome for r in reports] == ["hedge_won"]
+
+
+def test_a_hedge_past_the_time_it_may_go_in_is_never_sent(
+    api: FakeTelnyxServer, client: TelnyxClient
+) -> None:
+    api.state.fail_next(1, slow=0.6, path_contains="/actions/record_start")
+    reports: list[HedgeReport] = []
+    with hedging_as(_hedging(reports, clearance=lambda: None)):
+        client.conferences.actions.record_start("c", format="mp3", command_id="h4")
+    assert len(api.state.requests()) == 1
+    assert [r.outcome for r in reports] == ["not_sent"]
+
+
+def test_both_unanswered_is_a_timeout_that_may_have_acted(api: FakeTelnyxServer) -> None:
+    api.state.hang_seconds = 3.0
+    api.state.fail_next(2, 0, path_contains="/actions/record_start")
+    reports: list[HedgeReport] = []
+    with (
+        TelnyxClient(API_KEY, base_url=api.base_url, timeout=1) as client,
+        hedging_as(_hedging(reports)),
+        pytest.raises(errors.TimeoutError) as caught,
+    ):
+        client.conferences.actions.record_start("c", format="mp3", command_id="h5")
+    assert caught.value.may_have_acted
+    assert len(api.state.requests()) == 2
+    assert [r.outcome for r in reports] == ["both_failed"]
+
+
+def test_a_fast_answer_costs_no_hedge_thread(api: FakeTelnyxServer) -> None:
+    before = set(threading.enumerate())
+    reports: list[HedgeReport] = []
+    with (
+        TelnyxClient(API_KEY, base_url=api.base_url, timeout=3) as client,
+        hedging_as(_hedging(reports)),
+    ):
+        for n in range(20):
+            client.conferences.actions.record_start("c", format="mp3", command_id=f"f{n}")
+    assert reports == []
+    assert len(api.state.requests()) == 20
+    started = set(threading.enumerate()) - before
+    assert not [t for t in started if t.name.startswith("telnyx-hedge")]
