@@ -24,6 +24,7 @@ from records.lane_answers import (
     member_id,
     taken,
 )
+from records.lane_replay import LaneReplays
 from records.lane_scripts import (
     APPEND,
     DROP,
@@ -35,14 +36,13 @@ from records.lane_scripts import (
     REQUEUE,
     SETTLE,
     TAKE,
-    LaneScripts,
 )
 from records.ledger import claim_key, done_key
 from records.metrics import latency_fields
 from records.replies import text
 
 
-class LaneStore(LaneScripts):
+class LaneStore(LaneReplays):
     """The lanes' records and the scripts that change them (docs/lanes.md, "The scripts")."""
 
     def append(

@@ -75,7 +75,8 @@ def expiry(item: LaneItem, timing: Timing) -> str:
 
 def expired_letter(item: LaneItem, timing: Timing, attempts: int) -> DeadLetter:
     """The dead letter of a command too old to act on now."""
-    return dead_letter(command_of(item), "expired", expiry(item, timing), attempts)
+    letter = dead_letter(command_of(item), "expired", expiry(item, timing), attempts)
+    return replace(letter, item=item.to_json())
 
 
 def maybe_acted_on(letter: DeadLetter, unknown_since: int | None) -> DeadLetter:

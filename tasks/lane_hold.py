@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -95,11 +96,18 @@ class LaneHold:
     ) -> bool:
         """Drop the lane's items `members`, counted, with their dead letters if they are given
         up on (see LaneStore.drop)."""
+        letters = [self.lettered(letter) if letter else None for letter in letters]
         return self.redis(
             lambda: self.rt.lanes.drop(
                 self.conference_id, self.drain_id, self.owner, members, counters, letters
             )
         )
+
+    def lettered(self, letter: DeadLetter, item: LaneItem | None = None) -> DeadLetter:
+        """A letter of this lane's: it names the conference, and carries its command as an item
+        of the lane, so that a replay goes through the lane."""
+        item_json = item.to_json() if item is not None else letter.item
+        return replace(letter, conference_id=self.conference_id, item=item_json)
 
     def settle(
         self,
@@ -151,6 +159,7 @@ class LaneHold:
         lane, stood instead (see LaneStore.give_up)."""
         name = task_name(inflight.item.followup)
         outcome = "expired" if letter.reason == "expired" else "dead_lettered"
+        letter = self.lettered(letter, inflight.item)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         answer, accepted = self.redis(
             lambda: self.rt.lanes.give_up(
