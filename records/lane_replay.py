@@ -12,6 +12,7 @@ from records.deadletters import LETTER_INDEX, LETTERS, DeadLetter, Replayed
 from records.lane_scripts import LaneScripts
 from records.ledger import done_key
 from records.replies import text
+from records.timeline import note
 
 REPLAY = scripts.load("lanes/replay")
 
@@ -50,6 +51,7 @@ class LaneReplays(LaneScripts):
             score=entry.score, item=entry.item, drain_id=drain[0], drain_message=drain[1],
             now_s=time.time(), moot_why=moot_why, participant=entry.participant or "",
             occurred_us=entry.occurred_us, dry=int(dry),
+            note=note("replay", batch=letter.task_id, action=letter.task, codes=letter.codes),
         )  # fmt: skip
         answer = self._write(REPLAY, keys, args)
         outcome = text(answer[0])

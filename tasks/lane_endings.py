@@ -46,7 +46,7 @@ def settle_moot(
 ) -> Settled:
     """Settle the command as moot (`ended`: Telnyx says the conference is over); only then is
     it said."""
-    settled = lane.settle(inflight, done=True, outcome="moot", ended=ended)
+    settled = lane.settle(inflight, done=True, outcome="moot", ended=ended, detail={"why": why})
     if settled is not Settled.LOST:
         with item_context(inflight.item):
             log.warning("%s: %s; not acted on", where(inflight.item), why)

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.naming import LANE_DRAIN
 from core.settings import RESEND_WINDOW_SECONDS
@@ -24,7 +24,7 @@ from records.fleet import Answer, Go
 from records.lane_answers import HandedOff, Marked, Pinned, Requeued, Settled, Taken
 from records.messages import celery_message
 from records.metrics import field
-from tasks import limits, runtime
+from tasks import limits, runtime, timeline_notes
 from tasks.outcomes import through_redis_outage
 from tasks.send import age_seconds, task_name
 
@@ -68,7 +68,8 @@ class LaneHold:
         """Pin the command the lane sends next, claimed in the ledger (see LaneStore.pin)."""
         return self.redis(
             lambda: self.rt.lanes.pin(self.conference_id, self.drain_id, inflight.batch_id,
-                                      inflight.to_json(), taken, self.owner)
+                                      inflight.to_json(), taken, self.owner,
+                                      timeline_notes.merged(inflight))
         )  # fmt: skip
 
     def pin_and_ask(
@@ -79,7 +80,8 @@ class LaneHold:
         return self.redis(
             lambda: self.rt.lanes.pin_and_ask(self.conference_id, self.drain_id,
                                               inflight.batch_id, inflight.to_json(), taken,
-                                              self.owner, self.rt.fleet, send_token)
+                                              self.owner, self.rt.fleet, send_token,
+                                              timeline_notes.merged(inflight))
         )  # fmt: skip
 
     def mark_sent(self, send_token: str) -> Marked | None:
@@ -92,14 +94,18 @@ class LaneHold:
         )  # fmt: skip
 
     def drop(
-        self, members: list[str], counters: list[str], letters: list[DeadLetter | None]
+        self,
+        members: list[str],
+        counters: list[str],
+        letters: list[DeadLetter | None],
+        note: str = "",
     ) -> bool:
         """Drop the lane's items `members`, counted, with their dead letters if they are given
         up on (see LaneStore.drop)."""
         letters = [self.lettered(letter) if letter else None for letter in letters]
         return self.redis(
             lambda: self.rt.lanes.drop(
-                self.conference_id, self.drain_id, self.owner, members, counters, letters
+                self.conference_id, self.drain_id, self.owner, members, counters, letters, note
             )
         )
 
@@ -118,12 +124,15 @@ class LaneHold:
         announced: bool = False,
         ended: bool = False,
         tell: Answer | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> Settled:
         """Record how the inflight command ended. IDLE:
         the lane went idle with it (this run is over, its message complete); LOST: this run
         has lost the lane, and nothing of this outcome was recorded: its next take says
         whether it is stale, or another run holds the lane. `tell`: Telnyx's answer to it,
-        for the fleet (sent commands)."""
+        for the fleet (sent commands); `detail`: what the timeline's entry adds (Telnyx's
+        answer, the reason it is moot)."""
+        note = timeline_notes.command(outcome, inflight, **(detail or {}))
         name = task_name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         if outcome == "sent":
@@ -137,7 +146,7 @@ class LaneHold:
                 lambda: lanes.settle_and_tell(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
                     fleet=self.rt.fleet, answer=tell, counters=counters, announced=announced,
-                    latency=latency,
+                    latency=latency, note=note,
                 )
             )  # fmt: skip
             limits.log_circuit_change(changed, None)
@@ -146,7 +155,7 @@ class LaneHold:
                 lambda: lanes.settle(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
                     done=done, counters=counters, announced=announced, ended=ended,
-                    latency=latency,
+                    latency=latency, note=note,
                 )
             )  # fmt: skip
         if answer is Settled.LOST:
@@ -165,6 +174,7 @@ class LaneHold:
             lambda: self.rt.lanes.give_up(
                 self.conference_id, inflight.batch_id, inflight.action_ids,
                 drain=(self.drain_id, self.owner), letter=letter, counters=counters,
+                note=timeline_notes.dead_letter(inflight, letter),
             )
         )  # fmt: skip
         if answer is Settled.LOST:
@@ -185,6 +195,7 @@ class LaneHold:
         for_created: bool = False,
         answered_send: str | None = None,
         counters: list[str] | None = None,
+        note: str = "",
     ) -> HandedOff:
         """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
         Returns idle or next (the run is over), again (a created came: take the lane again) or
@@ -194,7 +205,7 @@ class LaneHold:
             lambda: self.rt.lanes.hand_off(
                 self.conference_id, self.drain_id, self.owner, successor, delay=delay,
                 waiting=waiting, failed=failed, for_created=for_created,
-                answered_send=answered_send, counters=counters or [],
+                answered_send=answered_send, counters=counters or [], note=note,
             )
         )  # fmt: skip
 

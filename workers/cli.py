@@ -7,6 +7,8 @@
     conference-worker dead-letters replay TASK_ID | --all | FILTERS [--dry-run]
     conference-worker dead-letters purge TASK_ID | --all | FILTERS [--dry-run]
 
+    conference-worker timeline ID [--json] [--show-caller-data]
+
 FILTERS (workers/letters_cli.py): --conference, --action, --code, --status, --since, --until.
 
 Configuration comes from the environment. `check` (the Procfile's release step) prints one
@@ -29,7 +31,8 @@ from core.settings import CommonSettings, ConfigError, load_settings
 from records.deadletters import DeadLetters
 from records.preflight import report
 from records.redis_client import redis_client
-from workers import letters_cli, preflight
+from records.timeline import Timeline
+from workers import letters_cli, preflight, timeline_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     health.add_argument("--timeout", type=float, default=2.0, help="seconds to wait (default 2)")
     letters_cli.add_parser(commands)
+    timeline_cli.add_parser(commands)
     return parser
 
 
@@ -69,6 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     client = redis_client(settings)
     try:
+        if args.command == "timeline":
+            code, lines = timeline_cli.run(Timeline(client), args)
+            print("\n".join(lines), file=sys.stdout if code == 0 else sys.stderr)
+            return code
         code, result = letters_cli.run(
             settings, DeadLetters(client, settings.dead_letter_ttl_seconds), args
         )

@@ -13,10 +13,11 @@
 --   waiting already), and a lane with no drain gets `drain_id`, journaled and queued.
 -- With `dry` ('1'), nothing is written: the answer says what the replay would come to.
 -- Answers: {'gone'} | {'done'} | {'moot', why} | {'replayed', scheduled (0|1)}.
--- KEYS: letters, letter_index, done, state, q, items, queue, journal, since
+-- KEYS: letters, letter_index, done, state, q, items, queue, journal, since, timeline
 -- ARGV: letter_id, letter, action_id, score, item, drain_id, drain_message, now_s, ttl,
---       done_ttl, moot_why, participant, occurred_us, dry
+--       done_ttl, moot_why, participant, occurred_us, dry, note, timeline_cap, timeline_ttl
 --! include lib/members.lua
+--! include lib/timeline.lua
 
 local letters = KEYS[1]
 local letter_index = KEYS[2]
@@ -27,6 +28,7 @@ local items = KEYS[6]
 local queue = KEYS[7]
 local journal = KEYS[8]
 local since = KEYS[9]
+local timeline = KEYS[10]
 local letter_id = ARGV[1]
 local letter = ARGV[2]
 local action_id = ARGV[3]
@@ -41,6 +43,9 @@ local moot_why = ARGV[11]
 local participant = ARGV[12]
 local occurred_us = ARGV[13]
 local dry = ARGV[14]
+local note = ARGV[15]
+local timeline_cap = ARGV[16]
+local timeline_ttl = ARGV[17]
 
 if redis.call('HGET', letters, letter_id) ~= letter then return {'gone'} end
 local recorded = redis.call('GET', done)
@@ -59,9 +64,14 @@ if dry == '1' then
 end
 redis.call('HDEL', letters, letter_id)
 redis.call('ZREM', letter_index, letter_id)
-if recorded == '1' or recorded == 'moot' then return {'done'} end
+if recorded == '1' or recorded == 'moot' then
+  timeline_note(timeline, note, timeline_cap, timeline_ttl, '"outcome":"already_done",')
+  return {'done'}
+end
 if why ~= '' then
   redis.call('SET', done, 'moot', 'EX', done_ttl)
+  timeline_note(timeline, note, timeline_cap, timeline_ttl,
+                '"outcome":"moot","why":' .. cjson.encode(why) .. ',')
   return {'moot', why}
 end
 redis.call('DEL', done)
@@ -80,4 +90,5 @@ end
 redis.call('EXPIRE', state, ttl)
 redis.call('EXPIRE', q, ttl)
 redis.call('EXPIRE', items, ttl)
+timeline_note(timeline, note, timeline_cap, timeline_ttl, '"outcome":"replayed",')
 return {'replayed', scheduled}
