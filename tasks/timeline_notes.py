@@ -15,7 +15,7 @@ from telnyx_api.errors import APIError, TelnyxError
 
 def planned(event_id: str, event_type: str, items: list[LaneItem]) -> str:
     """What the rules planned for an event: each follow-up's action id, command and rule."""
-    actions = [{"id": i.action_id, "action": task_name(i.followup), "rule": i.followup.key}
+    actions = [{"id": i.action_id, "action": task_name(i.followup), "rule": i.followup.rule}
                for i in items]  # fmt: skip
     names = [i.followup.announce.name for i in items if i.followup.announce]
     caller = {"names": [n for n in names if n]} if any(names) else None
