@@ -46,6 +46,11 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / TICKS
 
 
+def kept_bytes(client: redis.Redis) -> int:
+    """The bytes every key in the database takes (MEMORY USAGE, all of each value sampled)."""
+    return sum(int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter())
+
+
 def run(
     bench: Bench, conferences: int, per_conference: int, worker_root: Path | None
 ) -> tuple[float, float, int, float]:
@@ -69,7 +74,6 @@ def run(
         try:
             worker.wait_until(lambda: " ready." in worker.output(), 60)
             before = cpu_seconds(worker.pid)
-            memory = int(client.info("memory")["used_memory"])
             for task_id, message in messages:
                 journal.publish(task_id, message)
             quiet = lambda: client.zcard("tcw:journal:since") == 0  # noqa: E731
@@ -77,8 +81,8 @@ def run(
                 raise RuntimeError(f"not drained: {client.zcard('tcw:journal:since')} pending")
             used = cpu_seconds(worker.pid) - before
             # What a conference leaves in Redis once drained (done records, lane state, its
-            # timeline), until it expires.
-            kept = (int(client.info("memory")["used_memory"]) - memory) / conferences
+            # timeline), until it expires: every key's own size, by MEMORY USAGE.
+            kept = kept_bytes(client) / conferences
             times = sorted(r["received_at"] for r in api.requests() if r["status"] == 200)
         finally:
             worker.stop()

@@ -28,7 +28,7 @@ import uuid
 
 import redis
 
-from bench.lanes import cpu_seconds
+from bench.lanes import cpu_seconds, kept_bytes
 from core.naming import LANE_DRAIN, QUEUE, event_task_id, followup_task_id, inline_drain_id
 from followups.followup import FollowUp
 from followups.lane_policy import LaneItem
@@ -128,7 +128,6 @@ def main() -> int:
             for _ in range(args.drivers)
         ]
         client.config_resetstat()
-        memory = int(client.info("memory")["used_memory"])
         before, started = cpu_seconds(server.pid), time.monotonic()
         for d in drivers:
             d.start()
@@ -144,7 +143,7 @@ def main() -> int:
             d.join()
         # What stays after each event (a conference of its own): its seen key, done record,
         # lane state, timeline and the ids that name it, until they expire.
-        retained = (int(client.info("memory")["used_memory"]) - memory) / events
+        retained = kept_bytes(client) / events
         client.close()
     rate, cpu_ms = events / elapsed, used * 1000 / events
     print(

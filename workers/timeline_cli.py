@@ -112,6 +112,7 @@ def _outcome(e: dict[str, Any]) -> tuple[str, str] | None:
             return "moot", f"replayed: {e.get('why')}"
         if e.get("outcome") == "already_done":
             return "done", "replayed: done already"
+        return "pending", f"replayed at {_at(e)}: back in its conference's lane"
     return None
 
 
@@ -120,8 +121,6 @@ def _pending(e: dict[str, Any]) -> str:
         return f"waiting: {e.get('why')}"
     if e.get("kind") == "attempt_failed":
         return f"attempt {e.get('attempt')} failed (HTTP {e.get('status')}), retrying"
-    if e.get("kind") == "replay":
-        return f"replayed at {_at(e)}"
     return "in its conference's lane"
 
 

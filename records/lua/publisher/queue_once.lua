@@ -32,7 +32,7 @@ local function on_timeline(outcome)
   if note == '' then return end
   timeline_note(timeline, note, timeline_cap, timeline_ttl, '"outcome":"' .. outcome .. '",')
   redis.call('SET', event_ref, conference_id, 'EX', timeline_ttl)
-  redis.call('SET', call_ref, conference_id, 'EX', timeline_ttl)
+  if call_ref ~= event_ref then redis.call('SET', call_ref, conference_id, 'EX', timeline_ttl) end
 end
 
 if not redis.call('SET', seen, '1', 'NX', 'EX', seen_ttl) then
