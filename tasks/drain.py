@@ -384,7 +384,7 @@ class _Drain:
                             started=True)  # fmt: skip
             return settled is not Settled.IDLE
         letter = maybe_acted_on(what.letter, unknown_since)
-        settled, accepted = self.lane.give_up(inflight, letter)
+        settled, accepted = self.lane.give_up(inflight, letter, exc)
         if not accepted and settled is not Settled.LOST:
             log_refusal(command, exc, retries, what)
             report.failed(inflight.batch_id, exc, dead_letter=letter.task_id)

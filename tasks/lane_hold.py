@@ -27,6 +27,7 @@ from records.metrics import field
 from tasks import limits, runtime, timeline_notes
 from tasks.outcomes import through_redis_outage
 from tasks.send import age_seconds, task_name
+from telnyx_api.errors import TelnyxError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -162,10 +163,12 @@ class LaneHold:
             log.warning("%s: another run holds this conference now", self.where)
         return answer
 
-    def give_up(self, inflight: Inflight, letter: DeadLetter) -> tuple[Settled, bool]:
+    def give_up(
+        self, inflight: Inflight, letter: DeadLetter, exc: TelnyxError | None = None
+    ) -> tuple[Settled, bool]:
         """Settle the inflight command as given up on, its dead letter stored in the same step;
         True beside the answer when Telnyx's acceptance of it, recorded by a run that lost the
-        lane, stood instead (see LaneStore.give_up)."""
+        lane, stood instead (see LaneStore.give_up). `exc`: Telnyx's refusal, if it was one."""
         name = task_name(inflight.item.followup)
         outcome = "expired" if letter.reason == "expired" else "dead_lettered"
         letter = self.lettered(letter, inflight.item)
@@ -174,7 +177,7 @@ class LaneHold:
             lambda: self.rt.lanes.give_up(
                 self.conference_id, inflight.batch_id, inflight.action_ids,
                 drain=(self.drain_id, self.owner), letter=letter, counters=counters,
-                note=timeline_notes.dead_letter(inflight, letter),
+                note=timeline_notes.dead_letter(inflight, letter, exc),
             )
         )  # fmt: skip
         if answer is Settled.LOST:

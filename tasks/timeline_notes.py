@@ -66,6 +66,10 @@ def dropped(step: Drop) -> str:
                 events=[i.event_id for i in step.items])  # fmt: skip
 
 
-def dead_letter(inflight: Inflight, letter: DeadLetter) -> str:
-    return command("dead_letter", inflight, reason=letter.reason, status=letter.status,
-                   codes=letter.codes, error=letter.error)  # fmt: skip
+def dead_letter(inflight: Inflight, letter: DeadLetter, exc: TelnyxError | None = None) -> str:
+    """A command given up on: Telnyx's refusal (`exc`), or why we gave up (our own words: too
+    old, its outcome unknown). The letter's error text is left out for a refusal: it quotes
+    Telnyx's detail, which may quote the request."""
+    if exc is not None:
+        return command("dead_letter", inflight, reason=letter.reason, **answer(exc))
+    return command("dead_letter", inflight, reason=letter.reason, error=letter.error)

@@ -86,9 +86,11 @@ def run(settings: CommonSettings, store: DeadLetters, args: argparse.Namespace) 
             return 0, {"would_purge": [x.task_id for x in letters]}
         purged = sum(store.purge(x.task_id) for x in letters)
         return (0 if purged or args.task_id is None else 1), {"purged": purged}
+    # (The lease is not used by a replay.)
     lanes = LaneStore(
-        store.client, lease_seconds=1.0, done_ttl_seconds=settings.action_done_ttl_seconds
-    )
+        store.client, lease_seconds=1.0, done_ttl_seconds=settings.action_done_ttl_seconds,
+        timeline_ttl_seconds=settings.timeline_retention_hours * 3600,
+    )  # fmt: skip
     done = replay_all(store, lanes, letters, _timing(settings), dry_run=args.dry_run)
     if args.task_id is not None and not letters:
         done.not_found.append(args.task_id)
