@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import redis
@@ -58,7 +58,9 @@ class DeadLetter:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> DeadLetter:
-        return cls(**json.loads(raw))
+        # (Fields a later version adds are left out, so that a letter it wrote still reads.)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
 
     @property
     def conference(self) -> str | None:

@@ -141,3 +141,8 @@ def test_the_cli_lists_age_and_expiry(
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["age_seconds"] == pytest.approx(3600, abs=60)
     assert listed["expires_in_seconds"] == pytest.approx(86400 - 3600, abs=60)
+
+
+def test_a_letter_a_later_version_wrote_still_reads() -> None:
+    raw = json.loads(_letter("a").to_json()) | {"a_later_field": 1}
+    assert DeadLetter.from_json(json.dumps(raw)) == _letter("a")
