@@ -46,10 +46,15 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(v) for v in fields[11:15]) / TICKS
 
 
+def kept_bytes(client: redis.Redis) -> int:
+    """The bytes every key in the database takes (MEMORY USAGE, all of each value sampled)."""
+    return sum(int(client.memory_usage(key, samples=0) or 0) for key in client.scan_iter())
+
+
 def run(
     bench: Bench, conferences: int, per_conference: int, worker_root: Path | None
-) -> tuple[float, float, int]:
-    """Events per second, CPU ms per event, commands sent."""
+) -> tuple[float, float, int, float]:
+    """Events per second, CPU ms per event, commands sent, Redis bytes kept per conference."""
     batch = conference_burst(conferences, joins=per_conference - 1)
     messages = []
     for event in batch:
@@ -75,12 +80,15 @@ def run(
             if not wait(quiet, 300):
                 raise RuntimeError(f"not drained: {client.zcard('tcw:journal:since')} pending")
             used = cpu_seconds(worker.pid) - before
+            # What a conference leaves in Redis once drained (done records, lane state, its
+            # timeline), until it expires: every key's own size, by MEMORY USAGE.
+            kept = kept_bytes(client) / conferences
             times = sorted(r["received_at"] for r in api.requests() if r["status"] == 200)
         finally:
             worker.stop()
             client.close()
     rate = len(batch) / (times[-1] - times[0] + 0.1)  # (+ the last command's own latency)
-    return rate, used * 1000 / len(batch), len(times)
+    return rate, used * 1000 / len(batch), len(times), kept
 
 
 def main() -> int:
@@ -96,7 +104,9 @@ def main() -> int:
         results = [run(bench, conferences, per, args.worker_root) for _ in range(args.runs)]
         rate = statistics.median(r[0] for r in results)
         cpu = statistics.median(r[1] for r in results)
-        rows.append((conferences, per, rate, cpu, results[0][2], [f"{r[0]:.0f}" for r in results]))
+        kept = statistics.median(r[3] for r in results)
+        each = [f"{r[0]:.0f}" for r in results]
+        rows.append((conferences, per, rate, cpu, results[0][2], each, kept))
         print(f"  {conferences} x {per}: {rate:.0f} events/s, {cpu:.2f} ms CPU/event",
               file=sys.stderr, flush=True)  # fmt: skip
     print(
@@ -105,11 +115,15 @@ def main() -> int:
         + (f", worker from {args.worker_root}" if args.worker_root else "")
         + "\n"
     )
-    print("| conferences x events | events/s | worker CPU per event | commands sent | runs |")
-    print("|---|---|---|---|---|")
-    for conferences, per, rate, cpu, commands, each in rows:
+    print(
+        "| conferences x events | events/s | worker CPU per event | Redis kept per conference "
+        "| commands sent | runs |"
+    )
+    print("|---|---|---|---|---|---|")
+    for conferences, per, rate, cpu, commands, each, kept in rows:
         print(
-            f"| {conferences} x {per} | {rate:.0f} | {cpu:.2f} ms | {commands} | {', '.join(each)} |"
+            f"| {conferences} x {per} | {rate:.0f} | {cpu:.2f} ms | {kept:.0f} bytes | {commands} "
+            f"| {', '.join(each)} |"
         )
     ratio = rows[1][2] / rows[0][2]
     print(f"\n100 x 3 drains at {ratio:.2f} of the rate of 300 x 1 (target >= 0.8)")

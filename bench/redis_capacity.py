@@ -28,7 +28,7 @@ import uuid
 
 import redis
 
-from bench.lanes import cpu_seconds
+from bench.lanes import cpu_seconds, kept_bytes
 from core.naming import LANE_DRAIN, QUEUE, event_task_id, followup_task_id, inline_drain_id
 from followups.followup import FollowUp
 from followups.lane_policy import LaneItem
@@ -37,8 +37,10 @@ from records.lane_answers import Pinned, Settled, TakeStatus
 from records.lane_store import LaneStore
 from records.messages import celery_message
 from records.publishing.publisher import EventPublisher
+from records.timeline import note
 from sandbox.events import encode, make_event
 from sandbox.redis_server import RedisServer
+from tasks import timeline_notes
 
 UNACKED, UNACKED_INDEX = "unacked", "unacked_index"
 
@@ -57,8 +59,9 @@ def drive(url: str, seconds: float, counts: multiprocessing.Queue) -> None:  # t
     while time.monotonic() < stop:
         conference_id, event_id = str(uuid.uuid4()), str(uuid.uuid4())
         task_id = event_task_id(event_id)
-        # The web
-        publisher.publish(body, event_id, "conference.created", conference_id)
+        # The web (with the event's entry on its conference's timeline, as ingest writes it)
+        entry = note("webhook", type="conference.created", event_id=event_id)
+        publisher.publish(body, event_id, "conference.created", conference_id, note=entry)
         # kombu: delivery, recorded as unacknowledged
         _, message = client.brpop([QUEUE], timeout=1) or (None, b"")
         tag = uuid.uuid4().hex
@@ -82,6 +85,7 @@ def drive(url: str, seconds: float, counts: multiprocessing.Queue) -> None:  # t
         _, taken = lanes.append_and_take(
             conference_id, [(action_id, item.score, item.to_json())], event_type="conference.created",
             drain=drain, owner=owner, complete=task_id,
+            note=timeline_notes.planned(event_id, "conference.created", [item]),
         )  # fmt: skip
         if taken is None or taken.status is not TakeStatus.OK:
             raise RuntimeError(f"the event's drain did not get its lane: {taken}")
@@ -95,6 +99,8 @@ def drive(url: str, seconds: float, counts: multiprocessing.Queue) -> None:  # t
         answer, _ = lanes.settle_and_tell(
             conference_id, action_id, [action_id], drain=(drain_id, owner), fleet=fleet,
             answer=Answer("answered"), counters=["telnyx_actions_total:record_start:sent"],
+            note=note("sent", batch=action_id, actions=[action_id], attempt=1,
+                      request_id=str(uuid.uuid4())),
         )  # fmt: skip
         if answer is not Settled.IDLE:
             raise RuntimeError(f"the lane did not go idle: {answer}")
@@ -135,6 +141,9 @@ def main() -> int:
         )
         for d in drivers:
             d.join()
+        # What stays after each event (a conference of its own): its seen key, done record,
+        # lane state, timeline and the ids that name it, until they expire.
+        retained = kept_bytes(client) / events
         client.close()
     rate, cpu_ms = events / elapsed, used * 1000 / events
     print(
@@ -152,6 +161,7 @@ def main() -> int:
     print(
         f"| where one Redis is the limit (1 core / CPU per event) | {1000 / cpu_ms:.0f} events/s |"
     )
+    print(f"| Redis memory kept per event (a conference each) | {retained:.0f} bytes |")
     return 0
 
 

@@ -54,6 +54,18 @@ class CommonSettings(BaseSettings):
     # Dead letters keep a task's arguments (spoken text, client_state): caller data, so they
     # are deleted this long after the action failed, replayed or not.
     dead_letter_ttl_seconds: Annotated[int, Field(ge=3600, le=366 * 86400)] = 14 * 86400
+    # A conference's timeline (`conference-worker timeline`): what the service did for it, kept
+    # this long after its last entry (each conference's capped at TIMELINE_MAX_ENTRIES).
+    timeline_retention_hours: Annotated[int, Field(ge=1, le=30 * 24)] = 24
+    # The age rules (the worker acts by them; a replay reports what is past them as moot).
+    # An event older than this when its action would run is not acted on: no announcement
+    # for a participant who joined an hour ago.
+    event_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 900
+    # The same for an announcement, moot sooner: retried (through an outage, say) only until
+    # its event is this old, then given up on as expired. A rule's max_age overrides both.
+    announce_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 120
+    # How long the ledger remembers an action done (and a lane its state) after its last write.
+    action_done_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
 
     @field_validator("redis_url")
     @classmethod
@@ -208,16 +220,9 @@ class WorkerSettings(CommonSettings):
     task_max_retries: Annotated[int, Field(ge=0, le=100)] = 10
     retry_backoff_base_seconds: Annotated[float, Field(gt=0, le=60)] = 1.0
     retry_backoff_max_seconds: Annotated[float, Field(gt=0, le=600)] = 20.0
-    # An event older than this when its action would run is not acted on: no announcement
-    # for a participant who joined an hour ago.
-    event_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 900
-    # The same for an announcement, moot sooner: retried (through an outage, say) only until
-    # its event is this old, then given up on as expired. A rule's max_age overrides both.
-    announce_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 120
     # A cap on the commands the whole fleet sends a second, below what Telnyx's own
     # x-ratelimit-* headers allow (which the fleet follows anyway); unset: none of ours.
     telnyx_max_commands_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = None
-    action_done_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
 
     # How long a message may stay unacknowledged before Redis hands it to another worker.
     # It must exceed any retry countdown plus an API call, or a waiting retry would run twice;

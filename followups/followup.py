@@ -33,6 +33,9 @@ class FollowUp:
     # Retried until its event is this old (s), then given up on as expired; None: the default
     # for its kind (an announcement's is shorter: it is moot minutes later).
     max_age: int | None = None
+    # The rule that planned it, for the conference's timeline: "rule<N>" of a rules file, or
+    # "built-in". (Not kept in the lane: only the plan says it.)
+    rule: str | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:

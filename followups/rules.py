@@ -38,7 +38,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from string import Formatter
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -179,8 +179,10 @@ def plan(event: Event, rules: list[Rule]) -> list[FollowUp]:
             key = f"{rule.key}:{followup.key}" if rule.key else followup.key
             params = {**params, "command_id": command_id(event.id, key)}
         announce = _announce(rule, event.event_type, params, context)
+        planned_by = rule.key or "built-in"
+        kind = cast(Literal["conference", "call"], rule.kind)
         followups.append(
-            FollowUp(rule.kind, rule.name, target, params, announce, rule.max_age)  # type: ignore[arg-type]
+            FollowUp(kind, rule.name, target, params, announce, rule.max_age, planned_by)
         )
     return followups
 

@@ -27,6 +27,7 @@ from ingest.signature import (
     WebhookVerifier,
 )
 from records.publishing.publisher import EventPublisher, QueueUnavailable
+from records.timeline import note
 from telnyx_api.events import Envelope, Event
 
 if TYPE_CHECKING:
@@ -136,7 +137,10 @@ class WebhookRoute:
         try:
             # The body is queued as received: one JSON parse here, one in the worker, and the
             # worker sees every field Telnyx sent, known to this version or not.
-            queued = self._publisher.publish(text, event.id, event.event_type, event.conference_id)
+            queued = self._publisher.publish(
+                text, event.id, event.event_type, event.conference_id,
+                note=webhook_note(event), call_control_id=_call_control_id(event),
+            )  # fmt: skip
         except QueueUnavailable as exc:
             # Redis's errors name host and port, never a password.
             log.error(
@@ -152,6 +156,25 @@ class WebhookRoute:
         log.log(logging.DEBUG if queued else logging.INFO, "%s %s %s", status, event.event_type,
                 event.id)  # fmt: skip
         return f'{{"status":"{status}","event_id":{json.dumps(event.id)}}}'.encode()
+
+
+def webhook_note(event: Event) -> str:
+    """The event's entry on its conference's timeline (records/timeline.py): the script adds
+    when it was received (Redis's clock) and whether it was queued or a duplicate. Caller data
+    (client_state, which carries names) only under `caller`."""
+    payload = getattr(event, "payload", None)
+    client_state = getattr(payload, "client_state", None)
+    return note(
+        "webhook", type=event.event_type, event_id=event.id,
+        occurred_at=event.when.isoformat() if event.when else None,
+        call_control_id=_call_control_id(event),
+        caller={"client_state": client_state} if client_state else None,
+    )  # fmt: skip
+
+
+def _call_control_id(event: Event) -> str | None:
+    found = getattr(getattr(event, "payload", None), "call_control_id", None)
+    return found if isinstance(found, str) else None
 
 
 def _answer(

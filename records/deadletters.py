@@ -8,9 +8,10 @@ again with its retry count reset; the ledger still prevents a double.
 
 from __future__ import annotations
 
+import enum
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import redis
@@ -46,19 +47,48 @@ class DeadLetter:
     retries: int = 0
     event_id: str | None = None
     failed_at: float = field(default_factory=time.time)
+    # A lane's letter: its conference, and its command as an item of the lane (JSON), so that
+    # a replay puts it back in the lane (in event order, behind the lane's drain) rather than
+    # sending it on its own. Letters of call tasks, and older ones, have neither.
+    conference_id: str | None = None
+    item: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> DeadLetter:
-        return cls(**json.loads(raw))
+        # (Fields a later version adds are left out, so that a letter it wrote still reads.)
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(raw).items() if k in known})
+
+    @property
+    def conference(self) -> str | None:
+        """The conference it was for: the lane's, or a conference command's target."""
+        if self.conference_id is not None:
+            return self.conference_id
+        if self.task.startswith("conference.") and self.args and isinstance(self.args[0], str):
+            return self.args[0]
+        return None
+
+
+class Replayed(enum.Enum):
+    """What replaying one letter came to."""
+
+    REPLAYED = "replayed"  # queued again (in its lane, or as its own task)
+    DONE = "already_done"  # the ledger says it is done: the letter went, nothing was queued
+    MOOT = "moot"  # past its age rule, its conference ended, its participant left: not sent
+    GONE = "not_found"  # no such letter (replayed, purged or expired meanwhile)
 
 
 class DeadLetters:
     def __init__(self, client: redis.Redis, ttl_seconds: int = DEFAULT_TTL_SECONDS) -> None:
         self._redis = client
         self.ttl_seconds = ttl_seconds
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._redis
 
     def add(self, letter: DeadLetter) -> None:
         with self._redis.pipeline(transaction=True) as pipe:
@@ -106,9 +136,19 @@ class DeadLetters:
 
     def replay(self, task_id: str) -> bool:
         """Queue a dead letter's task again and remove the letter, atomically."""
+        return self.replay_task(task_id) is Replayed.REPLAYED
+
+    def raw(self, task_id: str) -> bytes | str | None:
+        """A letter as stored (a lane's replay is guarded by it)."""
+        found: bytes | str | None = self._redis.hget(LETTERS, task_id)
+        return found
+
+    def replay_task(self, task_id: str) -> Replayed:
+        """Queue a dead letter's task again (as a task of its own) and remove the letter,
+        atomically; unless the ledger says it is done."""
         letter = self.get(task_id)
         if letter is None:
-            return False
+            return Replayed.GONE
         message = celery_message(letter.task, letter.task_id, letter.args, f"replay of {task_id}")
         keys = {
             "letters": LETTERS,
@@ -119,7 +159,8 @@ class DeadLetters:
             "done": done_key(task_id),
         }
         args = {"task_id": task_id, "message": message, "now": time.time()}
-        return bool(_REPLAY.run(self._redis, keys, args))
+        answer = int(_REPLAY.run(self._redis, keys, args))
+        return {0: Replayed.GONE, 1: Replayed.REPLAYED, 2: Replayed.DONE}[answer]
 
     def purge(self, task_id: str | None = None) -> int:
         """Delete one dead letter, or all of them; returns how many went."""

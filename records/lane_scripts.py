@@ -17,6 +17,7 @@ from records.fleet import FLEET, PROBE
 from records.journal import JOURNAL, SINCE
 from records.metrics import LATENCY, METRICS
 from records.replication import PRIMARY_ONLY, Replication
+from records.timeline import DEFAULT_TTL_SECONDS, TIMELINE_MAX_ENTRIES, timeline_key
 
 # How many waiting items one take reads: enough to merge a crowd's announcements.
 TAKE_LIMIT = 500
@@ -57,6 +58,7 @@ class LaneScripts:
         done_ttl_seconds: int,
         queue: str = QUEUE,
         replication: Replication = PRIMARY_ONLY,
+        timeline_ttl_seconds: int = DEFAULT_TTL_SECONDS,
     ) -> None:
         self._redis = client
         self._lease_ms = int(lease_seconds * 1000)
@@ -67,7 +69,8 @@ class LaneScripts:
         self._constants: dict[str, Any] = {
             "lease_ms": self._lease_ms, "ttl": self._ttl, "done_ttl": self._ttl,
             "take_limit": TAKE_LIMIT, "missing_counter": MISSING,
-            "latency_sum_field": LATENCY_SUM,
+            "latency_sum_field": LATENCY_SUM, "timeline_cap": TIMELINE_MAX_ENTRIES,
+            "timeline_ttl": timeline_ttl_seconds, "note": "",
         }  # fmt: skip
 
     def _write(self, script: scripts.Script, keys: dict[str, Any], args: dict[str, Any]) -> Any:
@@ -85,6 +88,7 @@ class LaneScripts:
         base = f"{KEY_PREFIX}lane:{conference_id}"
         known = {
             "state": base, "q": f"{base}:q", "items": f"{base}:items", "lease": f"{base}:lease",
-            "queue": self._queue, **_SHARED_KEYS, **extra,
+            "queue": self._queue, "timeline": timeline_key(conference_id), **_SHARED_KEYS,
+            **extra,
         }  # fmt: skip
         return {name: known[name] for name in script.key_names}

@@ -24,6 +24,7 @@ from records.lane_answers import (
     member_id,
     taken,
 )
+from records.lane_replay import LaneReplays
 from records.lane_scripts import (
     APPEND,
     DROP,
@@ -35,14 +36,13 @@ from records.lane_scripts import (
     REQUEUE,
     SETTLE,
     TAKE,
-    LaneScripts,
 )
 from records.ledger import claim_key, done_key
 from records.metrics import latency_fields
 from records.replies import text
 
 
-class LaneStore(LaneScripts):
+class LaneStore(LaneReplays):
     """The lanes' records and the scripts that change them (docs/lanes.md, "The scripts")."""
 
     def append(
@@ -55,13 +55,16 @@ class LaneStore(LaneScripts):
         left: tuple[str, int] | None = None,  # (call_control_id, when they left in us)
         now_ms: int | None = None,
         inline: bool = False,
+        note: str = "",
     ) -> tuple[int, bool, bool]:
         """Add an event's follow-ups, as (action id, score, item) (those not done or waiting
         already), and what the event says of the conference; queue `drain` if the lane has no
         drain yet (`inline`: journaled only, for the caller to run). Returns how many were
         added, whether `drain` became the lane's drain now, and whether it is the lane's drain
         (now, or since an earlier call with the same drain id)."""
-        answer = self._append_call(conference_id, items, event_type, drain, left, now_ms, inline)
+        answer = self._append_call(
+            conference_id, items, event_type, drain, left, now_ms, inline, note=note
+        )
         return int(answer[0]), bool(answer[1]), bool(answer[2])
 
     def append_and_take(
@@ -75,6 +78,7 @@ class LaneStore(LaneScripts):
         complete: str,
         left: tuple[str, int] | None = None,
         now_ms: int | None = None,
+        note: str = "",
     ) -> tuple[int, Taken | None]:
         """append(inline=True) for an event task, in the same step: its own message
         (`complete`, its task id) is complete in the journal, and when `drain` is the lane's
@@ -85,7 +89,7 @@ class LaneStore(LaneScripts):
         REDIS_MIN_REPLICAS, returns once replicas hold it (the event's message is acknowledged
         after this, if no drain follows)."""
         answer = self._append_call(
-            conference_id, items, event_type, drain, left, now_ms, True, owner, complete
+            conference_id, items, event_type, drain, left, now_ms, True, owner, complete, note
         )
         return int(answer[0]), taken(answer[3]) if len(answer) > 3 else None
 
@@ -100,6 +104,7 @@ class LaneStore(LaneScripts):
         inline: bool,
         owner: str = "",
         complete: str = "",
+        note: str = "",
     ) -> Any:
         now = time.time()
         done_keys = [done_key(action_id) for action_id, _, _ in items]
@@ -108,7 +113,7 @@ class LaneStore(LaneScripts):
             APPEND, now_ms=now_ms if now_ms is not None else int(now * 1000),
             event_type=event_type, left_call=left[0] if left else "",
             left_us=left[1] if left else 0, drain_id=drain[0], drain_message=drain[1],
-            now_s=now, inline=int(inline), owner=owner, complete=complete,
+            now_s=now, inline=int(inline), owner=owner, complete=complete, note=note,
             entries=[value for entry in items for value in entry],
         )  # fmt: skip
         if complete:
@@ -142,10 +147,11 @@ class LaneStore(LaneScripts):
         inflight: str,
         members: Sequence[str],
         owner: str,
+        note: str = "",
     ) -> Pinned:
         """Pin `inflight` (command `batch_id`) as the command being sent, taking its items
         (`members`) out of the queue, and claim it in the ledger for `owner`."""
-        answer = self._pin(conference_id, drain_id, batch_id, inflight, members, owner)
+        answer = self._pin(conference_id, drain_id, batch_id, inflight, members, owner, note=note)
         return Pinned(int(answer[0]))
 
     def pin_and_ask(
@@ -158,13 +164,14 @@ class LaneStore(LaneScripts):
         owner: str,
         fleet: Fleet,
         send_token: str = "",
+        note: str = "",
     ) -> tuple[Pinned, Go | None]:
         """pin(), and once pinned and claimed, the fleet's ask (Fleet.ask) in the same step:
         whether the command may go now; if it may, the lane records this send (`send_token`)
         as its first. The answer is None unless pin() would answer CLAIMED."""
         answer = self._pin(
             conference_id, drain_id, batch_id, inflight, members, owner, fleet.ask_args(owner),
-            send_token,
+            send_token, note,
         )  # fmt: skip
         pinned = Pinned(int(answer[0]))
         return pinned, Go.of(answer[1], answer[2]) if pinned is Pinned.CLAIMED else None
@@ -179,12 +186,14 @@ class LaneStore(LaneScripts):
         owner: str,
         ask: dict[str, str | int | float] | None = None,
         send_token: str = "",
+        note: str = "",
     ) -> Any:
         keys = self._keys(PIN, conference_id, claim=claim_key(batch_id))
         asked = {f"ask_{name}": value for name, value in ask.items()} if ask else NO_ASK
         args = self._args(
             PIN, drain_id=drain_id, inflight=inflight, owner=owner, batch_id=batch_id,
-            send_token=send_token, ask=int(ask is not None), members=members, **asked,
+            send_token=send_token, ask=int(ask is not None), members=members, note=note,
+            **asked,
         )  # fmt: skip
         # With REDIS_MIN_REPLICAS, on the replicas before it is sent: a failover must not lose
         # which events a command covers (a merge recomposed afterwards would repeat some).
@@ -218,6 +227,7 @@ class LaneStore(LaneScripts):
         announced: bool = False,
         ended: bool = False,
         latency: float | None = None,
+        note: str = "",
     ) -> Settled:
         """The inflight command `batch_id`, covering `action_ids`, is settled by the run
         `drain` (drain id, owner): sent or moot (`done`: recorded done for every item it
@@ -227,7 +237,7 @@ class LaneStore(LaneScripts):
         REDIS_MIN_REPLICAS, returns once replicas hold it."""
         reply = self._settle(
             conference_id, batch_id, action_ids, drain, done=done, counters=counters,
-            announced=announced, ended=ended, latency=latency,
+            announced=announced, ended=ended, latency=latency, note=note,
         )  # fmt: skip
         return Settled(text(reply[0]))
 
@@ -240,6 +250,7 @@ class LaneStore(LaneScripts):
         drain: tuple[str, str],
         letter: DeadLetter,
         counters: Sequence[str] = (),
+        note: str = "",
     ) -> tuple[Settled, bool]:
         """settle() for a command given up on: recorded dead for every item it covered (no
         redelivery adds them back; replaying the letter sends it), its dead `letter` stored in
@@ -247,7 +258,7 @@ class LaneStore(LaneScripts):
         then it is settled done, and the answer's second part is True."""
         reply = self._settle(
             conference_id, batch_id, action_ids, drain, done=False, letter=letter,
-            counters=counters,
+            counters=counters, note=note,
         )  # fmt: skip
         return Settled(text(reply[0])), text(reply[2]) == "accepted"
 
@@ -263,6 +274,7 @@ class LaneStore(LaneScripts):
         counters: Sequence[str] = (),
         announced: bool = False,
         latency: float | None = None,
+        note: str = "",
     ) -> tuple[Settled, CircuitChange]:
         """settle(done=True) for a command Telnyx accepted, telling the fleet its `answer`
         (Fleet.tell) in the same step. A run that lost the lane records it done all the same
@@ -271,7 +283,7 @@ class LaneStore(LaneScripts):
         reply = self._settle(
             conference_id, batch_id, action_ids, drain, done=True, accepted=True,
             counters=counters, announced=announced, latency=latency,
-            tell=fleet.tell_args(drain[1], answer),
+            tell=fleet.tell_args(drain[1], answer), note=note,
         )  # fmt: skip
         return Settled(text(reply[0])), CircuitChange(text(reply[1]))
 
@@ -290,6 +302,7 @@ class LaneStore(LaneScripts):
         ended: bool = False,
         latency: float | None = None,
         tell: dict[str, str | int | float] | None = None,
+        note: str = "",
     ) -> Any:
         recorded = done or letter is not None
         # The command's own first, then each item's.
@@ -306,7 +319,7 @@ class LaneStore(LaneScripts):
             announced_field="announced" if announced else "", now_ms=int(time.time() * 1000),
             ended="1" if ended else "0", latency=latency if latency is not None else "",
             drain_id=drain[0], owner=drain[1], batch_id=batch_id,
-            tell="1" if tell is not None else "0", action_ids=action_ids,
+            tell="1" if tell is not None else "0", action_ids=action_ids, note=note,
             counters=[*counters, *(latency_fields(latency) if latency is not None else [])],
             **told,
         )  # fmt: skip
@@ -320,6 +333,7 @@ class LaneStore(LaneScripts):
         members: Sequence[str],
         counters: Sequence[str],
         letters: Sequence[DeadLetter | None] = (),
+        note: str = "",
     ) -> bool:
         """Take the items `members` out of the lane unsent, recorded so that no redelivery adds
         them back: moot, or given up on with its dead letter (`letters`, one per member, None
@@ -331,7 +345,7 @@ class LaneStore(LaneScripts):
         args = self._args(
             DROP, drain_id=drain_id, owner=owner, failed_at=time.time(), members=members,
             action_ids=ids, dead_letters=[letter.to_json() if letter else "" for letter in given],
-            counters=counters,
+            counters=counters, note=note,
         )  # fmt: skip
         return bool(self._write(DROP, keys, args))
 
@@ -348,6 +362,7 @@ class LaneStore(LaneScripts):
         for_created: bool = False,
         answered_send: str | None = None,
         counters: Sequence[str] = (),
+        note: str = "",
     ) -> HandedOff:
         """End drain `drain_id`'s run: its message is complete, and the lane goes idle, or to
         `successor` (queued, due in `delay` s). `failed`: the inflight command failed and will
@@ -361,6 +376,6 @@ class LaneStore(LaneScripts):
             HAND_OFF, drain_id=drain_id, owner=owner, successor_id=successor[0],
             successor_message=successor[1], due=time.time() + delay, waiting=int(waiting),
             failed=int(failed), for_created=int(for_created), counters=counters,
-            answered_send=answered_send or "",
+            answered_send=answered_send or "", note=note,
         )  # fmt: skip
         return HandedOff(text(self._write(HAND_OFF, keys, args)))

@@ -54,7 +54,7 @@ from records.lane_answers import (
 )
 from records.ledger import Begin
 from records.metrics import field
-from tasks import limits, report, runtime
+from tasks import limits, report, runtime, timeline_notes
 from tasks.lane_endings import (
     command_of,
     expired_letter,
@@ -68,15 +68,7 @@ from tasks.lane_endings import (
     where,
 )
 from tasks.lane_hold import LaneHold, resend_deadline
-from tasks.send import (
-    Command,
-    Moot,
-    TryAgain,
-    log_refusal,
-    refused,
-    send,
-    task_name,
-)
+from tasks.send import Command, Moot, TryAgain, log_refusal, refused, send, task_name
 from telnyx_api.errors import TelnyxError
 
 log = logging.getLogger(__name__)
@@ -170,7 +162,8 @@ class _Drain:
             delay = max(step.until_ms / 1000 - time.time(), 0.0)
             # (The created may arrive between the take and the hand-over: then take again.)
             for_created = step.reason is WaitReason.FOR_CREATED
-            handed = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created)
+            handed = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created,
+                                        note=timeline_notes.wait(step.reason, delay))  # fmt: skip
             if handed in (HandedOff.NEXT, HandedOff.IDLE):
                 log.info("%s: %s, %.2fs", self.where, step.reason, delay)
             return handed in TAKE_AGAIN
@@ -204,7 +197,7 @@ class _Drain:
             for i in (item.followup for item in step.items)
         ]
         taken = [members[i.action_id] for i in step.items]
-        if not self.lane.drop(taken, counters, letters):
+        if not self.lane.drop(taken, counters, letters, timeline_notes.dropped(step)):
             return
         for item in step.items:
             reason = expiry(item, self.timing) if expired else step.reason
@@ -258,7 +251,8 @@ class _Drain:
         if state is Begin.BUSY:
             # Another worker holds its claim (a run that lost its lane?): take the lane again
             # when it lapses.
-            handed = self.lane.hand_off(delay=wait + 0.5, waiting=True)
+            why = timeline_notes.wait("another worker holds its claim", wait + 0.5, inflight)
+            handed = self.lane.hand_off(delay=wait + 0.5, waiting=True, note=why)
             if handed is not HandedOff.LOST:
                 log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
             return handed in TAKE_AGAIN
@@ -300,6 +294,7 @@ class _Drain:
         settled = self.lane.settle(
             inflight, done=True, outcome="sent", announced=followup.announce is not None,
             tell=limits.fleet_answer(None),
+            detail={"attempt": attempts + 1, "request_id": context_value("telnyx_request_id")},
         )  # fmt: skip
         # (Telnyx accepted it: true whoever holds the lane, which records it done either way.)
         report.accepted(
@@ -318,7 +313,8 @@ class _Drain:
         limit: this command waits, and the lane behind it, without spending an attempt."""
         item = inflight.item
         self.lane.redis(lambda: self.rt.ledger.release(inflight.batch_id, self.owner))
-        handed = self.lane.hand_off(delay=go.wait, waiting=True)
+        note = timeline_notes.wait(go.why, go.wait, inflight)
+        handed = self.lane.hand_off(delay=go.wait, waiting=True, note=note)
         if handed is not HandedOff.LOST:
             report.waiting(inflight.batch_id, task_name(item.followup), self._args(inflight),
                            attempts, go.why, go.wait)  # fmt: skip
@@ -371,6 +367,7 @@ class _Drain:
             handed = self.lane.hand_off(
                 delay=what.delay, waiting=True, failed=True, counters=[retried],
                 answered_send=answered,
+                note=timeline_notes.attempt_failed(inflight, exc, retries + 1, what.delay),
             )  # fmt: skip
             if handed is not HandedOff.LOST:
                 log_refusal(command, exc, retries, what)
@@ -378,14 +375,17 @@ class _Drain:
             return handed in TAKE_AGAIN
         if isinstance(what, Moot):
             over = CONFERENCE_OVER in what.codes
-            settled = self.lane.settle(inflight, done=True, outcome="moot", ended=over)
+            detail = {"why": what.why, **timeline_notes.answer(exc)}
+            settled = self.lane.settle(
+                inflight, done=True, outcome="moot", ended=over, detail=detail
+            )
             if settled is not Settled.LOST:
                 log_refusal(command, exc, retries, what)
                 report.moot(inflight.batch_id, command.name, self._args(inflight), what.why,
                             started=True)  # fmt: skip
             return settled is not Settled.IDLE
         letter = maybe_acted_on(what.letter, unknown_since)
-        settled, accepted = self.lane.give_up(inflight, letter)
+        settled, accepted = self.lane.give_up(inflight, letter, exc)
         if not accepted and settled is not Settled.LOST:
             log_refusal(command, exc, retries, what)
             report.failed(inflight.batch_id, exc, dead_letter=letter.task_id)

@@ -25,7 +25,7 @@ from followups.followup import FollowUp
 from followups.lane_policy import LEFT, LaneItem, occurred_us
 from records.lane_answers import Taken
 from records.messages import celery_message
-from tasks import runtime
+from tasks import runtime, timeline_notes
 from tasks.actions import followup_argsrepr
 from tasks.drain import run_drain
 from tasks.lane_hold import drain_message
@@ -166,11 +166,12 @@ def add_to_lane(
     left = (call_control_id, when) if event.event_type == LEFT and call_control_id else None
     drain = drain_message(conference_id, task_id=inline_drain_id(event.id))
     entries = [(i.action_id, i.score, i.to_json()) for i in items]
+    note = timeline_notes.planned(event.id, event.event_type, items) if items else ""
     lanes = runtime.current().lanes
     if owner is not None and complete is not None:
         added, taken = lanes.append_and_take(
             conference_id, entries, event_type=event.event_type, drain=drain, owner=owner,
-            complete=complete, left=left, now_ms=now_ms,
+            complete=complete, left=left, now_ms=now_ms, note=note,
         )  # fmt: skip
         return added, drain[0] if taken is not None else None, taken
     added, _, current = lanes.append(
@@ -181,5 +182,6 @@ def add_to_lane(
         left=left,
         now_ms=now_ms,
         inline=True,
+        note=note,
     )
     return added, drain[0] if current else None, None

@@ -46,7 +46,7 @@ def settle_moot(
 ) -> Settled:
     """Settle the command as moot (`ended`: Telnyx says the conference is over); only then is
     it said."""
-    settled = lane.settle(inflight, done=True, outcome="moot", ended=ended)
+    settled = lane.settle(inflight, done=True, outcome="moot", ended=ended, detail={"why": why})
     if settled is not Settled.LOST:
         with item_context(inflight.item):
             log.warning("%s: %s; not acted on", where(inflight.item), why)
@@ -75,7 +75,8 @@ def expiry(item: LaneItem, timing: Timing) -> str:
 
 def expired_letter(item: LaneItem, timing: Timing, attempts: int) -> DeadLetter:
     """The dead letter of a command too old to act on now."""
-    return dead_letter(command_of(item), "expired", expiry(item, timing), attempts)
+    letter = dead_letter(command_of(item), "expired", expiry(item, timing), attempts)
+    return replace(letter, item=item.to_json())
 
 
 def maybe_acted_on(letter: DeadLetter, unknown_since: int | None) -> DeadLetter:

@@ -12,8 +12,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from core.naming import LANE_DRAIN
 from core.settings import RESEND_WINDOW_SECONDS, TELNYX_COMMAND_WINDOW_SECONDS
@@ -23,9 +24,10 @@ from records.fleet import Answer, Go
 from records.lane_answers import HandedOff, Marked, Pinned, Requeued, Settled, Taken
 from records.messages import celery_message
 from records.metrics import field
-from tasks import limits, runtime
+from tasks import limits, runtime, timeline_notes
 from tasks.outcomes import through_redis_outage
 from tasks.send import age_seconds, task_name
+from telnyx_api.errors import TelnyxError
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,7 +69,8 @@ class LaneHold:
         """Pin the command the lane sends next, claimed in the ledger (see LaneStore.pin)."""
         return self.redis(
             lambda: self.rt.lanes.pin(self.conference_id, self.drain_id, inflight.batch_id,
-                                      inflight.to_json(), taken, self.owner)
+                                      inflight.to_json(), taken, self.owner,
+                                      timeline_notes.merged(inflight))
         )  # fmt: skip
 
     def pin_and_ask(
@@ -78,7 +81,8 @@ class LaneHold:
         return self.redis(
             lambda: self.rt.lanes.pin_and_ask(self.conference_id, self.drain_id,
                                               inflight.batch_id, inflight.to_json(), taken,
-                                              self.owner, self.rt.fleet, send_token)
+                                              self.owner, self.rt.fleet, send_token,
+                                              timeline_notes.merged(inflight))
         )  # fmt: skip
 
     def mark_sent(self, send_token: str) -> Marked | None:
@@ -91,15 +95,26 @@ class LaneHold:
         )  # fmt: skip
 
     def drop(
-        self, members: list[str], counters: list[str], letters: list[DeadLetter | None]
+        self,
+        members: list[str],
+        counters: list[str],
+        letters: list[DeadLetter | None],
+        note: str = "",
     ) -> bool:
         """Drop the lane's items `members`, counted, with their dead letters if they are given
         up on (see LaneStore.drop)."""
+        letters = [self.lettered(letter) if letter else None for letter in letters]
         return self.redis(
             lambda: self.rt.lanes.drop(
-                self.conference_id, self.drain_id, self.owner, members, counters, letters
+                self.conference_id, self.drain_id, self.owner, members, counters, letters, note
             )
         )
+
+    def lettered(self, letter: DeadLetter, item: LaneItem | None = None) -> DeadLetter:
+        """A letter of this lane's: it names the conference, and carries its command as an item
+        of the lane, so that a replay goes through the lane."""
+        item_json = item.to_json() if item is not None else letter.item
+        return replace(letter, conference_id=self.conference_id, item=item_json)
 
     def settle(
         self,
@@ -110,12 +125,15 @@ class LaneHold:
         announced: bool = False,
         ended: bool = False,
         tell: Answer | None = None,
+        detail: dict[str, Any] | None = None,
     ) -> Settled:
         """Record how the inflight command ended. IDLE:
         the lane went idle with it (this run is over, its message complete); LOST: this run
         has lost the lane, and nothing of this outcome was recorded: its next take says
         whether it is stale, or another run holds the lane. `tell`: Telnyx's answer to it,
-        for the fleet (sent commands)."""
+        for the fleet (sent commands); `detail`: what the timeline's entry adds (Telnyx's
+        answer, the reason it is moot)."""
+        note = timeline_notes.command(outcome, inflight, **(detail or {}))
         name = task_name(inflight.item.followup)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         if outcome == "sent":
@@ -129,7 +147,7 @@ class LaneHold:
                 lambda: lanes.settle_and_tell(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
                     fleet=self.rt.fleet, answer=tell, counters=counters, announced=announced,
-                    latency=latency,
+                    latency=latency, note=note,
                 )
             )  # fmt: skip
             limits.log_circuit_change(changed, None)
@@ -138,24 +156,28 @@ class LaneHold:
                 lambda: lanes.settle(
                     self.conference_id, inflight.batch_id, inflight.action_ids, drain=drain,
                     done=done, counters=counters, announced=announced, ended=ended,
-                    latency=latency,
+                    latency=latency, note=note,
                 )
             )  # fmt: skip
         if answer is Settled.LOST:
             log.warning("%s: another run holds this conference now", self.where)
         return answer
 
-    def give_up(self, inflight: Inflight, letter: DeadLetter) -> tuple[Settled, bool]:
+    def give_up(
+        self, inflight: Inflight, letter: DeadLetter, exc: TelnyxError | None = None
+    ) -> tuple[Settled, bool]:
         """Settle the inflight command as given up on, its dead letter stored in the same step;
         True beside the answer when Telnyx's acceptance of it, recorded by a run that lost the
-        lane, stood instead (see LaneStore.give_up)."""
+        lane, stood instead (see LaneStore.give_up). `exc`: Telnyx's refusal, if it was one."""
         name = task_name(inflight.item.followup)
         outcome = "expired" if letter.reason == "expired" else "dead_lettered"
+        letter = self.lettered(letter, inflight.item)
         counters = [field("telnyx_actions_total", {"action": name, "outcome": outcome})]
         answer, accepted = self.redis(
             lambda: self.rt.lanes.give_up(
                 self.conference_id, inflight.batch_id, inflight.action_ids,
                 drain=(self.drain_id, self.owner), letter=letter, counters=counters,
+                note=timeline_notes.dead_letter(inflight, letter, exc),
             )
         )  # fmt: skip
         if answer is Settled.LOST:
@@ -176,6 +198,7 @@ class LaneHold:
         for_created: bool = False,
         answered_send: str | None = None,
         counters: list[str] | None = None,
+        note: str = "",
     ) -> HandedOff:
         """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
         Returns idle or next (the run is over), again (a created came: take the lane again) or
@@ -185,7 +208,7 @@ class LaneHold:
             lambda: self.rt.lanes.hand_off(
                 self.conference_id, self.drain_id, self.owner, successor, delay=delay,
                 waiting=waiting, failed=failed, for_created=for_created,
-                answered_send=answered_send, counters=counters or [],
+                answered_send=answered_send, counters=counters or [], note=note,
             )
         )  # fmt: skip
 

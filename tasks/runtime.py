@@ -140,6 +140,7 @@ class Runtime:
                 lease_seconds=self.settings.lane_lease_seconds,
                 done_ttl_seconds=self.settings.action_done_ttl_seconds,
                 replication=self.replication,
+                timeline_ttl_seconds=self.settings.timeline_retention_hours * 3600,
             )
         return self._lanes
 

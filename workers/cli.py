@@ -2,10 +2,14 @@
 
     conference-worker check [--flower]
     conference-worker health [--name NODE] [--timeout SECONDS]
-    conference-worker dead-letters list
+    conference-worker dead-letters list [FILTERS]
     conference-worker dead-letters show TASK_ID
-    conference-worker dead-letters replay TASK_ID | --all
-    conference-worker dead-letters purge TASK_ID | --all
+    conference-worker dead-letters replay TASK_ID | --all | FILTERS [--dry-run]
+    conference-worker dead-letters purge TASK_ID | --all | FILTERS [--dry-run]
+
+    conference-worker timeline ID [--json] [--show-caller-data]
+
+FILTERS (workers/letters_cli.py): --conference, --action, --code, --status, --since, --until.
 
 Configuration comes from the environment. `check` (the Procfile's release step) prints one
 line per finding and exits 1 on any error; `health` (a container's healthcheck) exits 0 only
@@ -19,18 +23,16 @@ import json
 import os
 import socket
 import sys
-import time
 from collections.abc import Sequence
-from dataclasses import asdict
-from typing import Any
 
 import redis
 
 from core.settings import CommonSettings, ConfigError, load_settings
-from records.deadletters import DeadLetter, DeadLetters
+from records.deadletters import DeadLetters
 from records.preflight import report
 from records.redis_client import redis_client
-from workers import preflight
+from records.timeline import Timeline
+from workers import letters_cli, preflight, timeline_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,17 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--name", default=None, help="the worker's node name (default: as the Procfile names it)"
     )
     health.add_argument("--timeout", type=float, default=2.0, help="seconds to wait (default 2)")
-    dead = commands.add_parser("dead-letters", help="actions that failed for good")
-    verbs = dead.add_subparsers(dest="verb", required=True)
-    listing = verbs.add_parser("list", help="list dead letters, oldest first")
-    listing.add_argument("--limit", type=int, default=100)
-    show = verbs.add_parser("show", help="show one dead letter in full")
-    show.add_argument("task_id")
-    for verb, text in (("replay", "queue again for the workers"), ("purge", "delete")):
-        sub = verbs.add_parser(verb, help=f"{text}: one dead letter, or --all")
-        which = sub.add_mutually_exclusive_group(required=True)
-        which.add_argument("task_id", nargs="?")
-        which.add_argument("--all", action="store_true")
+    letters_cli.add_parser(commands)
+    timeline_cli.add_parser(commands)
     return parser
 
 
@@ -80,7 +73,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     client = redis_client(settings)
     try:
-        code, result = _dead_letters(DeadLetters(client, settings.dead_letter_ttl_seconds), args)
+        if args.command == "timeline":
+            code, lines = timeline_cli.run(Timeline(client), args)
+            print("\n".join(lines), file=sys.stdout if code == 0 else sys.stderr)
+            return code
+        code, result = letters_cli.run(
+            settings, DeadLetters(client, settings.dead_letter_ttl_seconds), args
+        )
     except redis.RedisError as exc:
         print(f"conference-worker: Redis unavailable: {exc}", file=sys.stderr)
         return 1
@@ -116,38 +115,6 @@ def _health(name: str, timeout: float) -> int:
         return 0
     print(f"{name}: no answer within {timeout:g}s", file=sys.stderr)
     return 1
-
-
-def _dead_letters(store: DeadLetters, args: argparse.Namespace) -> tuple[int, Any]:
-    if args.verb == "list":
-        return 0, [_summary(letter, store) for letter in store.list(args.limit)]
-    if args.verb == "show":
-        letter = store.get(args.task_id)
-        return (0, asdict(letter)) if letter else (1, {"error": "not_found"})
-    ids = [letter.task_id for letter in store.list(100_000)] if args.all else [args.task_id]
-    if args.verb == "replay":
-        replayed = [task_id for task_id in ids if store.replay(task_id)]
-        missing = sorted(set(ids) - set(replayed))
-        return (1 if missing else 0), {"replayed": replayed, "not_found": missing}
-    purged = store.purge(None if args.all else args.task_id)
-    return (0 if purged or args.all else 1), {"purged": purged}
-
-
-def _summary(letter: DeadLetter, store: DeadLetters) -> dict[str, Any]:
-    now = time.time()
-    return {
-        "task_id": letter.task_id,
-        "task": letter.task,
-        "reason": letter.reason,
-        "status": letter.status,
-        "codes": letter.codes,
-        "event_id": letter.event_id,
-        "failed_at": letter.failed_at,
-        "age_seconds": round(now - letter.failed_at),
-        "expires_at": store.expires_at(letter),
-        "expires_in_seconds": round(store.expires_at(letter) - now),
-        "error": letter.error[:200],
-    }
 
 
 if __name__ == "__main__":

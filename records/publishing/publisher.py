@@ -38,6 +38,8 @@ from records.publishing.group_commit import Abandoned, GroupCommit
 from records.redis_client import single_connection_factory
 from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
 from records.replies import text
+from records.timeline import DEFAULT_TTL_SECONDS as DEFAULT_TIMELINE_TTL
+from records.timeline import TIMELINE_MAX_ENTRIES, ref_key, timeline_key
 
 _QUEUE_ONCE = scripts.load("publisher/queue_once")
 
@@ -75,6 +77,7 @@ class EventPublisher:
         connections: int = DEFAULT_CONNECTIONS,
         checkout_timeout_seconds: float = 1.0,
         replication: Replication = PRIMARY_ONLY,
+        timeline_ttl_seconds: int = DEFAULT_TIMELINE_TTL,
     ) -> None:
         self._connect = connect
         self._replication = replication
@@ -92,6 +95,7 @@ class EventPublisher:
         self._uncounted: Counter[str] = Counter()
         self._uncounted_lock = threading.Lock()
         self._dedupe_ttl = dedupe_ttl_seconds
+        self._timeline_ttl = timeline_ttl_seconds
         # A batch waits for a connection, then for its round trip (and the replicas' WAIT);
         # the one before it may be doing the same.
         wait = 2 * (2 * checkout_timeout_seconds + replication.timeout_seconds) + 1
@@ -122,6 +126,7 @@ class EventPublisher:
             replication=Replication(
                 settings.redis_min_replicas, settings.redis_replica_timeout_seconds
             ),
+            timeline_ttl_seconds=settings.timeline_retention_hours * 3600,
         )
 
     @contextlib.contextmanager
@@ -155,8 +160,19 @@ class EventPublisher:
                 client = None
             self._idle.put(client)
 
-    def publish(self, body: str, event_id: str, event_type: str, conference_id: str | None) -> bool:
-        """Queue one event body unless it was queued before; True when queued now.
+    def publish(
+        self,
+        body: str,
+        event_id: str,
+        event_type: str,
+        conference_id: str | None,
+        *,
+        note: str = "",
+        call_control_id: str | None = None,
+    ) -> bool:
+        """Queue one event body unless it was queued before; True when queued now. A
+        conference's event goes on its timeline (`note`: records/timeline.py), queued or
+        duplicate, in the same step.
 
         Raises QueueUnavailable when Redis did not take it. Requests arriving together are
         queued together (records/publishing/group_commit.py): one round trip, one replica WAIT.
@@ -172,12 +188,19 @@ class EventPublisher:
                 "since": SINCE,
                 "seen": seen_key(event_id),
                 "metrics": METRICS,
+                "timeline": timeline_key(conference_id or ""),
+                "event_ref": ref_key(event_id),
+                "call_ref": ref_key(call_control_id or event_id),
             },
             args={
                 "task_id": task_id,
                 "message": message,
                 "now": time.time(),
                 "seen_ttl": self._dedupe_ttl,
+                "note": note if conference_id else "",
+                "conference_id": conference_id or "",
+                "timeline_cap": TIMELINE_MAX_ENTRIES,
+                "timeline_ttl": self._timeline_ttl,
             },
         )
         try:

@@ -352,7 +352,7 @@ def test_an_unexpected_error_is_a_json_500_logged_and_counted(
     # Given a publisher that fails in a way nobody planned for
     publisher = app.extensions["ingest"].publisher
 
-    def broken(*args: object) -> bool:
+    def broken(*args: object, **kwargs: object) -> bool:
         raise RuntimeError("something nobody planned for")
 
     publisher.publish = broken

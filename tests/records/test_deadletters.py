@@ -87,7 +87,9 @@ def test_cli_lists_shows_replays_purges(
     assert main(["dead-letters", "show", "a"]) == 0
     assert json.loads(capsys.readouterr().out)["args"][0] == "conf"
     assert main(["dead-letters", "replay", "a"]) == 0
-    assert json.loads(capsys.readouterr().out) == {"replayed": ["a"], "not_found": []}
+    replayed = json.loads(capsys.readouterr().out)
+    assert replayed["replayed"] == ["a"]
+    assert replayed["summary"] == {"replayed": 1, "already_done": 0, "moot": 0, "not_found": 0}
     assert main(["dead-letters", "replay", "nope"]) == 1
     capsys.readouterr()
     assert main(["dead-letters", "purge", "--all"]) == 0
@@ -139,3 +141,8 @@ def test_the_cli_lists_age_and_expiry(
     [listed] = json.loads(capsys.readouterr().out)
     assert listed["age_seconds"] == pytest.approx(3600, abs=60)
     assert listed["expires_in_seconds"] == pytest.approx(86400 - 3600, abs=60)
+
+
+def test_a_letter_a_later_version_wrote_still_reads() -> None:
+    raw = json.loads(_letter("a").to_json()) | {"a_later_field": 1}
+    assert DeadLetter.from_json(json.dumps(raw)) == _letter("a")

@@ -99,6 +99,7 @@ def test_arguments_go_by_name_in_the_headers_order(redis_client: redis.Redis) ->
         "lease": "L",
         "letter_index": "X",
         "letters": "D",
+        "timeline": "T",
         "done_keys": ["d1", "d2"],
     }
     args = {
@@ -107,6 +108,9 @@ def test_arguments_go_by_name_in_the_headers_order(redis_client: redis.Redis) ->
         "lease_ms": 10,
         "done_ttl": 20,
         "failed_at": 30,
+        "note": "",
+        "timeline_cap": 5,
+        "timeline_ttl": 40,
         "members": ["m1", "m2"],
         "action_ids": ["a1", "a2"],
         "dead_letters": ["", ""],
@@ -114,8 +118,8 @@ def test_arguments_go_by_name_in_the_headers_order(redis_client: redis.Redis) ->
     }
     # (Every list but the last goes with its length)
     assert script.argv(keys, args) == [
-        9, "S", "Q", "I", "M", "L", "D", "X", "d1", "d2",
-        "d", "o", 10, 20, 30, 2, "m1", "m2", 2, "a1", "a2", 2, "", "", "c",
+        10, "S", "Q", "I", "M", "L", "D", "X", "T", "d1", "d2",
+        "d", "o", 10, 20, 30, "", 5, 40, 2, "m1", "m2", 2, "a1", "a2", 2, "", "", "c",
     ]  # fmt: skip
 
 

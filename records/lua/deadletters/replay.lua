@@ -1,8 +1,10 @@
 -- Replay a dead letter: its task's message queued and journaled again, and the letter gone,
 -- in one step. A lane that gave the action up recorded it 'dead' in the ledger (so that no
--- redelivery of its event adds it back): that record goes, so that the replay sends it.
+-- redelivery of its event adds it back): that record goes, so that the replay sends it. An
+-- action the ledger says is done (Telnyx accepted it since, or it became moot) is not queued:
+-- the letter goes.
 -- Guard: the letter is still there (another replay, a purge or its expiry has not taken it).
--- Answers: 1 replayed; 0 no such letter.
+-- Answers: 1 replayed; 0 no such letter; 2 done already (the letter gone, nothing queued).
 -- KEYS: letters, index, queue, journal, since, done
 -- ARGV: task_id, message, now
 
@@ -18,7 +20,9 @@ local now = ARGV[3]
 
 if redis.call('HDEL', letters, task_id) == 0 then return 0 end
 redis.call('ZREM', index, task_id)
-if redis.call('GET', done) == 'dead' then redis.call('DEL', done) end
+local recorded = redis.call('GET', done)
+if recorded == '1' or recorded == 'moot' then return 2 end
+if recorded == 'dead' then redis.call('DEL', done) end
 redis.call('HSET', journal, task_id, message)
 redis.call('ZADD', since, now, task_id)
 redis.call('LPUSH', queue, message)

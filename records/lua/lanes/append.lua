@@ -14,13 +14,15 @@
 -- drain has the lane; {added, scheduled, 1} when `drain_id` is the lane's drain (now, or by
 -- an earlier run of the caller) and no `owner` was given; with an `owner`, {added,
 -- scheduled, 1, the lane as lib/take_lane.lua answers for that owner (the lease taken)}.
--- KEYS: state, q, items, queue, journal, since, lease, metrics, done_keys...
+-- KEYS: state, q, items, queue, journal, since, lease, metrics, timeline, done_keys...
 -- ARGV: now_ms, ttl, event_type, left_call, left_us, drain_id, drain_message, now_s, inline,
---       owner, lease_ms, take_limit, missing_counter, complete, entries...
+--       owner, lease_ms, take_limit, missing_counter, complete, note, timeline_cap,
+--       timeline_ttl, entries...
 -- (done_keys: each entry's done key; entries: action id, score and item, for each entry.)
 --! include lib/args.lua
 --! include lib/members.lua
 --! include lib/take_lane.lua
+--! include lib/timeline.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -30,7 +32,8 @@ local journal = KEYS[5]
 local since = KEYS[6]
 local lease = KEYS[7]
 local metrics = KEYS[8]
-local done_keys = tail(KEYS, 9)
+local timeline = KEYS[9]
+local done_keys = tail(KEYS, 10)
 local now_ms = ARGV[1]
 local ttl = ARGV[2]
 local event_type = ARGV[3]
@@ -45,7 +48,10 @@ local lease_ms = ARGV[11]
 local take_limit = ARGV[12]
 local missing_counter = ARGV[13]
 local complete = ARGV[14]
-local entries = tail(ARGV, 15)
+local note = ARGV[15]
+local timeline_cap = ARGV[16]
+local timeline_ttl = ARGV[17]
+local entries = tail(ARGV, 18)
 
 redis.call('HSETNX', state, 'first', now_ms)
 local wake = false
@@ -71,6 +77,8 @@ for n = 1, #entries / 3 do
     added = added + 1
   end
 end
+-- What the rules planned for the event goes on the timeline when its follow-ups were added.
+if added > 0 then timeline_note(timeline, note, timeline_cap, timeline_ttl) end
 local drain = redis.call('HGET', state, 'drain')
 local scheduled = 0
 -- A lane with work gets a drain; a drain waiting for a created (or spacing announcements) is

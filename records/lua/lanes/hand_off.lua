@@ -15,10 +15,11 @@
 -- Answers: 'idle', 'next'; 'again': the created has arrived (nothing changed: the drain takes
 -- the lane again); 'lost': the run does not hold the lane (nothing changed: it takes the lane
 -- again, and learns whether it is stale).
--- KEYS: state, q, lease, queue, journal, since, metrics
+-- KEYS: state, q, lease, queue, journal, since, metrics, timeline
 -- ARGV: drain_id, owner, successor_id, successor_message, due, waiting, failed, for_created,
---       answered_send, counters...
+--       answered_send, note, timeline_cap, timeline_ttl, counters...
 --! include lib/args.lua
+--! include lib/timeline.lua
 --! include lib/fence.lua
 
 local state = KEYS[1]
@@ -28,6 +29,7 @@ local queue = KEYS[4]
 local journal = KEYS[5]
 local since = KEYS[6]
 local metrics = KEYS[7]
+local timeline = KEYS[8]
 local drain_id = ARGV[1]
 local owner = ARGV[2]
 local successor_id = ARGV[3]
@@ -37,7 +39,10 @@ local waiting = ARGV[6]
 local failed = ARGV[7]
 local for_created = ARGV[8]
 local answered_send = ARGV[9]
-local counters = tail(ARGV, 10)
+local note = ARGV[10]
+local timeline_cap = ARGV[11]
+local timeline_ttl = ARGV[12]
+local counters = tail(ARGV, 13)
 
 if not holds_lane(state, lease, drain_id, owner) then
   return 'lost'
@@ -47,6 +52,8 @@ redis.call('HDEL', journal, drain_id)
 redis.call('ZREM', since, drain_id)
 redis.call('DEL', lease)
 for _, counter in ipairs(counters) do redis.call('HINCRBY', metrics, counter, 1) end
+-- (What the run waits for, or the failed attempt it retries: said once the hand-off stands.)
+timeline_note(timeline, note, timeline_cap, timeline_ttl)
 if answered_send ~= '' and redis.call('HGET', state, 'sent_by') == answered_send then
   redis.call('HDEL', state, 'sent_at', 'sent_by')
 end

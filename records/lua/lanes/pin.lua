@@ -7,16 +7,18 @@
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`), no command is
 -- in flight already, and every member is still waiting (not taken by a run that has since
 -- lost the lane). Otherwise nothing changes.
+-- Pinned, `note` ('' none: a merge, which events the command covers) goes on the timeline.
 -- Answers: {1, wait ms, why}: pinned and claimed, and (asking) the fleet's answer: 0 and ''
 -- when not asking, else fleet_ask's; {2, 0, ''}: pinned, but another holds the claim;
 -- {0, 0, ''}: not pinned (the guard failed).
--- KEYS: state, q, claim, lease, fleet, probe
+-- KEYS: state, q, claim, lease, fleet, probe, timeline
 -- ARGV: drain_id, inflight, owner, lease_ms, batch_id, send_token, ask, ask_now_ms, ask_owner,
---       ask_cap, ask_probe_ms, ask_ttl, members...
+--       ask_cap, ask_probe_ms, ask_ttl, note, timeline_cap, timeline_ttl, members...
 --! include lib/args.lua
 --! include lib/fleet_ask.lua
 --! include lib/clock.lua
 --! include lib/fence.lua
+--! include lib/timeline.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -24,6 +26,7 @@ local claim = KEYS[3]
 local lease = KEYS[4]
 local fleet = KEYS[5]
 local probe = KEYS[6]
+local timeline = KEYS[7]
 local drain_id = ARGV[1]
 local inflight = ARGV[2]
 local owner = ARGV[3]
@@ -36,7 +39,10 @@ local ask_owner = ARGV[9]
 local ask_cap = ARGV[10]
 local ask_probe_ms = ARGV[11]
 local ask_ttl = ARGV[12]
-local members = tail(ARGV, 13)
+local note = ARGV[13]
+local timeline_cap = ARGV[14]
+local timeline_ttl = ARGV[15]
+local members = tail(ARGV, 16)
 
 if not holds_lane(state, lease, drain_id, owner) then
   return {0, 0, ''}
@@ -48,6 +54,7 @@ end
 redis.call('PEXPIRE', lease, lease_ms)
 redis.call('HSET', state, 'inflight', inflight, 'batch', batch_id)
 for _, member in ipairs(members) do redis.call('ZREM', q, member) end
+timeline_note(timeline, note, timeline_cap, timeline_ttl)
 if not redis.call('SET', claim, owner, 'NX', 'PX', lease_ms) then return {2, 0, ''} end
 if ask ~= '1' then return {1, 0, ''} end
 local go = fleet_ask(fleet, probe, tonumber(ask_now_ms), ask_owner, ask_cap, ask_probe_ms,

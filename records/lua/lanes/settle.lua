@@ -24,16 +24,17 @@
 -- answered ('opened', 'closed' or '', and '' when not telling), and kept is 'accepted' when
 -- a letter gave way to an acceptance, else ''.
 -- KEYS: state, items, metrics, claim, q, lease, journal, since, fleet, probe, letters,
---       letter_index, done_keys...
+--       letter_index, timeline, done_keys...
 -- ARGV: done_ttl, done_value, accepted, letter_id, letter, failed_at, announced_field,
 --       now_ms, ended, latency, latency_sum_field, drain_id, owner, batch_id, lease_ms, tell,
 --       tell_now_ms, tell_outcome, tell_limit, tell_remaining, tell_reset, tell_retry_after,
 --       tell_owner, tell_ttl, tell_failures, tell_first_probe_ms, tell_longest_probe_ms,
---       action_ids..., counters...
+--       note, timeline_cap, timeline_ttl, action_ids..., counters...
 -- (done_keys: the command's own first, then each item's.)
 --! include lib/args.lua
 --! include lib/fleet_tell.lua
 --! include lib/fence.lua
+--! include lib/timeline.lua
 
 local state = KEYS[1]
 local items = KEYS[2]
@@ -47,7 +48,8 @@ local fleet = KEYS[9]
 local probe = KEYS[10]
 local letters = KEYS[11]
 local letter_index = KEYS[12]
-local done_keys = tail(KEYS, 13)
+local timeline = KEYS[13]
+local done_keys = tail(KEYS, 14)
 local done_ttl = ARGV[1]
 local done_value = ARGV[2]
 local accepted = ARGV[3]
@@ -75,7 +77,10 @@ local tell_ttl = ARGV[24]
 local tell_failures = ARGV[25]
 local tell_first_probe_ms = ARGV[26]
 local tell_longest_probe_ms = ARGV[27]
-local action_ids, counters = lists(ARGV, 28, 2)
+local note = ARGV[28]
+local timeline_cap = ARGV[29]
+local timeline_ttl = ARGV[30]
+local action_ids, counters = lists(ARGV, 31, 2)
 
 local told = ''
 if tell == '1' then
@@ -113,6 +118,9 @@ if batch then
   if ended == '1' then redis.call('HSET', state, 'ended', '1') end
   if latency ~= '' then redis.call('HINCRBYFLOAT', metrics, latency_sum_field, latency) end
   for _, counter in ipairs(counters) do redis.call('HINCRBY', metrics, counter, 1) end
+  -- (The outcome goes on the timeline only here, once the fenced settle stands; a letter that
+  -- gave way to an acceptance is not the outcome: the ledger's done record says it.)
+  if kept == '' then timeline_note(timeline, note, timeline_cap, timeline_ttl) end
 end
 if redis.call('ZCARD', q) == 0 then
   redis.call('HDEL', state, 'drain', 'waiting')
