@@ -189,6 +189,8 @@ class WorkerSettings(CommonSettings):
     telnyx_api_key: SecretStr
     telnyx_api_base_url: str = DEFAULT_BASE_URL
     telnyx_api_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    # Telnyx's Command Retries page: no answer within 500 ms, send an identical command (0: never).
+    telnyx_hedge_after_ms: Annotated[int, Field(ge=0, le=10_000)] = 500
 
     recording_format: RecordingFormat = "mp3"
     recording_channels: RecordingChannels = "single"

@@ -54,6 +54,11 @@ HELP = {
         "1 while the circuit is open (Telnyx failing: the fleet only probes it), else 0.",
     ),
     "telnyx_circuit_opened_total": ("counter", "Times the fleet's circuit opened."),
+    "telnyx_command_hedges_total": (
+        "counter",
+        "Commands sent again, identical, for want of an answer in TELNYX_HEDGE_AFTER_MS, by how "
+        "it ended: hedge_won, first_won, both_failed, not_sent (the pace allowed none in time).",
+    ),
     "telnyx_circuit_open_seconds_total": ("counter", "Time the circuit has spent open."),
 }
 

@@ -180,7 +180,7 @@ class _Attempt:
             log.info("%s: waiting for Telnyx (%s), %.1fs", where, go.why, go.wait)
             self._wait(rt, go.wait)
         try:
-            self.result = send(rt.client, command)
+            self.result = send(rt.client, command, retries=rt.retries(self.owner, command.where))
         except TelnyxError as exc:
             limits.tell(rt.fleet, self.owner, exc)
             rt.ledger.release(command.id, self.owner)

@@ -278,7 +278,9 @@ class _Drain:
         started = time.monotonic()
         report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
-            send(rt.client, command, leave_by=leave_by)
+            send(
+                rt.client, command, leave_by=leave_by, retries=rt.retries(self.owner, command.where)
+            )
         except TelnyxError as exc:
             self._tell(exc)
             self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))

@@ -28,6 +28,7 @@ from typing import Any
 
 from celery.utils.saferepr import saferepr
 
+from core.logs import context_value
 from telnyx_api.errors import APIError, TelnyxError
 
 # The worker's event dispatcher (set by the worker's consumer step; None outside a worker).
@@ -64,7 +65,13 @@ def accepted(
 ) -> None:
     if not enabled():
         return
-    result = {"request_id": request_id, "command_id": command_id, "attempts": attempts}
+    result: dict[str, Any] = {
+        "request_id": request_id, "command_id": command_id, "attempts": attempts,
+    }  # fmt: skip
+    if hedge := context_value("telnyx_hedge"):
+        # (Sent again, identical, for want of an answer: hedge_won says the request that
+        # answered, `request_id`, is the second.)
+        result["hedged"] = hedge
     _send("task-succeeded", task_id, result=saferepr(result), runtime=time.monotonic() - started)
 
 

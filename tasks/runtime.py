@@ -23,6 +23,7 @@ from records.metrics import Metrics
 from records.redis_client import redis_client
 from records.replication import Replication
 from tasks import limits
+from tasks.command_retries import CommandRetries
 from telnyx_api.client import TelnyxClient
 from telnyx_api.events import Event
 
@@ -158,6 +159,11 @@ class Runtime:
     @property
     def metrics(self) -> Metrics:
         return Metrics(self.redis)
+
+    def retries(self, owner: str, where: str) -> CommandRetries:
+        """The hedge and the immediate retry of a command's send by `owner`."""
+        after = self.settings.telnyx_hedge_after_ms / 1000
+        return CommandRetries(self.fleet, self.metrics, owner, where, after)
 
     def close(self) -> None:
         with self._lock:

@@ -24,9 +24,11 @@ from core.naming import call_task, conference_task
 from followups.followup import FollowUp
 from records.deadletters import DeadLetter
 from tasks import limits, report
+from tasks.command_retries import CommandRetries
 from tasks.outcomes import judge
 from telnyx_api.client import TelnyxClient
-from telnyx_api.errors import APIError, TelnyxError
+from telnyx_api.errors import APIError, ServerError, TelnyxError
+from telnyx_api.hedging import hedging_as
 from telnyx_api.resources import CommandResult
 from telnyx_api.transport import leaving_by
 
@@ -65,16 +67,42 @@ class Command:
         return f"{self.kind}.{self.action} {self.target} (event {self.context.get('event_id')})"
 
 
-def send(client: TelnyxClient, command: Command, *, leave_by: float | None = None) -> CommandResult:
+def send(
+    client: TelnyxClient,
+    command: Command,
+    *,
+    leave_by: float | None = None,
+    retries: CommandRetries | None = None,
+) -> CommandResult:
     """Send the command; raises TelnyxError when Telnyx refuses it or cannot be reached.
-    `leave_by` (time.monotonic()): it must be on its way by then, or not be sent at all."""
+    `leave_by` (time.monotonic()): it must be on its way by then, or not be sent at all.
+    `retries`: a command with a command_id is hedged when Telnyx is slow, and sent again at
+    once after a 5xx (tasks/command_retries.py)."""
     # What an earlier answer said of the rate limit is not this one's (tasks/limits.py).
     limits.clear_rate_headers()
-    with leaving_by(leave_by) if leave_by is not None else contextlib.nullcontext():
-        if command.kind == "conference":
-            actions = client.conferences.actions
-            return actions.perform(command.action, command.target, command.params)
-        return client.calls.actions.perform(command.action, command.target, command.params)
+    repeatable = retries if command.params.get("command_id") else None
+    with (
+        leaving_by(leave_by) if leave_by is not None else contextlib.nullcontext(),
+        hedging_as(repeatable.hedging() if repeatable else None),
+    ):
+        try:
+            return _perform(client, command)
+        except ServerError as exc:
+            if repeatable is None or not repeatable.again_now(exc):
+                raise
+            log.warning("%s: %s; sent again at once, as Telnyx asks", command.where, exc)
+            try:
+                return _perform(client, command)
+            except TelnyxError as again:
+                # (Whether Telnyx may have acted: on either of the two.)
+                again.may_have_acted = again.may_have_acted or exc.may_have_acted
+                raise
+
+
+def _perform(client: TelnyxClient, command: Command) -> CommandResult:
+    if command.kind == "conference":
+        return client.conferences.actions.perform(command.action, command.target, command.params)
+    return client.calls.actions.perform(command.action, command.target, command.params)
 
 
 @dataclass(frozen=True, slots=True)

@@ -174,9 +174,10 @@ def test_a_retried_command_shows_its_retries_then_succeeds_with_the_attempts(
     operator: Operator, post: Post, api: FakeTelnyxServer
 ) -> None:
     retried_before = operator.counters()["task-retried"]
-    # Given Telnyx answering 503 twice, then accepting
+    # Given Telnyx answering two attempts 503 (each also the copy sent again at once after
+    # it, as Telnyx's Command Retries page asks), then accepting
     conference_id = str(uuid.uuid4())
-    api.state.fail_next(2, 503, path_contains=f"{conference_id}/actions")
+    api.state.fail_next(4, 503, path_contains=f"{conference_id}/actions")
     post(make_event("conference.created", conference_id=conference_id))
     # Then the one entry went through RETRY (with the reason) to SUCCESS, after 3 attempts
     task = operator.one(conference_id, "conference.record_start", "SUCCESS")
@@ -185,6 +186,25 @@ def test_a_retried_command_shows_its_retries_then_succeeds_with_the_attempts(
     assert "HTTP 503" in str(task["exception"])  # the last retry's reason, kept
     assert "next attempt in" in str(task["exception"])
     assert wait(lambda: operator.counters()["task-retried"] >= retried_before + 2, 10)
+
+
+def test_a_hedged_command_says_so_and_which_request_answered(
+    operator: Operator, post: Post, api: FakeTelnyxServer
+) -> None:
+    # Given Telnyx never answering the first record_start (the hang outlasts the timeout)
+    conference_id = str(uuid.uuid4())
+    hang, api.state.hang_seconds = api.state.hang_seconds, 12.0
+    try:
+        api.state.fail_next(1, 0, path_contains=f"{conference_id}/actions")
+        post(make_event("conference.created", conference_id=conference_id))
+        # Then its success says it was hedged, and the answer was the identical command's
+        task = operator.one(conference_id, "conference.record_start", "SUCCESS")
+    finally:
+        api.state.hang_seconds = hang
+    result = ast.literal_eval(task["result"])
+    assert result["hedged"] == "hedge_won"
+    assert result["attempts"] == 1
+    assert result["request_id"]
 
 
 def test_a_merged_announcement_lists_every_event_it_covers(

@@ -206,8 +206,8 @@ def _wait_for_log(worker: ManagedProcess, text: str, timeout: float = 20) -> Non
 def test_metrics_count_the_workers_actions(
     client: FlaskClient, sign: Sign, api: FakeTelnyxServer, conference_id: str
 ) -> None:
-    # Given an announcement that needs one retry
-    api.state.fail_next(1, 503, path_contains=conference_id)
+    # Given an announcement that needs one retry (its 503, and the copy sent at once after it)
+    api.state.fail_next(2, 503, path_contains=conference_id)
     _post(client, sign, make_event("conference.participant.joined", conference_id=conference_id))
     assert api.state.wait_for(
         lambda rs: any(r.status == 200 and r.target == conference_id for r in rs), timeout=20

@@ -49,7 +49,7 @@ def test_a_stale_settle_does_not_settle_another_runs_command(
     # ... then X's settle arrives, and Y's merged command fails once
     x_settling.go.set()
     x.join(10)
-    api.state.fail_next(1, status=503)
+    api.state.fail_next(2, status=503)  # (and the copy sent again at once after it)
     y_pinned.go.set()
     y.join(10)
     finish_lane(redis_client)
@@ -90,7 +90,7 @@ def test_a_wake_does_not_replace_a_running_drain(
     gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
 ) -> None:
     # Given a lane whose drain was waiting (a retry's backoff), and now runs as X
-    api.state.fail_next(1, status=503)
+    api.state.fail_next(2, status=503)  # (and the copy sent again at once after it)
     first = join("Ada")
     run_drain(C, first)  # Ada's announcement fails: the lane waits for a delayed drain
     waiting = redis_client.hget(LANE, "drain")
@@ -115,7 +115,7 @@ def test_a_stale_copy_does_not_complete_a_drain_that_is_the_lanes_again(
     gate: Gate, api: FakeTelnyxServer, redis_client: redis.Redis
 ) -> None:
     # Given a lane waiting for a delayed drain (a retry's backoff)
-    api.state.fail_next(1, status=503)
+    api.state.fail_next(2, status=503)  # (and the copy sent again at once after it)
     run_drain(C, join("Ada"))
     assert redis_client.hget(LANE, "waiting") == b"1"
     # ... and a copy S of the created event's drain, queued by the journal's sweep, that has
