@@ -6,10 +6,11 @@ identical command" (a hedge: telnyx_api/hedging.py).
 Both repeat the command's `command_id`, which Telnyx ignores for 60 s, so both are only for
 commands that carry one (not hold, unhold, mute, unmute, play, stop: a repeat of those could
 act twice). Each extra request takes a token of the fleet's pace, as any request does, and
-none goes while the fleet's circuit is open. A hedge goes out at most one request timeout
-after its command (it waits on the command's answer), so inside the lane's lease, which
-outlasts two timeouts (core/settings.py), and inside the command's window: a resend's leaving
-deadline holds for its hedge too (telnyx_api/transport.py, leaving_by).
+none goes while the fleet's circuit is open. Every request of a send, extra ones included,
+leaves before the send's leaving deadline (telnyx_api/deadlines.py): inside the command_id
+window of the lane's first send whose outcome is unknown. With a hedge out, whichever answer
+comes first speaks for one request only: the outcome counts as unknown unless the command was
+accepted (telnyx_api/transport.py).
 """
 
 from __future__ import annotations

@@ -67,7 +67,7 @@ from tasks.lane_endings import (
     unknown_letter,
     where,
 )
-from tasks.lane_hold import LaneHold, resend_deadline
+from tasks.lane_hold import LaneHold, send_deadline
 from tasks.send import Command, Moot, TryAgain, log_refusal, refused, send, task_name
 from telnyx_api.errors import TelnyxError
 
@@ -262,7 +262,7 @@ class _Drain:
                 return self._expired(inflight, attempts)
             if not (go := self._clearance(first)).now:
                 return self._wait_for_telnyx(inflight, attempts, go)
-        token, leave_by = self._send_token(attempts), None
+        token, mark = self._send_token(attempts), None
         unknown_since: int | None = None
         if marked is None:
             mark = self.lane.mark_sent(token)
@@ -272,10 +272,9 @@ class _Drain:
                 letter = unknown_letter(inflight, attempts, mark.sent_at)
                 return give_up(self.lane, inflight, letter, letter.error) is not Settled.IDLE
             marked, unknown_since = time.monotonic(), None if mark.own else mark.sent_at
-            leave_by = resend_deadline(mark, marked)
         if time.monotonic() - marked > SEND_GRACE_SECONDS:
             return True  # (too long since the window was checked: take the lane, check again)
-        started = time.monotonic()
+        started, leave_by = time.monotonic(), send_deadline(mark, marked)
         report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
             send(

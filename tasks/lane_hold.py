@@ -224,12 +224,11 @@ def lane_age(item: LaneItem) -> float | None:
     return max(age, 0.0) if age is not None else None
 
 
-def resend_deadline(mark: Marked, checked: float) -> float | None:
-    """When a send again of a command whose outcome is unknown must be on its way (by
-    time.monotonic(), `checked` being when mark_sent answered): before Telnyx's command_id
-    window, from the first send's time by Redis's clock, closes, less a second for the way
-    there. None for a first send."""
-    if mark.own:
-        return None
-    elapsed = (mark.now_ms - mark.sent_at) / 1000
+def send_deadline(mark: Marked | None, checked: float) -> float:
+    """When the send of the command in flight, and each extra request of it (its hedge, its
+    copy sent at once after a 5xx), must be on its way (by time.monotonic(), `checked` being
+    when mark_sent answered): before Telnyx's command_id window closes, from the lane's first
+    send whose outcome is unknown by Redis's clock, less a second for the way there. `mark`:
+    mark_sent's answer; None when the pin recorded this send as the first, at `checked`."""
+    elapsed = 0.0 if mark is None else (mark.now_ms - mark.sent_at) / 1000
     return checked + TELNYX_COMMAND_WINDOW_SECONDS - 1 - elapsed

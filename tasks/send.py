@@ -27,10 +27,10 @@ from tasks import limits, report
 from tasks.command_retries import CommandRetries
 from tasks.outcomes import judge
 from telnyx_api.client import TelnyxClient
+from telnyx_api.deadlines import leaving_by
 from telnyx_api.errors import APIError, ServerError, TelnyxError
 from telnyx_api.hedging import hedging_as
 from telnyx_api.resources import CommandResult
-from telnyx_api.transport import leaving_by
 
 log = logging.getLogger(__name__)
 

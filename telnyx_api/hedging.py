@@ -33,6 +33,8 @@ from typing import Any
 import httpcore
 import httpx
 
+from telnyx_api.deadlines import cap
+
 # Hedges in flight at once, per client: a hedge thread is busy only while Telnyx is slow.
 MAX_HEDGES = 8
 # The longest a hedge's future can take to settle once its thread has said it ended.
@@ -106,7 +108,7 @@ class Race:
         self,
         hedging: Hedging,
         send_hedge: Callable[[], httpx.Response],
-        executor: Callable[[], ThreadPoolExecutor],
+        executor: HedgeThreads,
     ) -> None:
         self.hedging = hedging
         self._send_hedge = send_hedge
@@ -120,9 +122,11 @@ class Race:
     def wait(self, sock: socket.socket | None, timeout: float | None) -> float | None:
         """Before the first read of the answer: wait for it, hedging once it is late; return
         the read timeout left. Raises HedgeWon when the hedge answers first."""
-        if self._watched or sock is None:
+        if self._watched:
             return timeout
-        self._watched = True
+        self._watched = True  # (only the first read of the answer: never a body's read)
+        if sock is None:
+            return timeout
         end = time.monotonic() + (timeout if timeout is not None else float("inf"))
         if _readable(sock, min(self.hedging.after, end - time.monotonic())):
             return _left(end)
@@ -134,10 +138,10 @@ class Race:
                     ask_at = self._ask(now)
                 watch = [sock] if self._done is None else [sock, self._done]
                 until = ask_at if self.hedge is None and ask_at is not None else end
-                ready, _, _ = select.select(watch, [], [], max(min(until, end) - now, 0))
-                if sock in ready:
+                ready = _ready(watch, min(until, end) - now)
+                if sock.fileno() in ready:
                     return _left(end)
-                if self._done is not None and self._done in ready:
+                if self._done is not None and self._done.fileno() in ready:
                     self._close_done()
                     # (Its thread says so just before its future is settled: wait for that.)
                     if (won := self.answer(wait=_SETTLING)) is not None:
@@ -173,14 +177,23 @@ class Race:
             return None
         if wait > 0:
             return now + wait
+        threads = self._executor
+        if not threads.take():
+            return None  # (every hedge thread busy: Telnyx is slow for many; no queue of hedges)
         self._done, done = socket.socketpair()
-        self.hedge = self._executor().submit(self._run_hedge, done)
+        try:
+            self.hedge = threads().submit(self._run_hedge, done)
+        except RuntimeError:  # (the process is shutting down)
+            threads.give_back()
+            done.close()
+            self._close_done()
         return None
 
     def _run_hedge(self, done: socket.socket) -> httpx.Response:
         try:
             return self._send_hedge()
         finally:
+            self._executor.give_back()
             # (OSError: the race is over, and nobody waits for this one.)
             with done, contextlib.suppress(OSError):
                 done.send(b"x")
@@ -213,13 +226,14 @@ class WatchedBackend(httpcore.NetworkBackend):
     def connect_tcp(self, host: str, port: int, timeout: float | None = None,
                     local_address: str | None = None, socket_options: Any = None,
                     ) -> httpcore.NetworkStream:  # fmt: skip
+        # (Each step before the request has left is cut to its leaving deadline, if any.)
         return WatchedStream(
-            self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            self._inner.connect_tcp(host, port, cap(timeout), local_address, socket_options)
         )
 
     def connect_unix_socket(self, path: str, timeout: float | None = None,
                             socket_options: Any = None) -> httpcore.NetworkStream:  # fmt: skip
-        return WatchedStream(self._inner.connect_unix_socket(path, timeout, socket_options))
+        return WatchedStream(self._inner.connect_unix_socket(path, cap(timeout), socket_options))
 
     def sleep(self, seconds: float) -> None:
         self._inner.sleep(seconds)
@@ -236,14 +250,14 @@ class WatchedStream(httpcore.NetworkStream):
         return self._inner.read(max_bytes, timeout)
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, timeout)
+        self._inner.write(buffer, cap(timeout))
 
     def close(self) -> None:
         self._inner.close()
 
     def start_tls(self, ssl_context: ssl.SSLContext, server_hostname: str | None = None,
                   timeout: float | None = None) -> httpcore.NetworkStream:  # fmt: skip
-        return WatchedStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        return WatchedStream(self._inner.start_tls(ssl_context, server_hostname, cap(timeout)))
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
@@ -256,11 +270,21 @@ class WatchedStream(httpcore.NetworkStream):
 
 
 class HedgeThreads:
-    """The hedge threads of one client, started only when a first hedge goes out."""
+    """The hedge threads of one client, started only when a first hedge goes out; at most
+    MAX_HEDGES hedges at once, each on a thread of its own (a hedge never waits in a queue:
+    one that would is not sent)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
+        self._free = threading.BoundedSemaphore(MAX_HEDGES)
+
+    def take(self) -> bool:
+        """A hedge thread for a new hedge, if one is free (give it back when it ends)."""
+        return self._free.acquire(blocking=False)
+
+    def give_back(self) -> None:
+        self._free.release()
 
     def __call__(self) -> ThreadPoolExecutor:
         with self._lock:
@@ -273,12 +297,21 @@ class HedgeThreads:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False)
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _readable(sock: socket.socket, wait: float) -> bool:
-    ready, _, _ = select.select([sock], [], [], max(wait, 0))
-    return bool(ready)
+    return bool(_ready([sock], wait))
+
+
+def _ready(socks: list[socket.socket], wait: float) -> set[int]:
+    """The descriptors among `socks` readable within `wait` seconds (poll: any descriptor
+    number, where select() takes none past 1023)."""
+    poller = select.poll()
+    for sock in socks:
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+    timeout_ms = max(int(wait * 1000) + (1 if wait > 0 else 0), 0)
+    return {fd for fd, _ in poller.poll(timeout_ms)}
 
 
 def _left(end: float) -> float | None:

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 import contextvars
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from telnyx_api.deadlines import timeouts
 from telnyx_api.errors import (
     InvalidRequestError,
     ServerError,
-    TransportError,
     error_for_response,
     map_transport_error,
 )
@@ -39,36 +36,6 @@ USER_AGENT = "telnyx-conference-worker/0.1"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 
 QueryPairs = list[tuple[str, str | int | float | bool | None]]
-
-# When the requests made now must have left (time.monotonic()), if they must (leaving_by).
-_LEAVE_BY: ContextVar[float | None] = ContextVar("telnyx_leave_by", default=None)
-
-
-@contextmanager
-def leaving_by(deadline: float) -> Iterator[None]:
-    """Requests made inside must be on their way by `deadline` (time.monotonic()): the wait
-    for a connection, the connect and the write are cut to what is left, and past it a request
-    is not sent at all (a TransportError that says Telnyx never had it). For a command sent
-    again inside Telnyx's command_id window: it must reach Telnyx before the window closes."""
-    token = _LEAVE_BY.set(deadline)
-    try:
-        yield
-    finally:
-        _LEAVE_BY.reset(token)
-
-
-def _timeouts(configured: dict[str, float | None]) -> dict[str, float | None]:
-    """The timeouts of a request made now: as configured, or cut to its leaving deadline."""
-    deadline = _LEAVE_BY.get()
-    if deadline is None:
-        return configured
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise TransportError(
-            "not sent: the time it had to leave in had passed", may_have_acted=False
-        )
-    cut = {k: left if v is None else min(v, left) for k, v in configured.items() if k != "read"}
-    return {**configured, **cut}
 
 
 def path_segment(value: str) -> str:
@@ -181,18 +148,22 @@ class Transport:
                 params=bracket_query(params) if params else None,
                 headers=self._headers,
                 json=json,
-                extensions={"timeout": _timeouts(self._timeout["timeout"])},
+                extensions={"timeout": timeouts(self._timeout["timeout"])},
             )
-            response, hedge_won = self._send(request, self._race(request, json))
+            race = self._race(request, json)
+            response = self._send(request, race)
         except httpx.TransportError as exc:
-            raise map_transport_error(exc) from exc
+            failed = map_transport_error(exc)
+            failed.may_have_acted |= _hedged(race)
+            raise failed from exc
         if self._on_response is not None:
             self._on_response(response)
         if response.is_success:
             return _decode(response)
         error = error_for_response(response)
-        if hedge_won:
-            error.may_have_acted = True  # (the first request got no answer: it may have)
+        # (With a hedge sent, one answer says nothing of the other request: Telnyx may have
+        # acted on it, whichever answered.)
+        error.may_have_acted |= _hedged(race)
         raise error
 
     def _race(self, request: httpx.Request, json: Mapping[str, Any] | None) -> Race | None:
@@ -207,22 +178,22 @@ class Transport:
         def hedge() -> httpx.Response:
             copy = httpx.Request(
                 request.method, request.url, headers=request.headers, content=request.content,
-                extensions={"timeout": _timeouts(self._timeout["timeout"])},
+                extensions={"timeout": timeouts(self._timeout["timeout"])},
             )  # fmt: skip
             return self._read(copy)
 
         return Race(hedging, lambda: context.run(unraced, hedge), self._hedges)
 
-    def _send(self, request: httpx.Request, race: Race | None) -> tuple[httpx.Response, bool]:
-        """The answer, and whether it is the hedge's."""
+    def _send(self, request: httpx.Request, race: Race | None) -> httpx.Response:
+        """The first answer of the request and its hedge, if any."""
         if race is None:
-            return self._read(request), False
+            return self._read(request)
         token = racing(race)
         try:
             response = self._read(request)
         except HedgeWon as won:
             race.hedging.on_end(race.report(None, "hedge"))
-            return won.response, True
+            return won.response
         except httpx.TransportError:
             # (The first request timed out or failed: the hedge may still answer.)
             late = race.answer(wait=self._timeout["timeout"]["read"] or 0.0)
@@ -230,12 +201,12 @@ class Transport:
                 race.hedging.on_end(race.report(None, "hedge" if late else "none"))
             if late is None:
                 raise
-            return late, True
+            return late
         finally:
             stop_racing(token)
         if race.silent:
             race.hedging.on_end(race.report(response, "first"))
-        return response, False
+        return response
 
     def _read(self, request: httpx.Request) -> httpx.Response:
         response = self._transport.handle_request(request)
@@ -249,6 +220,11 @@ class Transport:
     def close(self) -> None:
         self._transport.close()
         self._hedges.close()
+
+
+def _hedged(race: Race | None) -> bool:
+    """Whether the request's identical copy went out too."""
+    return race is not None and race.hedge is not None
 
 
 def _decode(response: httpx.Response) -> Any:

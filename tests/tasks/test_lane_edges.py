@@ -24,7 +24,7 @@ from sandbox.api.http import FakeTelnyxServer
 from tasks import drain as drain_module
 from tasks import runtime
 from tasks.drain import run_drain
-from tasks.lane_hold import resend_deadline
+from tasks.lane_hold import send_deadline
 from tests.tasks.lane_gate import (
     LANE,
     LEASE,
@@ -154,6 +154,7 @@ def test_a_resend_must_leave_before_the_first_sends_window_closes_by_redis_clock
     # The first send at 0 ms, checked at 50 s by Redis's clock, at 100.0 on this worker's:
     # it must be on its way by 109.0 (60 s after the first send, less a second for the way)
     first_send = Marked(sent_at=0, own=False, past=False, now_ms=50_000)
-    assert resend_deadline(first_send, checked=100.0) == 109.0
-    # and a first send has no such deadline
-    assert resend_deadline(Marked(50_000, own=True, past=False, now_ms=50_000), 100.0) is None
+    assert send_deadline(first_send, checked=100.0) == 109.0
+    # and a first send (recorded now, by mark_sent or by the pin) has the whole window
+    assert send_deadline(Marked(50_000, own=True, past=False, now_ms=50_000), 100.0) == 159.0
+    assert send_deadline(None, 100.0) == 159.0

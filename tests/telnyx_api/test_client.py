@@ -9,7 +9,7 @@ import pytest
 
 from telnyx_api import errors
 from telnyx_api.client import EVERYONE, TelnyxClient
-from telnyx_api.transport import leaving_by
+from telnyx_api.deadlines import leaving_by
 
 Handler = Callable[[httpx.Request], httpx.Response]
 OK = {"data": {"result": "ok"}}

@@ -141,3 +141,41 @@ def test_a_fast_answer_costs_no_hedge_thread(api: FakeTelnyxServer) -> None:
     assert len(api.state.requests()) == 20
     started = set(threading.enumerate()) - before
     assert not [t for t in started if t.name.startswith("telnyx-hedge")]
+
+
+@pytest.mark.parametrize("status", [503, 429, 422])
+def test_a_refusal_that_answers_first_still_may_have_acted_once_a_hedge_went_out(
+    api: FakeTelnyxServer, status: int
+) -> None:
+    # Given every answer 0.3 s late, the first a refusal: the hedge went out at 0.1 s
+    api.state.latency = 0.3
+    api.state.fail_next(1, status, path_contains="/actions/record_start")
+    reports: list[HedgeReport] = []
+    hedging = Hedging(after=0.1, clearance=lambda: 0.0, on_end=reports.append)
+    with (
+        TelnyxClient(API_KEY, base_url=api.base_url, timeout=3) as client,
+        hedging_as(hedging),
+        pytest.raises(errors.APIError) as caught,
+    ):
+        client.conferences.actions.record_start("c", format="mp3", command_id="r1")
+    # Then the refusal is the answer, but it speaks for one of two requests: the hedge, which
+    # Telnyx acted on, makes the outcome unknown (the lane must not forget this send)
+    assert caught.value.status_code == status
+    assert caught.value.may_have_acted
+    assert [r.outcome for r in reports] == ["first_won"]
+    assert api.state.wait_for(lambda rs: any(r.status == 200 for r in rs), timeout=5)
+
+
+def test_no_hedge_waits_for_a_thread_when_every_hedge_thread_is_busy(
+    api: FakeTelnyxServer, client: TelnyxClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given no hedge thread free
+    transport = client._transport  # (the client's hedge threads)
+    monkeypatch.setattr(transport._hedges, "take", lambda: False)
+    api.state.fail_next(1, slow=0.5, path_contains="/actions/record_start")
+    reports: list[HedgeReport] = []
+    with hedging_as(_hedging(reports)):
+        client.conferences.actions.record_start("c", format="mp3", command_id="b1")
+    # Then none is queued: the command waits for its own answer
+    assert len(api.state.requests()) == 1
+    assert [r.outcome for r in reports] == ["not_sent"]
