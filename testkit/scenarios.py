@@ -20,6 +20,7 @@ from sandbox.api.faults import FaultRates
 from sandbox.events import client_state, encode, make_event
 from sandbox.redis_server import SentinelTopology
 from testkit.announcements import Covered, covered
+from testkit.failover_watch import FailoverWatch
 from testkit.harness import (
     Cluster,
     accepted_by_command,
@@ -27,6 +28,7 @@ from testkit.harness import (
     expected_commands,
     wait,
 )
+from testkit.loss_report import explain
 
 TELNYX_WINDOW_SECONDS = 60.0
 
@@ -157,6 +159,7 @@ def _run(
     bodies: list[bytes] | None = None,
     timeout: float = 120.0,
     rate: float | None = None,
+    explain: Callable[[list[bool]], str] | None = None,
 ) -> Outcome:
     started = time.monotonic()
     # A conference's announcements merge into fewer commands than events: count the trigger
@@ -170,8 +173,13 @@ def _run(
     if bodies is not None:  # several deliveries per event: acknowledged if any was
         acked = [True] * len(events)
     # (Announcements merge into fewer commands than follow-ups: wait for the work to settle.)
-    cluster.wait_until_quiet(timeout)
-    return measure(name, cluster, events, acked, started)
+    quiet = cluster.wait_until_quiet(timeout)
+    outcome = measure(name, cluster, events, acked, started)
+    if not quiet:
+        outcome.notes.append(f"work still queued, held or pending after {timeout:g} s")
+    if explain is not None and (outcome.lost or outcome.duplicated):
+        outcome.notes.append(explain(acked))
+    return outcome
 
 
 def sigkill_worker(conferences: int = 20, joins: int = 4) -> Outcome:
@@ -265,9 +273,13 @@ def primary_failover(
     with Cluster(sentinel=topology, env=env) as cluster:
         # A slower API leaves a backlog in the queue: events acknowledged, not yet acted on.
         cluster.api.state.latency = api_latency
-        cluster.add_worker()
+        worker = cluster.add_worker()
         events = conference_burst(conferences, joins)
         timings: dict[str, float] = {}
+        watch = FailoverWatch(topology.servers)
+        assert cluster.web is not None
+        watch.name_processes({"worker": worker, "web": cluster.web})
+        watch.start()
 
         def fail_over() -> None:
             old, replica = topology.primary, topology.replicas[0]
@@ -284,13 +296,25 @@ def primary_failover(
             replica.resume()
             topology.wait_for_promotion(old)
             timings["promoted"] = time.monotonic()
+            timings["old_port"] = old.port
+            timings["restarted_at"] = time.time()
             old.start()
 
         name = (
             f"SIGKILL the Redis primary ({replicas} replica(s), REDIS_MIN_REPLICAS={min_replicas})"
         )
+
         # A stream over several seconds, still arriving when the primary dies.
-        outcome = _run(name, cluster, events, fail_over, trigger_fraction=0.2, rate=rate)
+        def explained(acked: list[bool]) -> str:
+            return explain(cluster, events, acked, watch, timings)
+
+        try:
+            outcome = _run(
+                name, cluster, events, fail_over, trigger_fraction=0.2, rate=rate,
+                explain=explained,
+            )  # fmt: skip
+        finally:
+            watch.stop()
         refused = [t for t, _ in cluster.refusals if t >= timings.get("killed", 0)]
         promotion = timings["promoted"] - timings["killed"]
         statuses = sorted({str(status) for _, status in cluster.refusals})
