@@ -19,6 +19,7 @@ from pathlib import Path
 
 import redis
 
+from records.replies import text
 from sandbox.redis_server import RedisServer
 from testkit.processes import ManagedProcess
 
@@ -251,3 +252,46 @@ def _role(port: int) -> tuple[str, int | None]:
         return "down", None
     finally:
         client.close()
+
+
+def server_logs(servers: Iterable[RedisServer], sentinel_ports: Iterable[int]) -> list[str]:
+    """The logs of the Redis servers (each says who made it a replica or a primary, and when)
+    and of the Sentinels (their view of the failover: votes, epochs, conversions)."""
+    lines: list[str] = []
+    for server in servers:
+        client = redis.Redis(port=server.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            home = Path(text(client.config_get("dir")["dir"]))
+            lines += [f"--- redis-server :{server.port} log"]
+            lines += (home / "redis.log").read_text(errors="replace").splitlines()
+        except (redis.RedisError, OSError, KeyError) as exc:
+            lines.append(f"--- redis-server :{server.port} log unreadable: {exc}")
+        finally:
+            client.close()
+    listening = _listeners()
+    folders: set[Path] = set()
+    for port in sentinel_ports:
+        try:
+            # (A Sentinel works in its `dir`, beside its config and, here, its log.)
+            folders.add(Path(f"/proc/{listening[port]}/cwd").resolve(strict=True))
+        except (OSError, KeyError) as exc:
+            lines.append(f"--- sentinel :{port} log unreadable: {exc}")
+    for folder in sorted(folders):
+        for log in sorted(folder.glob("sentinel-*.log")):
+            lines += [f"--- {log.name}", *log.read_text(errors="replace").splitlines()]
+    return lines
+
+
+def _listeners() -> dict[int, int]:
+    """Listening TCP port -> pid, from `ss`."""
+    try:
+        listing = subprocess.run(["ss", "-tlnpH"], capture_output=True, text=True, timeout=5).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    found = {}
+    for line in listing.splitlines():
+        fields = line.split()
+        user = _USER.search(line)
+        if len(fields) >= 4 and user:
+            found[int(fields[3].rpartition(":")[2])] = int(user["pid"])
+    return found

@@ -15,8 +15,8 @@ from followups.policy import Policy, default_rules
 from followups.rules import plan
 from records.ledger import claim_key, done_key
 from telnyx_api.events import Envelope
-from testkit.announcements import covered
-from testkit.failover_watch import FailoverWatch
+from testkit.announcements import Covered, covered
+from testkit.failover_watch import FailoverWatch, server_logs
 from testkit.harness import Cluster, accepted_by_command
 
 
@@ -36,19 +36,22 @@ def affected(events: Iterable[Mapping[str, Any]], cluster: Cluster) -> dict[str,
                 wrong.setdefault(followup.target, []).append(
                     f"{followup.action} command_id={command_id} never accepted"
                 )
-    said: dict[str, list[str]] = {}
+    said: dict[str, list[Covered]] = {}
     for requests in accepted.values():
         first = requests[0]
         text = (first.body or {}).get("payload")
         found = covered(text) if first.action == "speak" and isinstance(text, str) else None
         if found is not None:
-            said.setdefault(str(first.target), []).extend(found.named)
+            said.setdefault(str(first.target), []).append(found)
     for conference, expected in names.items():
         spoken = said.get(conference, [])
-        for name in expected:
-            count = spoken.count(str(name))
-            if count != 1:
-                wrong.setdefault(conference, []).append(f"{name!r} announced {count} time(s)")
+        total = sum(c.total for c in spoken)
+        named = [n for c in spoken for n in c.named]
+        if total != len(expected) or len(set(named)) != len(named):
+            missing = [n for n in expected if n not in named]
+            wrong.setdefault(conference, []).append(
+                f"{len(expected)} joiners, {total} announced (named: {named}; not named: {missing})"
+            )
     return wrong
 
 
@@ -115,6 +118,8 @@ def explain(
         client.close()
     for worker in cluster.workers:
         out += [f"--- worker {worker.pid} log tail", *worker.output().splitlines()[-60:]]
+    if cluster.sentinel is not None:
+        out += server_logs(cluster.sentinel.servers, cluster.sentinel.sentinel_ports)
     return "\n".join(out)
 
 
