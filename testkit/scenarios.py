@@ -29,6 +29,7 @@ from testkit.harness import (
     wait,
 )
 from testkit.loss_report import explain
+from testkit.supervisor import restart_as_replica
 
 TELNYX_WINDOW_SECONDS = 60.0
 
@@ -262,7 +263,8 @@ def primary_failover(
 ) -> Outcome:
     """SIGKILL the Redis primary mid-burst, with a replica and three Sentinels. The Sentinels
     promote the replica; the dead primary is started again once they have, as a supervisor
-    would, and rejoins as a replica. With `min_replicas`, acknowledgements wait for replicas.
+    would, as a replica of the promoted one (testkit/supervisor.py). With `min_replicas`,
+    acknowledgements wait for replicas.
 
     The first replica is stalled (SIGSTOP) and cut off for `replica_lag` seconds just before the
     primary dies, so the primary has writes that replica lacks: what asynchronous replication
@@ -294,11 +296,13 @@ def primary_failover(
             timings["killed"] = time.monotonic()
             old.kill()
             replica.resume()
-            topology.wait_for_promotion(old)
+            promoted = topology.wait_for_promotion(old)
             timings["promoted"] = time.monotonic()
             timings["old_port"] = old.port
             timings["restarted_at"] = time.time()
-            old.start()
+            # As a replica of the promoted primary: started as the primary it was, empty, a
+            # second failover could promote it and wipe everything (testkit/supervisor.py).
+            restart_as_replica(old, promoted)
 
         name = (
             f"SIGKILL the Redis primary ({replicas} replica(s), REDIS_MIN_REPLICAS={min_replicas})"
