@@ -45,13 +45,15 @@ def test_a_second_failover_keeps_what_the_promoted_replica_held() -> None:
 
 
 def _listed_as_replica(topology: SentinelTopology, server: RedisServer) -> bool:
-    """Whether the first Sentinel lists `server` as a reachable replica (a candidate)."""
+    """Whether the first Sentinel lists `server` as a replica it may promote: reachable, with
+    a priority (it reads the priority every 10 s)."""
     replicas = _sentinel(topology.sentinel_ports[0], "REPLICAS", topology.master) or []
     for replica in replicas:
         fields = {text(k): text(v) for k, v in dict(replica).items()}
         flags = fields.get("flags", "")
         if int(fields.get("port", 0)) == server.port:
-            return "disconnected" not in flags and "s_down" not in flags
+            promotable = fields.get("slave-priority", "0") != "0"
+            return promotable and "disconnected" not in flags and "s_down" not in flags
     return False
 
 
