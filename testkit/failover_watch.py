@@ -2,8 +2,8 @@
 command each Redis server executed (MONITOR on each, from the start, again after a restart),
 which process sent it, and each server's role over time.
 
-Test tooling only: MONITOR slows a server a little and keeps every command in memory, which is
-fine for the test suite's few hundred events and nothing else.
+Test tooling only: MONITOR slows a server a little and this keeps every command in memory,
+which is fine for the test suite's and the reliability report's few thousand events.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -71,8 +71,8 @@ class FailoverWatch:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _spawn(self, target: object, *args: object) -> None:
-        thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
+    def _spawn(self, target: Callable[..., None], *args: object) -> None:
+        thread = threading.Thread(target=target, args=args, daemon=True)
         thread.start()
         self._threads.append(thread)
 
