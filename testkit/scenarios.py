@@ -313,11 +313,11 @@ def primary_failover(
             f"SIGKILL the Redis primary ({replicas} replica(s), REDIS_MIN_REPLICAS={min_replicas})"
         )
 
-        # A stream over several seconds, still arriving when the primary dies.
         def explained(acked: list[bool]) -> str:
             return explain(cluster, events, acked, watch, timings)
 
         try:
+            # A stream over several seconds, still arriving when the primary dies.
             outcome = _run(
                 name, cluster, events, fail_over, trigger_fraction=0.2, rate=rate,
                 explain=explained if diagnose else None,
