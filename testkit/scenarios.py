@@ -20,6 +20,7 @@ from sandbox.api.faults import FaultRates
 from sandbox.events import client_state, encode, make_event
 from sandbox.redis_server import SentinelTopology
 from testkit.announcements import Covered, covered
+from testkit.failover_watch import FailoverWatch
 from testkit.harness import (
     Cluster,
     accepted_by_command,
@@ -27,6 +28,8 @@ from testkit.harness import (
     expected_commands,
     wait,
 )
+from testkit.loss_report import explain
+from testkit.supervisor import restart_as_replica
 
 TELNYX_WINDOW_SECONDS = 60.0
 
@@ -157,6 +160,7 @@ def _run(
     bodies: list[bytes] | None = None,
     timeout: float = 120.0,
     rate: float | None = None,
+    explain: Callable[[list[bool]], str] | None = None,
 ) -> Outcome:
     started = time.monotonic()
     # A conference's announcements merge into fewer commands than events: count the trigger
@@ -170,8 +174,13 @@ def _run(
     if bodies is not None:  # several deliveries per event: acknowledged if any was
         acked = [True] * len(events)
     # (Announcements merge into fewer commands than follow-ups: wait for the work to settle.)
-    cluster.wait_until_quiet(timeout)
-    return measure(name, cluster, events, acked, started)
+    quiet = cluster.wait_until_quiet(timeout)
+    outcome = measure(name, cluster, events, acked, started)
+    if not quiet:
+        outcome.notes.append(f"work still queued, held or pending after {timeout:g} s")
+    if explain is not None and (outcome.lost or outcome.duplicated):
+        outcome.notes.append(explain(acked))
+    return outcome
 
 
 def sigkill_worker(conferences: int = 20, joins: int = 4) -> Outcome:
@@ -251,23 +260,33 @@ def primary_failover(
     replica_lag: float = 1.0,
     api_latency: float = 0.02,
     replicas: int = 1,
+    diagnose: bool = True,
 ) -> Outcome:
     """SIGKILL the Redis primary mid-burst, with a replica and three Sentinels. The Sentinels
     promote the replica; the dead primary is started again once they have, as a supervisor
-    would, and rejoins as a replica. With `min_replicas`, acknowledgements wait for replicas.
+    would, as a replica of the promoted one (testkit/supervisor.py). With `min_replicas`,
+    acknowledgements wait for replicas.
 
     The first replica is stalled (SIGSTOP) and cut off for `replica_lag` seconds just before the
     primary dies, so the primary has writes that replica lacks: what asynchronous replication
     risks whenever a replica lags (on loopback it is otherwise a fraction of a millisecond
-    behind)."""
+    behind).
+
+    With `diagnose`, every Redis server is watched (MONITOR) and a loss or a double is
+    explained in the outcome's notes (testkit/loss_report.py)."""
     topology = SentinelTopology(replicas=replicas, sentinels=3)
     env = {"REDIS_MIN_REPLICAS": str(min_replicas)}
     with Cluster(sentinel=topology, env=env) as cluster:
         # A slower API leaves a backlog in the queue: events acknowledged, not yet acted on.
         cluster.api.state.latency = api_latency
-        cluster.add_worker()
+        worker = cluster.add_worker()
         events = conference_burst(conferences, joins)
         timings: dict[str, float] = {}
+        watch = FailoverWatch(topology.servers)
+        if diagnose:
+            assert cluster.web is not None
+            watch.name_processes({"worker": worker, "web": cluster.web})
+            watch.start()
 
         def fail_over() -> None:
             old, replica = topology.primary, topology.replicas[0]
@@ -282,15 +301,29 @@ def primary_failover(
             timings["killed"] = time.monotonic()
             old.kill()
             replica.resume()
-            topology.wait_for_promotion(old)
+            promoted = topology.wait_for_promotion(old)
             timings["promoted"] = time.monotonic()
-            old.start()
+            timings["old_port"] = old.port
+            timings["restarted_at"] = time.time()
+            # As a replica of the promoted primary: started as the primary it was, empty, a
+            # second failover could promote it and wipe everything (testkit/supervisor.py).
+            restart_as_replica(old, promoted)
 
         name = (
             f"SIGKILL the Redis primary ({replicas} replica(s), REDIS_MIN_REPLICAS={min_replicas})"
         )
-        # A stream over several seconds, still arriving when the primary dies.
-        outcome = _run(name, cluster, events, fail_over, trigger_fraction=0.2, rate=rate)
+
+        def explained(acked: list[bool]) -> str:
+            return explain(cluster, events, acked, watch, timings)
+
+        try:
+            # A stream over several seconds, still arriving when the primary dies.
+            outcome = _run(
+                name, cluster, events, fail_over, trigger_fraction=0.2, rate=rate,
+                explain=explained if diagnose else None,
+            )  # fmt: skip
+        finally:
+            watch.stop()
         refused = [t for t, _ in cluster.refusals if t >= timings.get("killed", 0)]
         promotion = timings["promoted"] - timings["killed"]
         statuses = sorted({str(status) for _, status in cluster.refusals})
@@ -394,8 +427,9 @@ SCENARIOS: dict[str, Callable[..., Outcome]] = {
     # At scale: events arrive faster than the workers act on them, so a backlog is queued
     # when the primary dies (the test suite runs the plain scenario, small).
     "failover": functools.partial(primary_failover, rate=40.0, api_latency=0.3),
+    # (Without replicas to wait for, acknowledged events are lost: expected, not explained.)
     "failover-unreplicated": functools.partial(
-        primary_failover, min_replicas=0, rate=40.0, api_latency=0.3
+        primary_failover, min_replicas=0, rate=40.0, api_latency=0.3, diagnose=False
     ),
     "failover-two-replicas": functools.partial(
         primary_failover, replicas=2, rate=40.0, api_latency=0.3

@@ -16,7 +16,6 @@ from xdist.scheduler import LoadScopeScheduling
 ONE_PROCESS = {
     "tests/deploy/test_container.py": "the image, built once under one tag and removed after",
     "tests/deploy/test_production_install.py": "a production install, built once",
-    "tests/integration/test_sentinel.py": "Sentinels and their Redis servers, started once",
     "tests/integration/test_redis_tls.py": "a TLS Redis and its processes, started once",
     "tests/integration/test_flower.py": "Flower, started once",
     "tests/integration/test_rules_worker.py": "a worker with its rules, started once",
@@ -27,11 +26,26 @@ ONE_PROCESS = {
 }
 
 
+# Modules run on one test process together: each starts Sentinels and fails Redis over, on
+# timings (a Sentinel's 1 s down-after) that two of them at once on two cores can upset.
+TOGETHER = {
+    "sentinels": (
+        "tests/integration/test_sentinel.py",
+        "tests/faults/test_failover.py",
+        "tests/faults/test_failover_restart.py",
+    ),
+}
+
+
 class OneProcessModules(LoadScopeScheduling):
-    """xdist's load balancing, each test its own unit, but a module of ONE_PROCESS one unit."""
+    """xdist's load balancing, each test its own unit, but a module of ONE_PROCESS one unit,
+    and the modules of a TOGETHER group one unit."""
 
     def _split_scope(self, nodeid: str) -> str:
         module = nodeid.split("::", 1)[0]
+        for group, modules in TOGETHER.items():
+            if module in modules:
+                return group
         return module if module in ONE_PROCESS else nodeid
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.scheduling import ONE_PROCESS, OneProcessModules
+from tests.scheduling import ONE_PROCESS, TOGETHER, OneProcessModules
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_every_module_kept_on_one_process_exists() -> None:
-    missing = [module for module in ONE_PROCESS if not (ROOT / module).is_file()]
+    together = [module for modules in TOGETHER.values() for module in modules]
+    missing = [module for module in [*ONE_PROCESS, *together] if not (ROOT / module).is_file()]
     assert not missing
 
 
@@ -21,3 +22,5 @@ def test_a_listed_module_is_one_unit_and_any_other_test_its_own() -> None:
     assert (
         split(None, "tests/core/test_settings.py::test_a") == "tests/core/test_settings.py::test_a"
     )
+    assert split(None, "tests/faults/test_failover.py::test_a") == "sentinels"
+    assert split(None, "tests/integration/test_sentinel.py::test_b") == "sentinels"
