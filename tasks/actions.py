@@ -34,6 +34,7 @@ from core.settings import TELNYX_COMMAND_WINDOW_SECONDS
 from records.ledger import Begin
 from records.metrics import field
 from tasks import limits, report, runtime
+from tasks.command_retries import CommandRetries
 from tasks.outcomes import through_redis_outage
 from tasks.send import (
     Command,
@@ -148,6 +149,7 @@ class _Attempt:
 
     def __post_init__(self) -> None:
         self.owner = uuid.uuid4().hex
+        self.retries: CommandRetries | None = None
 
     def run(self) -> dict[str, Any]:
         rt, command = runtime.current(), self.command
@@ -160,7 +162,9 @@ class _Attempt:
             command.id, counters=[sent], latency=age_seconds(self.context.get("occurred_at"))
         )
         log.info("%s: %s", command.where, self.result.result if self.result else "ok")
-        return {"status": "sent", "result": self.result.result if self.result else ""}
+        done = {"status": "sent", "result": self.result.result if self.result else ""}
+        hedged = self.retries.hedged if self.retries else None
+        return {**done, "hedged": hedged} if hedged else done
 
     def _send(self, rt: runtime.Runtime) -> dict[str, Any] | None:
         command, where = self.command, self.command.where
@@ -184,8 +188,8 @@ class _Attempt:
         try:
             # (Its extra requests too: all inside the command_id window of this send.)
             leave_by = time.monotonic() + TELNYX_COMMAND_WINDOW_SECONDS - 1
-            retries = rt.retries(self.owner, command.where)
-            self.result = send(rt.client, command, leave_by=leave_by, retries=retries)
+            self.retries = rt.retries(self.owner, command.where)
+            self.result = send(rt.client, command, leave_by=leave_by, retries=self.retries)
         except TelnyxError as exc:
             limits.tell(rt.fleet, self.owner, exc)
             rt.ledger.release(command.id, self.owner)

@@ -16,11 +16,10 @@ accepted (telnyx_api/transport.py).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 
-from core.logs import add_to_context
 from records.fleet import Clearance, Fleet
 from records.metrics import Metrics
 from tasks import limits
@@ -37,15 +36,17 @@ _SAID = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass
 class CommandRetries:
-    """The hedge and the immediate retry of one command's send, for the run `owner`."""
+    """The hedge and the immediate retry of one command's send, for the run `owner`; after it,
+    `hedged` says how its hedge ended, if one was due (for Flower's result)."""
 
     fleet: Fleet
     metrics: Metrics
     owner: str
     where: str
     hedge_after: float  # seconds; 0: no hedge
+    hedged: str | None = field(default=None, init=False)
 
     def hedging(self) -> Hedging | None:
         if self.hedge_after <= 0:
@@ -71,7 +72,7 @@ class CommandRetries:
         return None if go.why is Clearance.OPEN else go.wait
 
     def _hedged(self, report: HedgeReport) -> None:
-        add_to_context(telnyx_hedge=report.outcome)
+        self.hedged = report.outcome
         log.warning(
             "%s: no answer in %.1fs: %s (request ids: first %s, identical %s)",
             self.where, self.hedge_after, _SAID[report.outcome],

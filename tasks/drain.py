@@ -277,9 +277,8 @@ class _Drain:
         started, leave_by = time.monotonic(), send_deadline(mark, marked)
         report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
-            send(
-                rt.client, command, leave_by=leave_by, retries=rt.retries(self.owner, command.where)
-            )
+            retries = rt.retries(self.owner, command.where)
+            send(rt.client, command, leave_by=leave_by, retries=retries)
         except TelnyxError as exc:
             self._tell(exc)
             self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
@@ -304,6 +303,7 @@ class _Drain:
             command_id=followup.params.get("command_id"),
             attempts=attempts + 1,
             started=started,
+            hedged=retries.hedged,
         )
         covered = len(inflight.action_ids)
         log.info("%s: sent%s", command.where, f", for {covered} events" if covered > 1 else "")

@@ -28,7 +28,6 @@ from typing import Any
 
 from celery.utils.saferepr import saferepr
 
-from core.logs import context_value
 from telnyx_api.errors import APIError, TelnyxError
 
 # The worker's event dispatcher (set by the worker's consumer step; None outside a worker).
@@ -61,17 +60,23 @@ def attempt(task_id: str, name: str, args: str, attempt_number: int) -> None:
 
 
 def accepted(
-    task_id: str, *, request_id: str | None, command_id: str | None, attempts: int, started: float
+    task_id: str,
+    *,
+    request_id: str | None,
+    command_id: str | None,
+    attempts: int,
+    started: float,
+    hedged: str | None = None,
 ) -> None:
     if not enabled():
         return
     result: dict[str, Any] = {
         "request_id": request_id, "command_id": command_id, "attempts": attempts,
     }  # fmt: skip
-    if hedge := context_value("telnyx_hedge"):
+    if hedged:
         # (Sent again, identical, for want of an answer: hedge_won says the request that
         # answered, `request_id`, is the second.)
-        result["hedged"] = hedge
+        result["hedged"] = hedged
     _send("task-succeeded", task_id, result=saferepr(result), runtime=time.monotonic() - started)
 
 

@@ -68,6 +68,7 @@ def test_each_hedge_is_counted_by_how_it_ended(redis_client: redis.Redis) -> Non
     assert hedging is not None
     hedging.on_end(HedgeReport("hedge_won", None, "req-2", 0.6))
     hedging.on_end(HedgeReport("first_won", "req-1", None, 0.7))
+    assert retries.hedged == "first_won"  # (the send's own, for Flower's result)
     counted = redis_client.hgetall("tcw:metrics")
     assert counted[b'telnyx_command_hedges_total{outcome="hedge_won"}'] == b"1"
     assert counted[b'telnyx_command_hedges_total{outcome="first_won"}'] == b"1"
