@@ -30,7 +30,9 @@ class Pinned(enum.IntEnum):
     NOT_PINNED = 0  # nothing changed: the run does not hold the lane, a command is in flight
     # already, or a member is no longer waiting
     CLAIMED = 1  # pinned, and claimed in the ledger for this run
-    CLAIMED_ELSEWHERE = 2  # pinned, but another owner holds the command's claim
+    # pinned, not claimed: another owner holds the command's claim, or the command is done
+    # already (a run that lost the lane had it accepted): the ledger's begin says which
+    CLAIMED_ELSEWHERE = 2
 
 
 class Settled(enum.StrEnum):

@@ -188,7 +188,7 @@ class LaneStore(LaneReplays):
         send_token: str = "",
         note: str = "",
     ) -> Any:
-        keys = self._keys(PIN, conference_id, claim=claim_key(batch_id))
+        keys = self._keys(PIN, conference_id, claim=claim_key(batch_id), done=done_key(batch_id))
         asked = {f"ask_{name}": value for name, value in ask.items()} if ask else NO_ASK
         args = self._args(
             PIN, drain_id=drain_id, inflight=inflight, owner=owner, batch_id=batch_id,

@@ -9,9 +9,10 @@ import redis
 
 from core.naming import LANE_DRAIN
 from records.deadletters import DeadLetter, DeadLetters, Replayed
+from records.lane_answers import Pinned
 from records.lane_replay import LaneEntry
 from records.lane_store import LaneStore
-from records.ledger import done_key
+from records.ledger import Begin, Ledger, claim_key, done_key
 from records.messages import celery_message
 
 C = "conf-1"
@@ -98,3 +99,20 @@ def test_too_old_ended_or_left_is_moot_and_recorded_so(redis_client: redis.Redis
         Replayed.MOOT, "the conference has ended",
     )  # fmt: skip
     assert not redis_client.exists(f"tcw:lane:{C}:q")
+
+
+def test_a_replayed_command_a_lost_run_had_accepted_is_found_done_at_its_pin(
+    redis_client: redis.Redis,
+) -> None:
+    # Given a replayed letter back in its lane
+    raw, lanes = _stored(redis_client), _lanes(redis_client)
+    assert lanes.replay_letter(LETTER, raw, ENTRY, _drain("d1"))[0] is Replayed.REPLAYED
+    # and since then, the run that had sent it (and lost the lane) records Telnyx's acceptance
+    redis_client.set(done_key("a1"), "1")
+    # When the replay's drain pins it
+    [entry] = lanes.take(C, "d1", "me").lane.entries
+    pinned = lanes.pin(C, "d1", "a1", '{"inflight": "a1"}', [entry.member], "me")
+    # Then it is not claimed for sending: the ledger's begin finds it done (a duplicate)
+    assert pinned is Pinned.CLAIMED_ELSEWHERE
+    assert not redis_client.exists(claim_key("a1"))
+    assert Ledger(redis_client).begin("a1", "me")[0] is Begin.DONE

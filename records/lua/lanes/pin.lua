@@ -9,9 +9,11 @@
 -- lost the lane). Otherwise nothing changes.
 -- Pinned, `note` ('' none: a merge, which events the command covers) goes on the timeline.
 -- Answers: {1, wait ms, why}: pinned and claimed, and (asking) the fleet's answer: 0 and ''
--- when not asking, else fleet_ask's; {2, 0, ''}: pinned, but another holds the claim;
--- {0, 0, ''}: not pinned (the guard failed).
--- KEYS: state, q, claim, lease, fleet, probe, timeline
+-- when not asking, else fleet_ask's; {2, 0, ''}: pinned, but another holds the claim, or the
+-- command is done already (`done`, its done record: a run that lost the lane had Telnyx accept
+-- it after its letter was replayed), which the ledger's begin then says; {0, 0, ''}: not
+-- pinned (the guard failed).
+-- KEYS: state, q, claim, lease, fleet, probe, timeline, done
 -- ARGV: drain_id, inflight, owner, lease_ms, batch_id, send_token, ask, ask_now_ms, ask_owner,
 --       ask_cap, ask_probe_ms, ask_ttl, note, timeline_cap, timeline_ttl, members...
 --! include lib/args.lua
@@ -27,6 +29,7 @@ local lease = KEYS[4]
 local fleet = KEYS[5]
 local probe = KEYS[6]
 local timeline = KEYS[7]
+local done = KEYS[8]
 local drain_id = ARGV[1]
 local inflight = ARGV[2]
 local owner = ARGV[3]
@@ -55,6 +58,7 @@ redis.call('PEXPIRE', lease, lease_ms)
 redis.call('HSET', state, 'inflight', inflight, 'batch', batch_id)
 for _, member in ipairs(members) do redis.call('ZREM', q, member) end
 timeline_note(timeline, note, timeline_cap, timeline_ttl)
+if redis.call('EXISTS', done) == 1 then return {2, 0, ''} end
 if not redis.call('SET', claim, owner, 'NX', 'PX', lease_ms) then return {2, 0, ''} end
 if ask ~= '1' then return {1, 0, ''} end
 local go = fleet_ask(fleet, probe, tonumber(ask_now_ms), ask_owner, ask_cap, ask_probe_ms,
