@@ -143,11 +143,13 @@ class DeadLetters:
         found: bytes | str | None = self._redis.hget(LETTERS, task_id)
         return found
 
-    def replay_task(self, task_id: str) -> Replayed:
+    def replay_task(self, task_id: str, listed: DeadLetter | None = None) -> Replayed:
         """Queue a dead letter's task again (as a task of its own) and remove the letter,
-        atomically; unless the ledger says it is done."""
-        letter = self.get(task_id)
-        if letter is None:
+        atomically; unless the ledger says it is done. `listed`: the letter as the caller chose
+        it; one written again since (another replay's outcome, say) is not replayed."""
+        raw = self.raw(task_id)
+        letter = DeadLetter.from_json(raw) if raw is not None else None
+        if letter is None or (listed is not None and letter != listed):
             return Replayed.GONE
         message = celery_message(letter.task, letter.task_id, letter.args, f"replay of {task_id}")
         keys = {
@@ -158,7 +160,7 @@ class DeadLetters:
             "since": SINCE,
             "done": done_key(task_id),
         }
-        args = {"task_id": task_id, "message": message, "now": time.time()}
+        args = {"task_id": task_id, "message": message, "now": time.time(), "expected": raw}
         answer = int(_REPLAY.run(self._redis, keys, args))
         return {0: Replayed.GONE, 1: Replayed.REPLAYED, 2: Replayed.DONE}[answer]
 

@@ -62,9 +62,11 @@ def replay_one(
     if letter.item is None or letter.conference_id is None:
         if dry_run:
             return Replayed.REPLAYED, ""
-        return store.replay_task(letter.task_id), ""
+        return store.replay_task(letter.task_id, listed=letter), ""
     raw = store.raw(letter.task_id)
-    if raw is None:
+    if raw is None or DeadLetter.from_json(raw) != letter:
+        # (Gone, or written again since it was listed: another replay's outcome, say, which
+        # the filter that chose it may not match. The script checks `raw` is still there.)
         return Replayed.GONE, ""
     item = LaneItem.from_json(letter.item)
     entry = _entry(item, letter.task_id)

@@ -3,10 +3,12 @@
 -- redelivery of its event adds it back): that record goes, so that the replay sends it. An
 -- action the ledger says is done (Telnyx accepted it since, or it became moot) is not queued:
 -- the letter goes.
--- Guard: the letter is still there (another replay, a purge or its expiry has not taken it).
--- Answers: 1 replayed; 0 no such letter; 2 done already (the letter gone, nothing queued).
+-- Guard: the letter is still there (another replay, a purge or its expiry has not taken it),
+-- and is still `expected`, the letter the caller read (not one written again since).
+-- Answers: 1 replayed; 0 no such letter (or another since); 2 done already (the letter gone,
+-- nothing queued).
 -- KEYS: letters, index, queue, journal, since, done
--- ARGV: task_id, message, now
+-- ARGV: task_id, message, now, expected
 
 local letters = KEYS[1]
 local index = KEYS[2]
@@ -17,8 +19,10 @@ local done = KEYS[6]
 local task_id = ARGV[1]
 local message = ARGV[2]
 local now = ARGV[3]
+local expected = ARGV[4]
 
-if redis.call('HDEL', letters, task_id) == 0 then return 0 end
+if redis.call('HGET', letters, task_id) ~= expected then return 0 end
+redis.call('HDEL', letters, task_id)
 redis.call('ZREM', index, task_id)
 local recorded = redis.call('GET', done)
 if recorded == '1' or recorded == 'moot' then return 2 end
