@@ -376,7 +376,8 @@ class _Drain:
             return handed in TAKE_AGAIN
         if isinstance(what, Moot):
             over = CONFERENCE_OVER in what.codes
-            detail = {"why": what.why, **timeline_notes.answer(exc)}
+            # (Not `what.why`, which quotes Telnyx's detail: it may quote the request.)
+            detail = {"why": "Telnyx says it is over", **timeline_notes.answer(exc)}
             settled = self.lane.settle(
                 inflight, done=True, outcome="moot", ended=over, detail=detail
             )

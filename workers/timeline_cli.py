@@ -84,13 +84,19 @@ def judge(entries: list[dict[str, Any]], timeline: Timeline) -> list[Verdict]:
         if kind == "wait" and not actions:
             for action_id in planned.keys() - found.keys():
                 found[action_id] = ("pending", _pending(e))
+    # (The ledger has the last word on an action still pending, and on one dead-lettered: a
+    # run that lost its lane may have had it accepted since, and a replay may have settled it,
+    # neither with an entry.)
     recorded = timeline.done_records([a for a in planned if a not in found or
-                                      found[a][0] == "pending"])  # fmt: skip
+                                      found[a][0] in ("pending", "dead-lettered")])  # fmt: skip
     verdicts = []
     for action_id, action in planned.items():
         verdict, why = found.get(action_id, ("pending", "waiting in its conference's lane"))
-        if verdict == "pending" and action_id in recorded:
-            verdict, why = _RECORDED.get(recorded[action_id], verdict), "the ledger's record"
+        settled = _RECORDED.get(recorded.get(action_id, ""))
+        if verdict == "pending" and settled:
+            verdict, why = settled, "the ledger's record"
+        elif verdict == "dead-lettered" and settled in ("done", "moot"):
+            verdict, why = settled, f"the ledger's record, since its dead letter ({why})"
         verdicts.append(Verdict(action_id, action, verdict, why))
     return verdicts
 

@@ -55,6 +55,23 @@ def test_without_an_outcome_entry_the_ledger_says_it(redis_client: redis.Redis) 
     assert _verdicts([_planned("a", "b")], redis_client) == {"a": "done", "b": "pending"}
 
 
+def test_a_dead_letter_the_ledger_has_settled_since_reads_as_the_ledger_says(
+    redis_client: redis.Redis,
+) -> None:
+    # A letter withdrawn by a lost run's acceptance (no entry), and a dropped one whose replay
+    # came to moot (its entry names the batch only)
+    entries = [
+        _planned("a", "c"),
+        {"t": 2, "kind": "dead_letter", "batch": "a", "actions": ["a"], "reason": "outcome_unknown"},
+        {"t": 3, "kind": "dropped", "outcome": "expired", "why": "too old", "actions": ["c"]},
+        {"t": 4, "kind": "replay", "outcome": "moot", "batch": "c"},
+    ]  # fmt: skip
+    assert _verdicts(entries, redis_client) == {"a": "dead-lettered", "c": "dead-lettered"}
+    redis_client.set(done_key("a"), "1")
+    redis_client.set(done_key("c"), "moot")
+    assert _verdicts(entries, redis_client) == {"a": "done", "c": "moot"}
+
+
 def test_caller_data_is_shown_only_when_the_entry_has_it() -> None:
     entry = {"t": 1, "kind": "planned", "event_id": "e", "caller": {"names": ["Ada Lovelace"]}}
     assert "Ada Lovelace" in describe(entry)
