@@ -39,6 +39,8 @@ from telnyx_api.deadlines import cap
 MAX_HEDGES = 8
 # The longest a hedge's future can take to settle once its thread has said it ended.
 _SETTLING = 1.0
+# The most bytes read ahead while telling an answer from a TLS session ticket.
+MAX_EARLY = 65536
 
 
 @dataclass(frozen=True)
@@ -119,27 +121,27 @@ class Race:
         self.hedge: Future[httpx.Response] | None = None
         self._done: socket.socket | None = None  # readable once the hedge has ended
 
-    def wait(self, sock: socket.socket | None, timeout: float | None) -> float | None:
+    def wait(self, stream: WatchedStream, timeout: float | None) -> float | None:
         """Before the first read of the answer: wait for it, hedging once it is late; return
         the read timeout left. Raises HedgeWon when the hedge answers first."""
         if self._watched:
             return timeout
         self._watched = True  # (only the first read of the answer: never a body's read)
+        sock = stream.socket()
         if sock is None:
             return timeout
         end = time.monotonic() + (timeout if timeout is not None else float("inf"))
-        if _readable(sock, min(self.hedging.after, end - time.monotonic())):
-            return _left(end)
-        self.silent = True
-        ask_at: float | None = time.monotonic()
+        ask_at: float | None = time.monotonic() + self.hedging.after
         try:
             while (now := time.monotonic()) < end:
                 if self.hedge is None and ask_at is not None and now >= ask_at:
+                    self.silent = True
                     ask_at = self._ask(now)
                 watch = [sock] if self._done is None else [sock, self._done]
                 until = ask_at if self.hedge is None and ask_at is not None else end
                 ready = _ready(watch, min(until, end) - now)
-                if sock.fileno() in ready:
+                # (Readable, but on TLS maybe only with a session ticket: no answer yet.)
+                if sock.fileno() in ready and stream.answered():
                     return _left(end)
                 if self._done is not None and self._done.fileno() in ready:
                     self._close_done()
@@ -242,12 +244,41 @@ class WatchedBackend(httpcore.NetworkBackend):
 class WatchedStream(httpcore.NetworkStream):
     def __init__(self, inner: httpcore.NetworkStream) -> None:
         self._inner = inner
+        self._early = b""  # bytes of the answer read while telling a TLS ticket from them
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         race = _RACE.get()
-        if race is not None:
-            timeout = race.wait(self._socket(), timeout)
+        if race is not None and not self._early:
+            timeout = race.wait(self, timeout)
+        if self._early:
+            data, self._early = self._early[:max_bytes], self._early[max_bytes:]
+            return data
         return self._inner.read(max_bytes, timeout)
+
+    def socket(self) -> socket.socket | None:
+        """The socket to wait on; None when bytes of the answer are here already."""
+        sock = self._inner.get_extra_info("socket")
+        if self._early or (isinstance(sock, ssl.SSLSocket) and sock.pending()):
+            return None
+        return sock if isinstance(sock, socket.socket) else None
+
+    def answered(self) -> bool:
+        """On a socket found readable: whether bytes of the answer came. A TLS 1.3 server's
+        session ticket, which follows the handshake, makes it readable with none: the
+        decrypted bytes, if any, are kept for the read."""
+        sock = self._inner.get_extra_info("socket")
+        if not isinstance(sock, ssl.SSLSocket):
+            return True
+        try:
+            sock.setblocking(False)
+            self._early = sock.recv(MAX_EARLY)
+        except (ssl.SSLWantReadError, BlockingIOError):
+            return False
+        except OSError:
+            return True  # (the read reports it)
+        finally:
+            sock.setblocking(True)
+        return True
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         self._inner.write(buffer, cap(timeout))
@@ -261,12 +292,6 @@ class WatchedStream(httpcore.NetworkStream):
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
-
-    def _socket(self) -> socket.socket | None:
-        sock = self._inner.get_extra_info("socket")
-        if isinstance(sock, ssl.SSLSocket) and sock.pending():
-            return None  # (bytes of the answer already decrypted: nothing to wait for)
-        return sock if isinstance(sock, socket.socket) else None
 
 
 class HedgeThreads:
@@ -298,10 +323,6 @@ class HedgeThreads:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _readable(sock: socket.socket, wait: float) -> bool:
-    return bool(_ready([sock], wait))
 
 
 def _ready(socks: list[socket.socket], wait: float) -> set[int]:

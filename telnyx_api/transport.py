@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import ssl
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -71,11 +72,11 @@ class ThreadPools(httpx.BaseTransport):
     sends one command at a time, so a pool of its own holds one connection, kept alive, and
     that work is constant."""
 
-    def __init__(self, per_thread: int = 2) -> None:
+    def __init__(self, per_thread: int = 2, tls: ssl.SSLContext | None = None) -> None:
         self._limits = httpx.Limits(
             max_connections=per_thread, max_keepalive_connections=per_thread
         )
-        self._tls = httpx.create_ssl_context()
+        self._tls = tls if tls is not None else httpx.create_ssl_context()
         self._local = threading.local()
         self._lock = threading.Lock()
         self._pools: list[httpx.HTTPTransport] = []

@@ -3,16 +3,22 @@ command on another connection once the first is late, the first answer winning."
 
 from __future__ import annotations
 
+import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, ClassVar
 
 import pytest
+import trustme
 
 from sandbox.api.http import FakeTelnyxServer
 from telnyx_api import errors
 from telnyx_api.client import TelnyxClient
 from telnyx_api.hedging import HedgeReport, Hedging, hedging_as
+from telnyx_api.transport import ThreadPools, Transport
 from tests.conftest import API_KEY
 
 AFTER = 0.2
@@ -179,3 +185,54 @@ def test_no_hedge_waits_for_a_thread_when_every_hedge_thread_is_busy(
     # Then none is queued: the command waits for its own answer
     assert len(api.state.requests()) == 1
     assert [r.outcome for r in reports] == ["not_sent"]
+
+
+class _SlowAnswers(BaseHTTPRequestHandler):
+    """Every command answered 1.5 s late, over TLS."""
+
+    protocol_version = "HTTP/1.1"
+    seen: ClassVar[list[float]] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.seen.append(time.monotonic())
+        time.sleep(1.5)  # (the server's answer comes late: what the test is about)
+        body = json.dumps({"data": {"result": "ok"}}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_a_fresh_tls_connection_is_hedged_too() -> None:
+    # Given a TLS 1.3 server, whose session ticket follows the handshake: the socket is
+    # readable before any answer comes
+    ca = trustme.CA()
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("localhost").configure_cert(server_tls)
+    client_tls = ssl.create_default_context()
+    ca.configure_trust(client_tls)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowAnswers)
+    server.socket = server_tls.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    transport = Transport(
+        "KEY", base_url=f"https://localhost:{server.server_address[1]}/v2", timeout=5,
+        transport=ThreadPools(tls=client_tls),
+    )  # fmt: skip
+    try:
+        # When the first command on a new connection is late
+        reports: list[HedgeReport] = []
+        with hedging_as(Hedging(after=0.2, clearance=lambda: 0.0, on_end=reports.append)):
+            transport.request("POST", "/conferences/c/actions/record_start",
+                              json={"command_id": "tls-1"})  # fmt: skip
+        # Then it was hedged, the ticket taken for no answer
+        assert [r.outcome for r in reports] == ["first_won"]
+        assert len(_SlowAnswers.seen) == 2
+    finally:
+        transport.close()
+        server.shutdown()
+        server.server_close()
