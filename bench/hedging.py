@@ -24,6 +24,7 @@ import statistics
 import sys
 import time
 
+from records.replies import text
 from sandbox.api.faults import FaultRates
 from sandbox.events import encode
 from testkit.harness import Cluster, accepted_by_command
@@ -55,6 +56,11 @@ def run(conferences: int, hedge_after_ms: int, seed: int) -> dict[str, object]:
         assert cluster.wait_for_commands(2 * conferences, 180), "not every command was acted on"
         cluster.wait_until_quiet(60)
         requests = cluster.api.state.requests()
+        counted = cluster.redis().hgetall("tcw:metrics")
+    series = {text(k): text(v) for k, v in counted.items()}
+    hedges = {
+        k.split('"')[1]: v for k, v in series.items() if k.startswith("telnyx_command_hedges_total")
+    }
     delivered = {}
     for n, event in enumerate(events):
         kind = "record_start" if event["data"]["event_type"] == "conference.created" else "speak"
@@ -72,7 +78,10 @@ def run(conferences: int, hedge_after_ms: int, seed: int) -> dict[str, object]:
         kind: sorted(acted[k] - delivered[k] for k in delivered if k[0] == kind and k in acted)
         for kind in ("record_start", "speak")
     }
-    return {"latency": latency, "missing": len(delivered) - len(acted), "twice": twice}
+    return {
+        "latency": latency, "missing": len(delivered) - len(acted), "twice": twice,
+        "hedges": hedges,
+    }  # fmt: skip
 
 
 def _row(label: str, result: dict[str, object]) -> str:
@@ -84,6 +93,9 @@ def _row(label: str, result: dict[str, object]) -> str:
         p99 = values[min(len(values) - 1, int(len(values) * 0.99))]
         cells.append(f"{statistics.median(values):.2f} / {p99:.2f} / {values[-1]:.2f} s")
     cells.append(f"{result['missing']} missing, {result['twice']} acted on twice")
+    hedges = result["hedges"]
+    assert isinstance(hedges, dict)
+    cells.append(", ".join(f"{k} {v}" for k, v in sorted(hedges.items())) or "none")
     return "| " + " | ".join(cells) + " |"
 
 
@@ -101,7 +113,7 @@ def main() -> None:
     print(f"{platform.machine()}, {args.conferences} conferences at 10/s, 4 % of commands "
           "unanswered, 4 % answered 8 s late\n")  # fmt: skip
     print("| run | created -> record_start p50 / p99 / max | join -> speak p50 / p99 / max | "
-          "every action |\n|---|---|---|---|")  # fmt: skip
+          "every action | hedges |\n|---|---|---|---|---|")  # fmt: skip
     print("\n".join(rows))
 
 
