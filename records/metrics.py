@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import redis
 
@@ -43,6 +44,12 @@ HELP = {
     ),
     "telnyx_workers": ("gauge", "Worker processes seen consuming in the last 30 seconds."),
     "telnyx_redis_up": ("gauge", "Whether the web process could read Redis for this page."),
+    "telnyx_redis_used_memory_bytes": ("gauge", "The memory Redis uses (INFO's used_memory)."),
+    "telnyx_redis_maxmemory_bytes": (
+        "gauge",
+        "The most memory Redis may use (its maxmemory; 0: no limit set). Past it, Redis "
+        "(noeviction) refuses writes.",
+    ),
     "telnyx_rate_limited_total": ("counter", "Commands Telnyx answered 429 (too many requests)."),
     "telnyx_pace_limit": (
         "gauge",
@@ -117,6 +124,7 @@ class Metrics:
         queue_age: float = 0.0,
         workers: int = 0,
         fleet: Mapping[str, str] | None = None,
+        memory: Mapping[str, Any] | None = None,
     ) -> str:
         values = self.snapshot()
         fleet = fleet or {}
@@ -127,6 +135,9 @@ class Metrics:
         values["telnyx_queue_age_seconds"] = round(queue_age, 3)
         values["telnyx_workers"] = float(workers)
         values["telnyx_redis_up"] = 1.0
+        memory = memory or {}
+        values["telnyx_redis_used_memory_bytes"] = float(memory.get("used_memory", 0))
+        values["telnyx_redis_maxmemory_bytes"] = float(memory.get("maxmemory", 0))
         # Every bucket is always shown, as Prometheus histograms expect.
         for bound in [*map(str, LATENCY_BUCKETS), "+Inf"]:
             values.setdefault(field(f"{LATENCY}_bucket", {"le": bound}), 0.0)

@@ -269,13 +269,15 @@ class EventPublisher:
                 pipe.lindex(self._queue, -1)  # kombu pops from this end: the oldest
                 pipe.zcount(WORKERS, time.time() - WORKER_SEEN_SECONDS, "+inf")
                 pipe.hgetall(FLEET)
-                depth, oldest, workers, fleet = pipe.execute()
+                pipe.info("memory")
+                depth, oldest, workers, fleet, memory = pipe.execute()
             age = queue_age(client, oldest) if oldest is not None else 0.0
             return Metrics(client).render(
                 queue_depth=int(depth),
                 queue_age=age,
                 workers=int(workers),
                 fleet={text(k): text(v) for k, v in fleet.items()},
+                memory=memory,
             )
 
     def close(self) -> None:
