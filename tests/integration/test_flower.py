@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import redis
 from flask.testing import FlaskClient
 
 from sandbox.api.http import FakeTelnyxServer
@@ -229,12 +230,15 @@ def test_a_merged_announcement_lists_every_event_it_covers(
 
 
 def test_an_announcement_after_the_end_is_shown_as_moot(
-    operator: Operator, post: Post, api: FakeTelnyxServer
+    operator: Operator, post: Post, api: FakeTelnyxServer, pipeline_redis: redis.Redis
 ) -> None:
     conference_id = str(uuid.uuid4())
     post(make_event("conference.created", conference_id=conference_id))
     operator.one(conference_id, "conference.record_start", "SUCCESS")
     post(make_event("conference.ended", conference_id=conference_id, reason="all_left"))
+    # (Once the lane knows: two webhooks queued together may be taken by two threads at once,
+    # and a join taken first is announced before the end is known.)
+    assert wait(lambda: pipeline_redis.hget(f"tcw:lane:{conference_id}", "ended") == b"1", 10)
     join = post(joined(conference_id))
     task = operator.one(conference_id, "conference.speak", "REVOKED")
     assert _arg(task, "events") == join
