@@ -3,7 +3,7 @@ application fails to receive a HTTP response from Telnyx within 500ms, send an i
 command", which the command's `command_id` makes safe (Telnyx ignores a repeat of it for 60 s).
 
 A request that may be hedged goes out as any other, on the calling thread. Its first read of
-the answer first waits on the socket for at most `after` seconds: one select(), and nothing
+the answer first waits on the socket for at most `after` seconds: one poll(), and nothing
 more when Telnyx answers in time (no thread, no timer). Past that, the identical request goes
 out from a hedge thread, on a connection of that thread's own, once the caller's clearance
 allows (the fleet's pace), and the wait goes on for both:
