@@ -137,9 +137,12 @@ class WebhookRoute:
         try:
             # The body is queued as received: one JSON parse here, one in the worker, and the
             # worker sees every field Telnyx sent, known to this version or not.
+            call = _call_control_id(event)
+            # (Only a conference's event has a timeline to go on.)
+            note = webhook_note(event, call) if event.conference_id else ""
             queued = self._publisher.publish(
                 text, event.id, event.event_type, event.conference_id,
-                note=webhook_note(event), call_control_id=_call_control_id(event),
+                note=note, call_control_id=call,
             )  # fmt: skip
         except QueueUnavailable as exc:
             # Redis's errors name host and port, never a password.
@@ -158,7 +161,7 @@ class WebhookRoute:
         return f'{{"status":"{status}","event_id":{json.dumps(event.id)}}}'.encode()
 
 
-def webhook_note(event: Event) -> str:
+def webhook_note(event: Event, call_control_id: str | None) -> str:
     """The event's entry on its conference's timeline (records/timeline.py): the script adds
     when it was received (Redis's clock) and whether it was queued or a duplicate. Caller data
     (client_state, which carries names) only under `caller`."""
@@ -167,7 +170,7 @@ def webhook_note(event: Event) -> str:
     return note(
         "webhook", type=event.event_type, event_id=event.id,
         occurred_at=event.when.isoformat() if event.when else None,
-        call_control_id=_call_control_id(event),
+        call_control_id=call_control_id,
         caller={"client_state": client_state} if client_state else None,
     )  # fmt: skip
 

@@ -20,7 +20,6 @@ a refusal comes to through Celery's retry and the ledger:
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -30,7 +29,6 @@ from celery.exceptions import Ignore, Reject, Retry
 
 from core.logs import log_context
 from core.naming import call_task, conference_task
-from core.settings import TELNYX_COMMAND_WINDOW_SECONDS
 from records.ledger import Begin
 from records.metrics import field
 from tasks import limits, report, runtime
@@ -186,10 +184,8 @@ class _Attempt:
             log.info("%s: waiting for Telnyx (%s), %.1fs", where, go.why, go.wait)
             self._wait(rt, go.wait)
         try:
-            # (Its extra requests too: all inside the command_id window of this send.)
-            leave_by = time.monotonic() + TELNYX_COMMAND_WINDOW_SECONDS - 1
             self.retries = rt.retries(self.owner, command.where)
-            self.result = send(rt.client, command, leave_by=leave_by, retries=self.retries)
+            self.result = send(rt.client, command, retries=self.retries)
         except TelnyxError as exc:
             limits.tell(rt.fleet, self.owner, exc)
             rt.ledger.release(command.id, self.owner)

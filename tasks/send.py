@@ -14,13 +14,14 @@ A refusal comes to one of three things:
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from core.naming import call_task, conference_task
+from core.settings import TELNYX_COMMAND_WINDOW_SECONDS
 from followups.followup import FollowUp
 from records.deadletters import DeadLetter
 from tasks import limits, report
@@ -75,16 +76,16 @@ def send(
     retries: CommandRetries | None = None,
 ) -> CommandResult:
     """Send the command; raises TelnyxError when Telnyx refuses it or cannot be reached.
-    `leave_by` (time.monotonic()): it must be on its way by then, or not be sent at all.
+    `leave_by` (time.monotonic()): it must be on its way by then, or not be sent at all (by
+    default, inside the command_id window of a send that starts now).
     `retries`: a command with a command_id is hedged when Telnyx is slow, and sent again at
     once after a 5xx (tasks/command_retries.py)."""
     # What an earlier answer said of the rate limit is not this one's (tasks/limits.py).
     limits.clear_rate_headers()
     repeatable = retries if command.params.get("command_id") else None
-    with (
-        leaving_by(leave_by) if leave_by is not None else contextlib.nullcontext(),
-        hedging_as(repeatable.hedging() if repeatable else None),
-    ):
+    if leave_by is None:
+        leave_by = time.monotonic() + TELNYX_COMMAND_WINDOW_SECONDS - 1
+    with leaving_by(leave_by), hedging_as(repeatable.hedging() if repeatable else None):
         try:
             return _perform(client, command)
         except ServerError as exc:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import httpcore
@@ -96,8 +97,9 @@ def hedging_now() -> Hedging | None:
     return _HEDGING.get()
 
 
-def unraced(send: Callable[[], httpx.Response]) -> httpx.Response:
-    """Run a hedge's request (in a copy of the caller's context): itself never hedged."""
+def _unraced(send: Callable[[], httpx.Response]) -> httpx.Response:
+    """Run a hedge's request (in a copy of the caller's context, whose leaving deadline holds
+    for it too): itself never hedged."""
     _RACE.set(None)
     _HEDGING.set(None)
     return send()
@@ -183,8 +185,9 @@ class Race:
         if not threads.take():
             return None  # (every hedge thread busy: Telnyx is slow for many; no queue of hedges)
         self._done, done = socket.socketpair()
+        context = contextvars.copy_context()  # (taken here, on the caller's thread)
         try:
-            self.hedge = threads().submit(self._run_hedge, done)
+            self.hedge = threads().submit(context.run, _unraced, partial(self._run_hedge, done))
         except RuntimeError:  # (the process is shutting down)
             threads.give_back()
             done.close()
@@ -192,6 +195,7 @@ class Race:
         return None
 
     def _run_hedge(self, done: socket.socket) -> httpx.Response:
+        """The hedge's request, on a hedge thread; says when it has ended (`done`)."""
         try:
             return self._send_hedge()
         finally:
@@ -206,16 +210,14 @@ class Race:
             self._done = None
 
 
-def current_race() -> Race | None:
-    return _RACE.get()
-
-
-def racing(race: Race | None) -> contextvars.Token[Race | None]:
-    return _RACE.set(race)
-
-
-def stop_racing(token: contextvars.Token[Race | None]) -> None:
-    _RACE.reset(token)
+@contextmanager
+def racing(race: Race) -> Iterator[None]:
+    """The request made inside is `race`'s first: its first read of an answer waits in it."""
+    token = _RACE.set(race)
+    try:
+        yield
+    finally:
+        _RACE.reset(token)
 
 
 class WatchedBackend(httpcore.NetworkBackend):

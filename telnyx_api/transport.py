@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import contextvars
 import ssl
 import threading
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
@@ -25,8 +25,6 @@ from telnyx_api.hedging import (
     WatchedBackend,
     hedging_now,
     racing,
-    stop_racing,
-    unraced,
 )
 
 DEFAULT_BASE_URL = "https://api.telnyx.com/v2"
@@ -173,25 +171,23 @@ class Transport:
         hedging = hedging_now()
         if hedging is None or not json or not json.get("command_id"):
             return None
-        # (The hedge is made in the caller's context: its leaving deadline holds for it too.)
-        context = contextvars.copy_context()
+        return Race(hedging, partial(self._hedge, request), self._hedges)
 
-        def hedge() -> httpx.Response:
-            copy = httpx.Request(
-                request.method, request.url, headers=request.headers, content=request.content,
-                extensions={"timeout": timeouts(self._timeout["timeout"])},
-            )  # fmt: skip
-            return self._read(copy)
-
-        return Race(hedging, lambda: context.run(unraced, hedge), self._hedges)
+    def _hedge(self, request: httpx.Request) -> httpx.Response:
+        """The identical request, sent afresh (on a hedge thread)."""
+        copy = httpx.Request(
+            request.method, request.url, headers=request.headers, content=request.content,
+            extensions={"timeout": timeouts(self._timeout["timeout"])},
+        )  # fmt: skip
+        return self._read(copy)
 
     def _send(self, request: httpx.Request, race: Race | None) -> httpx.Response:
         """The first answer of the request and its hedge, if any."""
         if race is None:
             return self._read(request)
-        token = racing(race)
         try:
-            response = self._read(request)
+            with racing(race):
+                response = self._read(request)
         except HedgeWon as won:
             race.hedging.on_end(race.report(None, "hedge"))
             return won.response
@@ -203,8 +199,6 @@ class Transport:
             if late is None:
                 raise
             return late
-        finally:
-            stop_racing(token)
         if race.silent:
             race.hedging.on_end(race.report(response, "first"))
         return response
