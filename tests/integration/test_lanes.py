@@ -13,27 +13,15 @@ from typing import Any
 
 import pytest
 import redis
-from flask.testing import FlaskClient
 
 from records.metrics import Metrics
 from sandbox.api.http import FakeTelnyxServer
 from sandbox.api.recorded import RecordedRequest
-from sandbox.events import call_control_id, client_state, encode, make_event
+from sandbox.events import call_control_id, client_state, make_event
 from testkit.announcements import announced
 from testkit.harness import wait
 
-Sign = Callable[..., dict[str, str]]
 pytestmark = pytest.mark.usefixtures("worker")
-
-
-@pytest.fixture
-def post(client: FlaskClient, sign: Sign) -> Callable[[dict[str, Any]], None]:
-    def _post(event: dict[str, Any]) -> None:
-        body = encode(event)
-        response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
-        assert response.status_code == 200, response.json
-
-    return _post
 
 
 def joined(conference_id: str, name: str | None, **fields: Any) -> dict[str, Any]:

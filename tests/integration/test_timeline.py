@@ -11,37 +11,15 @@ from typing import Any
 
 import pytest
 import redis
-from flask.testing import FlaskClient
 
 from records.deadletters import DeadLetters
 from sandbox.api.http import FakeTelnyxServer
-from sandbox.events import call_control_id, client_state, encode, make_event
+from sandbox.events import call_control_id, client_state, make_event
 from testkit.harness import wait
 from workers.cli import main
 
-Sign = Callable[..., dict[str, str]]
 pytestmark = pytest.mark.usefixtures("worker")
 NAMES = ("Ada Lovelace", "Bob Leaves", "Grace Hopper")
-
-
-@pytest.fixture
-def post(client: FlaskClient, sign: Sign) -> Callable[[dict[str, Any]], None]:
-    def _post(event: dict[str, Any]) -> None:
-        body = encode(event)
-        response = client.post("/webhooks/telnyx", data=body, headers=sign(body))
-        assert response.status_code == 200, response.json
-
-    return _post
-
-
-@pytest.fixture
-def letters(
-    pipeline_redis: redis.Redis, pipeline_redis_url: str, monkeypatch: pytest.MonkeyPatch
-) -> DeadLetters:
-    monkeypatch.setenv("REDIS_URL", pipeline_redis_url)
-    store = DeadLetters(pipeline_redis)
-    store.purge()
-    return store
 
 
 def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
