@@ -158,6 +158,10 @@ class Timing:
             return self.announce_max_age_ms
         return self.max_age_ms
 
+    def too_old(self, item: LaneItem, now_ms: float) -> bool:
+        """Whether the item's event is past its age rule at `now_ms` (epoch ms)."""
+        return now_ms - item.occurred_us / 1000 > self.max_age_of(item)
+
 
 @dataclass(frozen=True)
 class Send:

@@ -336,8 +336,7 @@ class _Drain:
         self.lane.redis(lambda: limits.tell(self.rt.fleet, self.owner, exc))
 
     def _too_old(self, inflight: Inflight) -> bool:
-        age_ms = time.time() * 1000 - inflight.item.occurred_us / 1000
-        return age_ms > self.timing.max_age_of(inflight.item)
+        return self.timing.too_old(inflight.item, time.time() * 1000)
 
     def _expired(self, inflight: Inflight, attempts: int) -> bool:
         """Given up on: too old to matter now (after an outage, say). Dead-lettered as expired,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from followups.lane_policy import LaneItem, Timing
 from records.deadletters import DeadLetter, DeadLetters, Replayed
 from records.lane_replay import LaneEntry, LaneReplays
+from tasks.lane_endings import expiry
 from tasks.lane_hold import drain_message
 
 
@@ -89,8 +90,6 @@ def _entry(item: LaneItem, letter_id: str) -> LaneEntry:
 
 def _too_old(item: LaneItem, timing: Timing) -> str:
     """Why the item is past its age rule ('' when it is not)."""
-    age_ms = time.time() * 1000 - item.occurred_us / 1000
-    limit = timing.max_age_of(item)
-    if age_ms <= limit:
+    if not timing.too_old(item, time.time() * 1000):
         return ""
-    return f"the event is {age_ms / 1000:.0f}s old, past this action's {limit / 1000:.0f}s"
+    return expiry(item, timing).removeprefix("expired: ")
