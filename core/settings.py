@@ -225,6 +225,10 @@ class WorkerSettings(CommonSettings):
     # A cap on the commands the whole fleet sends a second, below what Telnyx's own
     # x-ratelimit-* headers allow (which the fleet follows anyway); unset: none of ours.
     telnyx_max_commands_per_second: Annotated[int, Field(ge=1, le=100_000)] | None = None
+    # The fleet's pace while it has not learned Telnyx's limit from its headers: at start, after
+    # its state in Redis is lost, and after an outage (the circuit closing), so that commands
+    # waiting then do not all go at once. Keep it under the account's limit.
+    telnyx_start_commands_per_second: Annotated[int, Field(ge=1, le=100_000)] = 10
 
     # How long a message may stay unacknowledged before Redis hands it to another worker.
     # It must exceed any retry countdown plus an API call, or a waiting retry would run twice;

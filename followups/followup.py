@@ -7,6 +7,9 @@ from typing import Any, Literal
 
 from followups.announcement import Chorus
 
+# The actions that go first by default when the fleet is paced.
+FIRST_ACTIONS = frozenset({"record_start"})
+
 
 @dataclass(frozen=True)
 class Announce:
@@ -36,6 +39,17 @@ class FollowUp:
     # The rule that planned it, for the conference's timeline: "rule<N>" of a rules file, or
     # "built-in". (Not kept in the lane: only the plan says it.)
     rule: str | None = field(default=None, compare=False)
+    # Its class when the fleet is paced (records/fleet.py): "first" goes before "normal";
+    # None: its action's (a recording first: every second it waits is a second of the call
+    # lost for good; an announcement late is only late).
+    priority: Literal["first", "normal"] | None = None
+
+    @property
+    def goes_first(self) -> bool:
+        """Whether it goes before the others when the fleet's pace makes commands wait."""
+        if self.priority is not None:
+            return self.priority == "first"
+        return self.action in FIRST_ACTIONS
 
     @property
     def key(self) -> str:

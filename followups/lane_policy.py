@@ -63,7 +63,8 @@ class LaneItem:
         return json.dumps(
             [
                 self.action_id,
-                [f.kind, f.action, f.target, f.params, announce, f.max_age],
+                [f.kind, f.action, f.target, f.params, announce, f.max_age]
+                + ([f.priority] if f.priority else []),
                 self.event_id,
                 self.event_type,
                 self.occurred_at,
@@ -81,8 +82,9 @@ class LaneItem:
         if announce is not None:
             group, chorus, name, participant, joined = announce
             details = Announce(group, Chorus(**chorus), name, participant, joined)
-        # (An item written by an earlier version has no max_age.)
-        followup = FollowUp(kind, action, target, params, details, rest[0] if rest else None)
+        # (An item written by an earlier version has no max_age; most have no priority.)
+        max_age, priority = [*rest, None, None][:2]
+        followup = FollowUp(kind, action, target, params, details, max_age, priority=priority)
         return cls(action_id, followup, event_id, event_type, at, int(us))
 
 
@@ -252,7 +254,8 @@ def merged(batch: list[LaneItem]) -> FollowUp:
     params["payload"] = chorus_text(names, head.announce.chorus)
     if "command_id" in params:
         params["command_id"] = merged_id([i.followup.params.get("command_id", "") for i in batch])
-    return FollowUp(head.kind, head.action, head.target, params, head.announce, head.max_age)
+    return FollowUp(head.kind, head.action, head.target, params, head.announce, head.max_age,
+                    priority=head.priority)  # fmt: skip
 
 
 def names_said(items: list[LaneItem]) -> int:

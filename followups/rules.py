@@ -80,6 +80,9 @@ class Rule(BaseModel):
     # Seconds after its event until the action is given up on as expired (default:
     # ANNOUNCE_MAX_AGE_SECONDS for announcements, EVENT_MAX_AGE_SECONDS for the rest).
     max_age: Annotated[int, Field(ge=10, le=7 * 86400)] | None = None
+    # Its class when the fleet's pace makes commands wait: "first" goes before "normal"
+    # (default: record_start first, the rest normal).
+    priority: Literal["first", "normal"] | None = None
     # Prefixes the keys of this rule's follow-ups (so their task ids and command_ids): a file's
     # rules get "rule<N>"; the built-in rules none, the keys the defaults have always had.
     key: str | None = None
@@ -181,9 +184,10 @@ def plan(event: Event, rules: list[Rule]) -> list[FollowUp]:
         announce = _announce(rule, event.event_type, params, context)
         planned_by = rule.key or "built-in"
         kind = cast(Literal["conference", "call"], rule.kind)
-        followups.append(
-            FollowUp(kind, rule.name, target, params, announce, rule.max_age, planned_by)
+        followup = FollowUp(
+            kind, rule.name, target, params, announce, rule.max_age, planned_by, rule.priority
         )
+        followups.append(followup)
     return followups
 
 

@@ -13,7 +13,7 @@ import redis
 from core.naming import KEY_PREFIX, QUEUE
 from records import scripts
 from records.deadletters import LETTER_INDEX, LETTERS
-from records.fleet import FLEET, PROBE
+from records.fleet import KEYS as FLEET_KEYS
 from records.journal import JOURNAL, SINCE
 from records.metrics import LATENCY, METRICS
 from records.replication import PRIMARY_ONLY, Replication
@@ -40,8 +40,8 @@ NO_TELL = {f"tell_{name}": "" for name in scripts.load("fleet/tell").args}
 LATENCY_SUM = f"{LATENCY}_sum"
 # The keys every lane shares, by the names the scripts give them.
 _SHARED_KEYS = {
-    "journal": JOURNAL, "since": SINCE, "fleet": FLEET, "probe": PROBE, "metrics": METRICS,
-    "letters": LETTERS, "letter_index": LETTER_INDEX,
+    "journal": JOURNAL, "since": SINCE, "metrics": METRICS, "letters": LETTERS,
+    "letter_index": LETTER_INDEX, **FLEET_KEYS,
 }  # fmt: skip
 # Counted for each waiting item found without its stored item (and dropped from the queue).
 MISSING = "telnyx_lane_items_missing_total"

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from records.deadletters import DeadLetter
-from records.fleet import Answer, CircuitChange, Fleet, Go
+from records.fleet import Answer, CircuitChange, Fleet, Go, Ticket
 from records.lane_answers import (
     HandedOff,
     Marked,
@@ -163,18 +163,20 @@ class LaneStore(LaneReplays):
         members: Sequence[str],
         owner: str,
         fleet: Fleet,
+        ticket: Ticket,
         send_token: str = "",
         note: str = "",
     ) -> tuple[Pinned, Go | None]:
-        """pin(), and once pinned and claimed, the fleet's ask (Fleet.ask) in the same step:
-        whether the command may go now; if it may, the lane records this send (`send_token`)
-        as its first. The answer is None unless pin() would answer CLAIMED."""
+        """pin(), and once pinned and claimed, the fleet's ask (Fleet.ask, with the command's
+        `ticket`) in the same step: whether the command may go now; if it may, the lane records
+        this send (`send_token`) as its first. The answer is None unless pin() would answer
+        CLAIMED."""
         answer = self._pin(
-            conference_id, drain_id, batch_id, inflight, members, owner, fleet.ask_args(owner),
-            send_token, note,
+            conference_id, drain_id, batch_id, inflight, members, owner,
+            fleet.ask_args(owner, ticket), send_token, note,
         )  # fmt: skip
         pinned = Pinned(int(answer[0]))
-        return pinned, Go.of(answer[1], answer[2]) if pinned is Pinned.CLAIMED else None
+        return pinned, Go.of(answer[1:5]) if pinned is Pinned.CLAIMED else None
 
     def _pin(
         self,

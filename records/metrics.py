@@ -53,9 +53,26 @@ HELP = {
     "telnyx_rate_limited_total": ("counter", "Commands Telnyx answered 429 (too many requests)."),
     "telnyx_pace_limit": (
         "gauge",
-        "Commands a rate window Telnyx allows, as its x-ratelimit-limit says (0: not known yet).",
+        "Commands a rate window Telnyx allows, as its x-ratelimit-limit says (0: not known yet; "
+        "the fleet goes at TELNYX_START_COMMANDS_PER_SECOND).",
     ),
     "telnyx_pace_window_seconds": ("gauge", "The length of Telnyx's rate window, as learned."),
+    "telnyx_pace_sent_in_window": (
+        "gauge",
+        "Commands the fleet counts as sent in the current rate window (those in flight too).",
+    ),
+    "telnyx_pace_waiting": (
+        "gauge",
+        "Commands waiting in the fleet's queue for room in Telnyx's rate limit, by priority.",
+    ),
+    "telnyx_pace_waits_total": (
+        "counter",
+        "Commands that waited in the fleet's queue before they went, by priority.",
+    ),
+    "telnyx_pace_wait_seconds_total": (
+        "counter",
+        "Time commands waited in the fleet's queue before they went, by priority.",
+    ),
     "telnyx_circuit_state": (
         "gauge",
         "1 while the circuit is open (Telnyx failing: the fleet only probes it), else 0.",
@@ -131,6 +148,10 @@ class Metrics:
         values["telnyx_pace_limit"] = float(fleet.get("limit", 0))
         values["telnyx_pace_window_seconds"] = float(fleet.get("window", 0)) / 1000
         values["telnyx_circuit_state"] = 1.0 if fleet.get("state") == "open" else 0.0
+        values["telnyx_pace_sent_in_window"] = float(fleet.get("sent", 0))
+        for priority in ("first", "normal"):
+            waiting = float(fleet.get(f"waiting_{priority}", 0))
+            values[field("telnyx_pace_waiting", {"priority": priority})] = waiting
         values["telnyx_queue_depth"] = float(queue_depth)
         values["telnyx_queue_age_seconds"] = round(queue_age, 3)
         values["telnyx_workers"] = float(workers)

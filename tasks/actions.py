@@ -29,6 +29,8 @@ from celery.exceptions import Ignore, Reject, Retry
 
 from core.logs import log_context
 from core.naming import call_task, conference_task
+from followups.followup import FIRST_ACTIONS
+from records.fleet import Ticket
 from records.ledger import Begin
 from records.metrics import field
 from tasks import limits, report, runtime
@@ -41,6 +43,7 @@ from tasks.send import (
     age_seconds,
     command_name,
     dead_letter,
+    event_time,
     log_refusal,
     refused,
     send,
@@ -177,7 +180,7 @@ class _Attempt:
         if state is Begin.BUSY:
             # Another copy of this task is sending it now; look again when its claim lapses.
             self._wait(rt, wait + 0.5)
-        go = limits.clearance(rt.fleet, self.owner)
+        go = limits.clearance(rt.fleet, self.owner, ticket_of(command))
         if not go.now:
             # Telnyx down (the circuit is open), or a 429's pause: wait, spending no attempt.
             rt.ledger.release(command.id, self.owner)
@@ -187,10 +190,10 @@ class _Attempt:
             self.retries = rt.retries(self.owner, command.where)
             self.result = send(rt.client, command, retries=self.retries)
         except TelnyxError as exc:
-            limits.tell(rt.fleet, self.owner, exc)
+            limits.tell(rt.fleet, self.owner, exc, go)
             rt.ledger.release(command.id, self.owner)
             return _on_error(self.task, command, exc, self.context)
-        limits.tell(rt.fleet, self.owner, None)
+        limits.tell(rt.fleet, self.owner, None, go)
         return None
 
     def _wait(self, rt: runtime.Runtime, seconds: float) -> NoReturn:
@@ -261,3 +264,12 @@ ACTION_TASKS: dict[str, Task[Any, Any]] = {
     **{conference_task(a): _register("conference", a) for a in CONFERENCE_ACTIONS},
     **{call_task(a): _register("call", a) for a in CALL_ACTIONS},
 }
+
+
+def ticket_of(command: Command) -> Ticket:
+    """The command's place in the fleet's queue: its own id, its class (its rule's priority,
+    else its action's), its event's time."""
+    priority = command.context.get("priority")
+    first = priority == "first" if priority else command.action in FIRST_ACTIONS
+    when = event_time(command.context.get("occurred_at"))
+    return Ticket(command.id, first, int(when.timestamp() * 1000) if when else None)

@@ -42,7 +42,7 @@ from followups.lane_policy import (
     names_said,
     next_step,
 )
-from records.fleet import Go
+from records.fleet import Go, Ticket
 from records.lane_answers import (
     HandedOff,
     LaneSnapshot,
@@ -179,7 +179,9 @@ class _Drain:
         else:
             # Pinned, claimed and cleared by the fleet in one step; if it may go now, the lane
             # records this send as its first.
-            pinned, go = self.lane.pin_and_ask(inflight, taken, self._send_token(0))
+            pinned, go = self.lane.pin_and_ask(
+                inflight, taken, self._send_token(0), ticket_of(inflight)
+            )
         if pinned is Pinned.NOT_PINNED:
             return True
         marked = time.monotonic() if go is not None and go.now else None
@@ -257,11 +259,14 @@ class _Drain:
                 log.info("%s: another worker is sending it; again in %.1fs", command.where, wait)
             return handed in TAKE_AGAIN
         # (A resend of an unknown outcome goes ahead of the fleet's pace and circuit.)
+        went = first if marked is not None else None
         if sent_at is None and marked is None:
             if self._too_old(inflight):
                 return self._expired(inflight, attempts)
-            if not (go := self._clearance(first)).now:
-                return self._wait_for_telnyx(inflight, attempts, go)
+            if not (went := self._clearance(inflight, first)).now:
+                return self._wait_for_telnyx(inflight, attempts, went)
+            if self._too_old(inflight):
+                return self._expired(inflight, attempts)  # (it grew too old waiting)
         token, mark = self._send_token(attempts), None
         unknown_since: int | None = None
         if marked is None:
@@ -280,7 +285,7 @@ class _Drain:
             retries = rt.retries(self.owner, command.where)
             send(rt.client, command, leave_by=leave_by, retries=retries)
         except TelnyxError as exc:
-            self._tell(exc)
+            self._tell(exc, went)
             self.lane.redis(lambda: rt.ledger.release(inflight.batch_id, self.owner))
             # Only an answer that says nothing was done (a 4xx, a 503, no connection) lets the
             # lane forget this send; silence or another 5xx does not (telnyx_api/errors.py).
@@ -293,7 +298,7 @@ class _Drain:
         # (The fleet learns from Telnyx's answer in the same step.)
         settled = self.lane.settle(
             inflight, done=True, outcome="sent", announced=followup.announce is not None,
-            tell=limits.fleet_answer(None),
+            tell=limits.fleet_answer(None, went),
             detail={"attempt": attempts + 1, "request_id": context_value("telnyx_request_id")},
         )  # fmt: skip
         # (Telnyx accepted it: true whoever holds the lane, which records it done either way.)
@@ -317,9 +322,11 @@ class _Drain:
         note = timeline_notes.wait(go.why, go.wait, inflight)
         handed = self.lane.hand_off(delay=go.wait, waiting=True, note=note)
         if handed is not HandedOff.LOST:
+            ticket = ticket_of(inflight)
             report.waiting(inflight.batch_id, task_name(item.followup), self._args(inflight),
-                           attempts, go.why, go.wait)  # fmt: skip
-            log.info("%s: waiting for Telnyx (%s), %.1fs", where(item), go.why, go.wait)
+                           attempts, go, ticket.priority)  # fmt: skip
+            log.info("%s: waiting for Telnyx (%s), %.1fs, %d ahead of it (%s)",
+                     where(item), go.why, go.wait, go.ahead, ticket.priority)  # fmt: skip
         return handed in TAKE_AGAIN
 
     def _send_token(self, attempts: int) -> str:
@@ -327,13 +334,15 @@ class _Drain:
         again after a lost reply, another for every other send."""
         return f"{self.owner}:{attempts}"
 
-    def _clearance(self, first: Go | None = None) -> Go:
-        """Whether the fleet may send now; a wait left is handed to the lane's next drain.
-        `first`: what the fleet answered when the command was pinned."""
-        return self.lane.redis(lambda: limits.clearance(self.rt.fleet, self.owner, first))
+    def _clearance(self, inflight: Inflight, first: Go | None = None) -> Go:
+        """Whether the fleet may send now; a wait left is handed to the lane's next drain (the
+        lane's lease is not held across it: the hand-over ends this run), the command keeping
+        its place in the fleet's queue. `first`: what the fleet answered when it was pinned."""
+        ticket = ticket_of(inflight)
+        return self.lane.redis(lambda: limits.clearance(self.rt.fleet, self.owner, ticket, first))
 
-    def _tell(self, exc: TelnyxError | None) -> None:
-        self.lane.redis(lambda: limits.tell(self.rt.fleet, self.owner, exc))
+    def _tell(self, exc: TelnyxError | None, went: Go | None) -> None:
+        self.lane.redis(lambda: limits.tell(self.rt.fleet, self.owner, exc, went))
 
     def _too_old(self, inflight: Inflight) -> bool:
         return self.timing.too_old(inflight.item, time.time() * 1000)
@@ -394,3 +403,9 @@ class _Drain:
 
     def _args(self, inflight: Inflight) -> str:
         return report.command_args(self.conference_id, inflight.event_ids, inflight.names)
+
+
+def ticket_of(inflight: Inflight) -> Ticket:
+    """The command's place in the fleet's queue: its own id, its class, its event's time."""
+    item = inflight.item
+    return Ticket(inflight.batch_id, item.followup.goes_first, item.occurred_us // 1000)

@@ -118,6 +118,8 @@ def _queue_followup(followup: FollowUp, context: dict[str, Any]) -> str:
     """Queue a follow-up as its own task; returns its task id."""
     name = task_name(followup)
     task_id = followup_task_id(context["event_id"], followup.key)
+    if followup.priority is not None:
+        context = {**context, "priority": followup.priority}
     message = celery_message(
         name,
         task_id,

@@ -20,7 +20,7 @@ from core.naming import LANE_DRAIN
 from core.settings import RESEND_WINDOW_SECONDS, TELNYX_COMMAND_WINDOW_SECONDS
 from followups.lane_policy import Inflight, LaneItem
 from records.deadletters import DeadLetter
-from records.fleet import Answer, Go
+from records.fleet import Answer, Go, Ticket
 from records.lane_answers import HandedOff, Marked, Pinned, Requeued, Settled, Taken
 from records.messages import celery_message
 from records.metrics import field
@@ -74,14 +74,15 @@ class LaneHold:
         )  # fmt: skip
 
     def pin_and_ask(
-        self, inflight: Inflight, taken: list[str], send_token: str
+        self, inflight: Inflight, taken: list[str], send_token: str, ticket: Ticket
     ) -> tuple[Pinned, Go | None]:
-        """Pin, claim and ask the fleet whether it may go, in one step; if it may, this send
-        (`send_token`) is recorded as the command's first (LaneStore.pin_and_ask)."""
+        """Pin, claim and ask the fleet whether it may go (the command's place in its queue:
+        `ticket`), in one step; if it may, this send (`send_token`) is recorded as the
+        command's first (LaneStore.pin_and_ask)."""
         return self.redis(
             lambda: self.rt.lanes.pin_and_ask(self.conference_id, self.drain_id,
                                               inflight.batch_id, inflight.to_json(), taken,
-                                              self.owner, self.rt.fleet, send_token,
+                                              self.owner, self.rt.fleet, ticket, send_token,
                                               timeline_notes.merged(inflight))
         )  # fmt: skip
 

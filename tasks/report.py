@@ -28,6 +28,7 @@ from typing import Any
 
 from celery.utils.saferepr import saferepr
 
+from records.fleet import Go
 from telnyx_api.errors import APIError, TelnyxError
 
 # The worker's event dispatcher (set by the worker's consumer step; None outside a worker).
@@ -88,13 +89,16 @@ def retrying(task_id: str, exc: TelnyxError, delay: float) -> None:
     _send("task-retried", task_id, exception=reason, traceback="")
 
 
-def waiting(task_id: str, name: str, args: str, attempts: int, why: str, delay: float) -> None:
+def waiting(task_id: str, name: str, args: str, attempts: int, go: Go, priority: str) -> None:
     """The command waits for Telnyx (its circuit open, or the fleet's rate limit): a RETRY
-    that is no attempt."""
+    that is no attempt. `priority`: its class in the fleet's queue."""
     if not enabled():
         return
     _received(task_id, name, args, attempts)
+    why, delay = go.why, go.wait
     what = {"open": "Telnyx is failing: the circuit is open"}.get(why, f"the fleet is {why}")
+    if why != "open":
+        what += f", {go.ahead} commands ahead of it, priority {priority}"
     when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + delay))
     reason = f"waiting for Telnyx ({what}); next look in {delay:.1f}s, at {when}"
     _send("task-retried", task_id, exception=reason, traceback="")

@@ -151,6 +151,7 @@ class Runtime:
             self._fleet = Fleet(
                 self.redis,
                 max_per_second=self.settings.telnyx_max_commands_per_second,
+                start_per_second=self.settings.telnyx_start_commands_per_second,
                 # A probe is one API call: a worker that dies holding it holds it no longer.
                 probe_lease_seconds=self.settings.action_lease_seconds,
             )

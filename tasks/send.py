@@ -177,12 +177,17 @@ def dead_letter(
 def age_seconds(occurred_at: str | None) -> float | None:
     """How long ago an event happened, by its occurred_at (ISO 8601, UTC unless it says
     otherwise); None without one, or with one that is not a time."""
+    when = event_time(occurred_at)
+    return None if when is None else (datetime.now(UTC) - when).total_seconds()
+
+
+def event_time(occurred_at: str | None) -> datetime | None:
+    """An event's occurred_at as a time (UTC unless it says otherwise); None without one, or
+    with one that is not a time."""
     if not occurred_at:
         return None
     try:
         when = datetime.fromisoformat(occurred_at)
     except ValueError:
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (datetime.now(UTC) - when).total_seconds()
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -30,7 +30,7 @@ from redis.retry import Retry
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 from core.settings import CommonSettings
 from records import scripts
-from records.fleet import FLEET
+from records.fleet import CLASS_SPAN, FLEET, SENT, WAITING
 from records.journal import JOURNAL, SINCE
 from records.messages import celery_message, queue_age
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
@@ -270,13 +270,18 @@ class EventPublisher:
                 pipe.zcount(WORKERS, time.time() - WORKER_SEEN_SECONDS, "+inf")
                 pipe.hgetall(FLEET)
                 pipe.info("memory")
-                depth, oldest, workers, fleet, memory = pipe.execute()
+                pipe.zcard(SENT)
+                pipe.zcount(WAITING, "-inf", f"({CLASS_SPAN}")  # (the first class's)
+                pipe.zcard(WAITING)
+                depth, oldest, workers, fleet, memory, sent, first, waiting = pipe.execute()
+            view = {text(k): text(v) for k, v in fleet.items()}
+            view.update(sent=sent, waiting_first=first, waiting_normal=waiting - first)
             age = queue_age(client, oldest) if oldest is not None else 0.0
             return Metrics(client).render(
                 queue_depth=int(depth),
                 queue_age=age,
                 workers=int(workers),
-                fleet={text(k): text(v) for k, v in fleet.items()},
+                fleet=view,
                 memory=memory,
             )
 

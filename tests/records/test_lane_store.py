@@ -9,7 +9,7 @@ import redis
 
 from core.naming import LANE_DRAIN, QUEUE
 from records.deadletters import DeadLetter, DeadLetters
-from records.fleet import CIRCUIT_FAILURES, FLEET, Answer, Fleet, Go
+from records.fleet import CIRCUIT_FAILURES, FLEET, SENT, Answer, Fleet, Ticket
 from records.journal import JOURNAL, SINCE
 from records.lane_answers import LaneSnapshot, Pinned, member_id
 from records.lane_store import LaneStore
@@ -297,22 +297,28 @@ def test_pin_asks_the_fleet_in_the_same_step(redis_client: redis.Redis) -> None:
     lanes, fleet = _lanes(redis_client), Fleet(redis_client)
     lanes.append(C, [("a1", 10, "i1"), ("a2", 11, "i2")], event_type="x", drain=_drain("d1"))
     taken = lanes.take(C, "d1", "me")
-    assert lanes.pin_and_ask(C, "d1", "a1", "cmd 1", [taken.lane.entries[0][0]], "me", fleet) == (
-        1, Go(0.0, "go"),
-    )  # fmt: skip
+    pinned, go = lanes.pin_and_ask(
+        C, "d1", "a1", "cmd 1", [taken.lane.entries[0][0]], "me", fleet, Ticket("a1")
+    )
+    assert (pinned, go.now if go else None, go.why if go else None) == (1, True, "go")
+    assert redis_client.zcard(SENT) == 1  # (counted in the pace in the same step)
     assert redis_client.get(claim_key("a1")) == b"me"
     assert lanes.settle(C, "a1", ["a1"], done=True, drain=("d1", "me")) == "more"
     # When Telnyx fails often enough to open the circuit
     for _ in range(CIRCUIT_FAILURES):
         fleet.tell("someone", Answer("failed"))
     taken = lanes.take(C, "d1", "me")
-    pinned, go = lanes.pin_and_ask(C, "d1", "a2", "cmd 2", [taken.lane.entries[0][0]], "me", fleet)
+    pinned, go = lanes.pin_and_ask(
+        C, "d1", "a2", "cmd 2", [taken.lane.entries[0][0]], "me", fleet, Ticket("a2")
+    )
     # Then the command is pinned and claimed, and the answer says wait: Telnyx is down
     assert pinned == 1
     assert go is not None
     assert (go.now, go.why) == (False, "open")
     # ... and a pin that changes nothing asks nothing
-    assert lanes.pin_and_ask(C, "d1", "a3", "cmd 3", ["nobody"], "me", fleet) == (0, None)
+    assert lanes.pin_and_ask(C, "d1", "a3", "cmd 3", ["nobody"], "me", fleet, Ticket("a3")) == (
+        0, None,
+    )  # fmt: skip
 
 
 def test_settle_tells_the_fleet_in_the_same_step_even_for_a_run_that_lost_its_lane(

@@ -47,7 +47,7 @@ from followups.lane_policy import (
     next_step,
 )
 from records.deadletters import LETTERS, DeadLetter
-from records.fleet import Answer, Fleet
+from records.fleet import Answer, Fleet, Ticket
 from records.journal import JOURNAL
 from records.lane_answers import LaneSnapshot, Pinned, Taken, member_id
 from records.lane_store import LaneStore
@@ -95,7 +95,8 @@ class LaneModel(RuleBasedStateMachine):
         self.client.flushdb()
         self.lanes = LaneStore(self.client, lease_seconds=60, done_ttl_seconds=3600)
         self.ledger = Ledger(self.client, lease_seconds=60, done_ttl_seconds=3600)
-        self.fleet = Fleet(self.client)
+        # (A pace that never makes a command wait here: the fleet's own tests cover waiting.)
+        self.fleet = Fleet(self.client, start_per_second=1_000_000)
         self.events: list[tuple[str, str, list[LaneItem], str | None]] = []
         self.appended: set[str] = set()
         self.dead: set[str] = set()
@@ -253,7 +254,7 @@ class LaneModel(RuleBasedStateMachine):
             pinned = Pinned.NOT_PINNED
             self.batches[run.inflight.batch_id] = frozenset(run.inflight.action_ids)
             for _ in range(twice):  # (asking the fleet in the same step, as a drain does)
-                pinned, _ = self.lanes.pin_and_ask(
+                pinned, go = self.lanes.pin_and_ask(
                     C,
                     run.drain_id,
                     run.inflight.batch_id,
@@ -261,8 +262,10 @@ class LaneModel(RuleBasedStateMachine):
                     members,
                     run.owner,
                     self.fleet,
+                    Ticket(run.inflight.batch_id),
                     send_token=f"{run.owner}:0",
                 )
+                assert go is None or go.now, go
             if pinned and not lost_reply:
                 self._accepted_write(run, holder)
             # (Cleared by the fleet, which paces nothing here: the pin recorded this send.)

@@ -17,7 +17,7 @@ import redis
 
 from followups.lane_policy import Inflight, LaneItem, Send
 from records.deadletters import DeadLetters
-from records.fleet import CIRCUIT_FAILURES, Answer
+from records.fleet import CIRCUIT_FAILURES, Answer, Ticket
 from records.lane_answers import Marked, Pinned
 from records.metrics import METRICS
 from sandbox.api.http import FakeTelnyxServer
@@ -52,7 +52,7 @@ def _pin_as_sent(redis_client: redis.Redis, drain: str, seconds_ago: float) -> N
     [entry] = taken.lane.entries
     pinned, go = lanes.pin_and_ask(
         C, drain, entry.action_id, _inflight(entry.item), [entry.member], "the run that died",
-        runtime.current().fleet, "the run that died:0",
+        runtime.current().fleet, Ticket(entry.action_id), "the run that died:0",
     )  # fmt: skip
     assert pinned is Pinned.CLAIMED
     assert go is not None

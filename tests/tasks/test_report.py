@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from records.fleet import Clearance, Go
 from tasks import report
 from telnyx_api.errors import APIError, ErrorDetail
 
@@ -68,8 +69,9 @@ def test_an_accepted_command_after_a_retry(dispatcher: Dispatcher) -> None:
 def test_a_failure_names_its_dead_letter_and_a_moot_one_says_why(dispatcher: Dispatcher) -> None:
     report.failed("c1", "expired: the event is 200s old", dead_letter="c1")
     report.moot("c2", "conference.speak", ARGS, "the conference has ended", started=False)
-    report.waiting("c3", "conference.record_start", ARGS, 0, "open", 4.0)
-    failed, received, revoked, waiting_received, waiting = dispatcher.sent
+    report.waiting("c3", "conference.record_start", ARGS, 0, Go(4.0, Clearance.OPEN), "first")
+    report.waiting("c4", "conference.speak", ARGS, 0, Go(1.5, Clearance.PACED, 0, 7), "normal")
+    failed, received, revoked, waiting_received, waiting, _, paced = dispatcher.sent
     assert failed[0] == "task-failed"
     assert "replay: conference-worker dead-letters replay c1" in failed[1]["exception"]
     assert (received[0], revoked[0]) == ("task-received", "task-revoked")
@@ -77,3 +79,6 @@ def test_a_failure_names_its_dead_letter_and_a_moot_one_says_why(dispatcher: Dis
     assert waiting_received[0] == "task-received"
     assert waiting[0] == "task-retried"
     assert waiting[1]["exception"].startswith("waiting for Telnyx (Telnyx is failing")
+    assert paced[1]["exception"].startswith(
+        "waiting for Telnyx (the fleet is paced, 7 commands ahead of it, priority normal)"
+    )

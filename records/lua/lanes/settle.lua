@@ -27,8 +27,9 @@
 --       letter_index, timeline, done_keys...
 -- ARGV: done_ttl, done_value, accepted, letter_id, letter, failed_at, announced_field,
 --       now_ms, ended, latency, latency_sum_field, drain_id, owner, batch_id, lease_ms, tell,
---       tell_now_ms, tell_outcome, tell_limit, tell_remaining, tell_reset, tell_retry_after,
+--       tell_now_ms, tell_outcome, tell_limit, tell_reset, tell_retry_after, tell_sent_ms,
 --       tell_owner, tell_ttl, tell_failures, tell_first_probe_ms, tell_longest_probe_ms,
+--       tell_margin_ms,
 --       note, timeline_cap, timeline_ttl, action_ids..., counters...
 -- (done_keys: the command's own first, then each item's.)
 --! include lib/args.lua
@@ -69,24 +70,28 @@ local tell = ARGV[16]
 local tell_now_ms = ARGV[17]
 local tell_outcome = ARGV[18]
 local tell_limit = ARGV[19]
-local tell_remaining = ARGV[20]
-local tell_reset = ARGV[21]
-local tell_retry_after = ARGV[22]
+local tell_reset = ARGV[20]
+local tell_retry_after = ARGV[21]
+local tell_sent_ms = ARGV[22]
 local tell_owner = ARGV[23]
 local tell_ttl = ARGV[24]
 local tell_failures = ARGV[25]
 local tell_first_probe_ms = ARGV[26]
 local tell_longest_probe_ms = ARGV[27]
-local note = ARGV[28]
-local timeline_cap = ARGV[29]
-local timeline_ttl = ARGV[30]
-local action_ids, counters = lists(ARGV, 31, 2)
+local tell_margin_ms = ARGV[28]
+local note = ARGV[29]
+local timeline_cap = ARGV[30]
+local timeline_ttl = ARGV[31]
+local action_ids, counters = lists(ARGV, 32, 2)
 
 local told = ''
 if tell == '1' then
-  told = fleet_tell(fleet, probe, metrics, tonumber(tell_now_ms), tell_outcome, tell_limit,
-                    tell_remaining, tell_reset, tell_retry_after, tell_owner, tell_ttl,
-                    tell_failures, tell_first_probe_ms, tell_longest_probe_ms)
+  told = fleet_tell(
+    {fleet = fleet, probe = probe, metrics = metrics},
+    {now = tell_now_ms, outcome = tell_outcome, limit = tell_limit, reset = tell_reset,
+     retry_after = tell_retry_after, sent = tell_sent_ms, owner = tell_owner, ttl = tell_ttl,
+     failures = tell_failures, first_probe_ms = tell_first_probe_ms,
+     longest_probe_ms = tell_longest_probe_ms, margin_ms = tell_margin_ms})
 end
 if not holds_lane(state, lease, drain_id, owner) then
   if accepted == '1' then
