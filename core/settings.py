@@ -55,8 +55,10 @@ class CommonSettings(BaseSettings):
     # are deleted this long after the action failed, replayed or not.
     dead_letter_ttl_seconds: Annotated[int, Field(ge=3600, le=366 * 86400)] = 14 * 86400
     # A conference's timeline (`conference-worker timeline`): what the service did for it, kept
-    # this long after its last entry (each conference's capped at TIMELINE_MAX_ENTRIES).
-    timeline_retention_hours: Annotated[int, Field(ge=1, le=30 * 24)] = 24
+    # this long after its last entry (each conference's capped at TIMELINE_MAX_ENTRIES). It
+    # protects no guarantee, and costs several times what exactly-once keeps (docs/benchmarks.md,
+    # "Redis memory per event"): 0, the default, keeps none; turn it on for incidents.
+    timeline_retention_hours: Annotated[int, Field(ge=0, le=30 * 24)] = 0
     # The age rules (the worker acts by them; a replay reports what is past them as moot).
     # An event older than this when its action would run is not acted on: no announcement
     # for a participant who joined an hour ago.

@@ -34,7 +34,7 @@ local timeline_cap = ARGV[7]
 local timeline_ttl = ARGV[8]
 
 local function on_timeline(outcome)
-  if note == '' then return end
+  if note == '' or tonumber(timeline_ttl) <= 0 then return end
   timeline_note(timeline, note, timeline_cap, timeline_ttl, '"outcome":"' .. outcome .. '",')
   redis.call('SET', event_ref, conference_id, 'EX', timeline_ttl)
   if call_ref ~= event_ref then redis.call('SET', call_ref, conference_id, 'EX', timeline_ttl) end
