@@ -55,8 +55,10 @@ class CommonSettings(BaseSettings):
     # are deleted this long after the action failed, replayed or not.
     dead_letter_ttl_seconds: Annotated[int, Field(ge=3600, le=366 * 86400)] = 14 * 86400
     # A conference's timeline (`conference-worker timeline`): what the service did for it, kept
-    # this long after its last entry (each conference's capped at TIMELINE_MAX_ENTRIES).
-    timeline_retention_hours: Annotated[int, Field(ge=1, le=30 * 24)] = 24
+    # this long after its last entry (each conference's capped at TIMELINE_MAX_ENTRIES). It
+    # protects no guarantee, and costs several times what exactly-once keeps (docs/benchmarks.md,
+    # "Redis memory per event"): 0, the default, keeps none; turn it on for incidents.
+    timeline_retention_hours: Annotated[int, Field(ge=0, le=30 * 24)] = 0
     # The age rules (the worker acts by them; a replay reports what is past them as moot).
     # An event older than this when its action would run is not acted on: no announcement
     # for a participant who joined an hour ago.
@@ -65,6 +67,13 @@ class CommonSettings(BaseSettings):
     # its event is this old, then given up on as expired. A rule's max_age overrides both.
     announce_max_age_seconds: Annotated[int, Field(ge=10, le=7 * 86400)] = 120
     # How long the ledger remembers an action done (and a lane its state) after its last write.
+    # A done record keeps a copy of its event (a redelivery once its seen record has gone, a
+    # message restored by the journal, a dead letter replayed) from acting twice; Telnyx's own
+    # command_id window covers 60 s only. It must outlive the event's seen record
+    # (WEBHOOK_DEDUPE_TTL_SECONDS) and every age rule (EVENT_MAX_AGE_SECONDS and the rules'
+    # max_age: past those a copy is not acted on anyway); the default, two days, matches the
+    # seen record's. Shorter: a late copy of an event finds no record and, past its age rule,
+    # is dead-lettered as expired although it was done.
     action_done_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
 
     @field_validator("redis_url")

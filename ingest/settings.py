@@ -21,8 +21,12 @@ class WebSettings(CommonSettings):
     webhook_max_body_bytes: Annotated[int, Field(ge=1024, le=10 * 1024 * 1024)] = (
         DEFAULT_MAX_BODY_BYTES
     )
-    # How long a delivered event id is remembered, so a redelivery is not queued again.
-    # Telnyx redelivers within minutes; two days is far beyond that.
+    # How long a delivered event id is remembered (its seen record, records/once.py), so a
+    # redelivery is not queued again. It protects against Telnyx's duplicate webhooks and its
+    # redeliveries of an event we answered too late; Telnyx publishes no bound on how late
+    # those come (in practice within minutes), so the default keeps two days. Shorter: a
+    # redelivery after it is queued again, and only the done records (ACTION_DONE_TTL_SECONDS)
+    # keep its follow-ups from running twice.
     webhook_dedupe_ttl_seconds: Annotated[int, Field(ge=60, le=30 * 86400)] = 48 * 3600
     # When set, GET /metrics wants "Authorization: Bearer <this>".
     metrics_token: SecretStr | None = None

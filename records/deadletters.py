@@ -19,8 +19,8 @@ import redis
 from core.naming import KEY_PREFIX, QUEUE
 from records import scripts
 from records.journal import JOURNAL, SINCE
-from records.ledger import done_key
 from records.messages import celery_message
+from records.once import done_key, lane_key
 
 LETTERS = f"{KEY_PREFIX}dead"  # hash: task id -> JSON
 LETTER_INDEX = f"{KEY_PREFIX}dead:index"  # sorted set: task id by time of death
@@ -159,6 +159,7 @@ class DeadLetters:
             "journal": JOURNAL,
             "since": SINCE,
             "done": done_key(task_id),
+            "lane": lane_key(letter.conference) if letter.conference else done_key(task_id),
         }
         args = {"task_id": task_id, "message": message, "now": time.time(), "expected": raw}
         answer = int(_REPLAY.run(self._redis, keys, args))

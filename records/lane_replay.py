@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from records import scripts
 from records.deadletters import LETTER_INDEX, LETTERS, DeadLetter, Replayed
 from records.lane_scripts import LaneScripts
-from records.ledger import done_key
+from records.once import done_key
 from records.replies import text
 from records.timeline import note
 

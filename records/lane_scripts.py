@@ -10,12 +10,13 @@ from typing import Any
 
 import redis
 
-from core.naming import KEY_PREFIX, QUEUE
+from core.naming import QUEUE
 from records import scripts
 from records.deadletters import LETTER_INDEX, LETTERS
 from records.fleet import KEYS as FLEET_KEYS
 from records.journal import JOURNAL, SINCE
 from records.metrics import LATENCY, METRICS
+from records.once import lane_key
 from records.replication import PRIMARY_ONLY, Replication
 from records.timeline import DEFAULT_TTL_SECONDS, TIMELINE_MAX_ENTRIES, timeline_key
 
@@ -85,7 +86,7 @@ class LaneScripts:
         self, script: scripts.Script, conference_id: str, **extra: str | list[str]
     ) -> dict[str, str | list[str]]:
         """The KEYS `script` names, for `conference_id`'s lane (`extra`: those of one call)."""
-        base = f"{KEY_PREFIX}lane:{conference_id}"
+        base = lane_key(conference_id)
         known = {
             "state": base, "q": f"{base}:q", "items": f"{base}:items", "lease": f"{base}:lease",
             "queue": self._queue, "timeline": timeline_key(conference_id), **_SHARED_KEYS,

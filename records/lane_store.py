@@ -37,8 +37,9 @@ from records.lane_scripts import (
     SETTLE,
     TAKE,
 )
-from records.ledger import claim_key, done_key
+from records.ledger import claim_key
 from records.metrics import latency_fields
+from records.once import done_key
 from records.replies import text
 
 

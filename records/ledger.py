@@ -20,6 +20,7 @@ from core.naming import KEY_PREFIX
 from records import scripts
 from records.journal import JOURNAL, SINCE
 from records.metrics import LATENCY, METRICS, latency_fields
+from records.once import done_key, lane_key
 from records.replication import PRIMARY_ONLY, Replication
 from records.replies import text
 
@@ -51,16 +52,23 @@ class Ledger:
         self._done_ttl = done_ttl_seconds
 
     def begin(
-        self, action_id: str, owner: str, lease_seconds: float | None = None
+        self,
+        action_id: str,
+        owner: str,
+        lease_seconds: float | None = None,
+        *,
+        conference_id: str | None = None,
     ) -> tuple[Begin, float]:
         """Claim an action (for `lease_seconds`, or the ledger's lease); also returns the
-        seconds left on a BUSY claim."""
+        seconds left on a BUSY claim. A conference lane's action (`conference_id`) has its done
+        record in the conference's lane hash (records/once.py)."""
         lease_ms = self._lease_ms if lease_seconds is None else int(lease_seconds * 1000)
         done, claim = self._keys(action_id)
+        lane = lane_key(conference_id) if conference_id is not None else done
         answer = text(
             _BEGIN.run(
                 self._redis,
-                keys={"done": done, "claim": claim},
+                keys={"done": done, "claim": claim, "lane": lane},
                 args={"owner": owner, "lease_ms": lease_ms},
             )
         )
@@ -140,8 +148,3 @@ class Ledger:
 def claim_key(action_id: str) -> str:
     """Held by the worker performing an action, until it is done or the lease lapses."""
     return f"{KEY_PREFIX}claim:{action_id}"
-
-
-def done_key(action_id: str) -> str:
-    """Set once an action is done (or moot): it is not performed again."""
-    return f"{KEY_PREFIX}done:{action_id}"

@@ -83,6 +83,7 @@ def _redis(settings: CommonSettings, durability: bool) -> list[Finding]:
                     f"{replicas} connected replica(s): every webhook would be answered 503",
                 )
             )
+        findings.append(memory_finding(settings, client.info("memory")))
         if durability:
             findings.extend(_durability(client, settings.redis_min_replicas))
     except redis.RedisError as exc:
@@ -91,6 +92,46 @@ def _redis(settings: CommonSettings, durability: bool) -> list[Finding]:
     finally:
         client.close()
     return findings
+
+
+# What an event leaves in Redis once its commands are done (used_memory, measured by
+# `scripts/bench memory`: 2,000 conferences, each created and joined once; docs/benchmarks.md),
+# and what a timeline adds when TIMELINE_RETENTION_HOURS is on.
+RECORDS_BYTES_PER_EVENT = 136
+TIMELINE_BYTES_PER_EVENT = 1480
+# The share of maxmemory the records may fill: TelnyxRedisMemoryHigh fires past it.
+MEMORY_FILL = 0.8
+
+
+def memory_finding(settings: CommonSettings, memory: dict[str, Any]) -> Finding:
+    """The memory per event the release expects, and the steady rate Redis's maxmemory then
+    carries (filled to MEMORY_FILL, the rest for a backlog)."""
+    timeline_s = settings.timeline_retention_hours * 3600
+    held = RECORDS_BYTES_PER_EVENT * settings.action_done_ttl_seconds
+    expects = (
+        f"expects {RECORDS_BYTES_PER_EVENT} bytes per event for "
+        f"{settings.action_done_ttl_seconds / 3600:g} h (seen and done records)"
+    )
+    if timeline_s:
+        held += TIMELINE_BYTES_PER_EVENT * timeline_s
+        expects += f", and {TIMELINE_BYTES_PER_EVENT} for {timeline_s / 3600:g} h (timelines)"
+    else:
+        expects += ", timelines off"
+    per_rate = held / 1024**2  # MB held at one event a second
+    limit = int(memory.get("maxmemory", 0))
+    if not limit:
+        return Finding(
+            "ok", "redis memory", f"{expects}: {per_rate:.1f} MB per event/s; no maxmemory"
+        )
+    room = max(MEMORY_FILL * limit - int(memory.get("used_memory", 0)), 0) * 1.0
+    rate = room / held
+    level: Level = "ok" if rate >= 1 else "warning"
+    return Finding(
+        level,
+        "redis memory",
+        f"{expects}: {per_rate:.1f} MB per event/s; maxmemory {limit / 1024**2:.0f} MB carries "
+        f"{rate:.1f} more events/s sustained to {MEMORY_FILL:.0%}",
+    )
 
 
 def _sentinels(settings: CommonSettings) -> list[Finding]:

@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from core.naming import KEY_PREFIX
-from records.ledger import done_key
+from records.once import done_records
 
 # Entries kept per conference: the oldest go first. A conference of a few hundred joins, each
 # with its webhook, plan and outcome, fits.
@@ -79,13 +79,7 @@ class Timeline:
         entries = [json.loads(raw) for raw in raws]
         return sorted(entries, key=lambda entry: int(entry.get("t", 0)))
 
-    def done_records(self, action_ids: list[str]) -> dict[str, str]:
-        """What the ledger records of each action now ('1' done, 'moot', 'dead'), if anything."""
-        if not action_ids:
-            return {}
-        values = self._redis.mget([done_key(i) for i in action_ids])
-        return {
-            action_id: value.decode() if isinstance(value, bytes) else str(value)
-            for action_id, value in zip(action_ids, values, strict=True)
-            if value is not None
-        }
+    def done_records(self, conference_id: str, action_ids: list[str]) -> dict[str, str]:
+        """What the ledger records of each of the conference's actions now ('1' done, 'moot',
+        'dead'), if anything."""
+        return done_records(self._redis, conference_id, action_ids)

@@ -246,7 +246,9 @@ class _Drain:
         if not claimed:
             lease = rt.settings.lane_lease_seconds
             state, wait = self.lane.redis(
-                lambda: rt.ledger.begin(inflight.batch_id, self.owner, lease_seconds=lease)
+                lambda: rt.ledger.begin(
+                    inflight.batch_id, self.owner, lease, conference_id=self.lane.conference_id
+                )
             )
         if state is Begin.DONE:
             return self.lane.settle(inflight, done=True, outcome="duplicate") is not Settled.IDLE

@@ -13,7 +13,8 @@ import redis
 from core.naming import KEY_PREFIX, followup_task_id, inline_drain_id, seen_key
 from followups.policy import Policy, default_rules
 from followups.rules import plan
-from records.ledger import claim_key, done_key
+from records.ledger import claim_key
+from records.once import done_key
 from telnyx_api.events import Envelope
 from testkit.announcements import Covered, covered
 from testkit.failover_watch import FailoverWatch, server_logs

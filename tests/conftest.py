@@ -111,6 +111,8 @@ def service_env(redis_url: str, api: FakeTelnyxServer, signer: WebhookSigner) ->
         "RETRY_BACKOFF_BASE_SECONDS": "0.05",
         "RETRY_BACKOFF_MAX_SECONDS": "0.5",
         "WORKER_SOFT_SHUTDOWN_SECONDS": "1",
+        # Timelines are off by default; the timeline tests read them from the session's worker.
+        "TIMELINE_RETENTION_HOURS": "24",
     }
 
 

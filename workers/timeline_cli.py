@@ -50,7 +50,7 @@ def run(timeline: Timeline, args: argparse.Namespace) -> tuple[int, list[str]]:
     entries = timeline.entries(conference_id)
     if not args.show_caller_data:
         entries = [{k: v for k, v in e.items() if k != "caller"} for e in entries]
-    verdicts = judge(entries, timeline)
+    verdicts = judge(entries, timeline, conference_id)
     if args.json:
         lines = [json.dumps({"at": _at(e), "conference_id": conference_id, **e}) for e in entries]
         return 0, lines + [json.dumps({"kind": "verdict", **asdict(v)}) for v in verdicts]
@@ -62,7 +62,9 @@ def run(timeline: Timeline, args: argparse.Namespace) -> tuple[int, list[str]]:
     return 0, lines
 
 
-def judge(entries: list[dict[str, Any]], timeline: Timeline) -> list[Verdict]:
+def judge(
+    entries: list[dict[str, Any]], timeline: Timeline, conference_id: str = ""
+) -> list[Verdict]:
     """One verdict per planned action, from the entries (a command's outcome applies to every
     action it covered, and to those of the dead letter it replays), else the ledger."""
     planned: dict[str, str] = {}
@@ -87,7 +89,7 @@ def judge(entries: list[dict[str, Any]], timeline: Timeline) -> list[Verdict]:
     # (The ledger has the last word on an action still pending, and on one dead-lettered: a
     # run that lost its lane may have had it accepted since, and a replay may have settled it,
     # neither with an entry.)
-    recorded = timeline.done_records([a for a in planned if a not in found or
+    recorded = timeline.done_records(conference_id, [a for a in planned if a not in found or
                                       found[a][0] in ("pending", "dead-lettered")])  # fmt: skip
     verdicts = []
     for action_id, action in planned.items():

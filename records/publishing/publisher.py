@@ -34,6 +34,7 @@ from records.fleet import CLASS_SPAN, FLEET, SENT, WAITING
 from records.journal import JOURNAL, SINCE
 from records.messages import celery_message, queue_age
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
+from records.once import lane_key
 from records.publishing.group_commit import Abandoned, GroupCommit
 from records.redis_client import single_connection_factory
 from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
@@ -187,6 +188,7 @@ class EventPublisher:
                 "journal": JOURNAL,
                 "since": SINCE,
                 "seen": seen_key(event_id),
+                "lane": lane_key(conference_id) if conference_id else seen_key(event_id),
                 "metrics": METRICS,
                 "timeline": timeline_key(conference_id or ""),
                 "event_ref": ref_key(event_id),

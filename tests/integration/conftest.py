@@ -23,7 +23,12 @@ def client(
     signer: WebhookSigner, pipeline_redis_url: str, pipeline_redis: redis.Redis
 ) -> FlaskClient:
     """The web app in-process, queueing into the database the session's worker consumes."""
-    settings = WebSettings(telnyx_public_key=signer.public_key, redis_url=pipeline_redis_url)
+    # (With its timeline on, as the session's worker: the timeline tests read the webhooks' entries.)
+    settings = WebSettings(
+        telnyx_public_key=signer.public_key,
+        redis_url=pipeline_redis_url,
+        timeline_retention_hours=24,
+    )
     return create_app(settings).test_client()
 
 

@@ -44,6 +44,8 @@ def test_the_readme_worked_example_runs_as_written(
 ) -> None:
     # Given a key revoked while a conference is created and Alice joins: both refused (403 10010)
     monkeypatch.setenv("REDIS_URL", pipeline_redis_url)
+    # (The CLI writes the replay's entries: with the timeline on, as the worker's.)
+    monkeypatch.setenv("TIMELINE_RETENTION_HOURS", "24")
     letters = DeadLetters(pipeline_redis)
     letters.purge()
     conference_id = str(uuid.uuid4())

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from records.metrics import Metrics
+from records.once import lane_key, seen_field
 from sandbox.api.http import FakeTelnyxServer
 from sandbox.api.recorded import RecordedRequest
 from sandbox.events import call_control_id, client_state, make_event
@@ -130,7 +131,7 @@ def test_a_crowd_is_announced_in_a_few_sentences_covering_everyone_once(
     assert speaks[0].received_at - api.state.latency - first_join < 1.0
     assert speaks[-1].received_at - last_join < 10.0
     # And redelivering every join (past the web's duplicate check) announces nobody again
-    pipeline_redis.delete(*pipeline_redis.keys("tcw:seen:*"))
+    pipeline_redis.hdel(lane_key(conference_id), *[seen_field(e["data"]["id"]) for e in events])
     for event in events:
         post({**event, "meta": {"attempt": 2}})
     count = len(speaks)

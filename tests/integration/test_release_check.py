@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from records.preflight import Finding
+from core.settings import CommonSettings
+from records.preflight import Finding, memory_finding
 from sandbox.api.http import FakeTelnyxServer
 from sandbox.redis_server import RedisServer, free_port
 from sandbox.signer import WebhookSigner
@@ -134,3 +135,22 @@ def test_flowers_auth_is_checked_when_asked(
     assert flower.level == "error"
     assert "8 characters" in flower.detail
     assert not [f for f in check() if f.subject == "flower"]
+
+
+def test_the_memory_per_event_it_expects_is_reported_with_what_maxmemory_carries(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str
+) -> None:
+    # Given a Redis of 250 MB, the default retention, timelines off
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    [finding] = [f for f in check() if f.subject == "redis memory"]
+    assert finding.detail.startswith("expects 136 bytes per event for 48 h")
+    limit = {"maxmemory": 250 * 1024**2, "used_memory": 2 * 1024**2}
+    # Then it says what that carries, and what a day of timelines would leave of it
+    settings = CommonSettings()
+    assert memory_finding(settings, limit).detail.endswith(
+        "carries 8.8 more events/s sustained to 80%"
+    )
+    timelines = CommonSettings(timeline_retention_hours=24)
+    found = memory_finding(timelines, limit)
+    assert "and 1480 for 24 h (timelines)" in found.detail
+    assert found.detail.endswith("carries 1.4 more events/s sustained to 80%")

@@ -12,8 +12,9 @@ from records.deadletters import DeadLetter, DeadLetters, Replayed
 from records.lane_answers import Pinned
 from records.lane_replay import LaneEntry
 from records.lane_store import LaneStore
-from records.ledger import Begin, Ledger, claim_key, done_key
+from records.ledger import Begin, Ledger, claim_key
 from records.messages import celery_message
+from records.once import done_field, done_key, done_record, lane_key
 
 C = "conf-1"
 LETTER = DeadLetter(
@@ -30,7 +31,8 @@ def _drain(task_id: str) -> tuple[str, bytes]:
 def _stored(client: redis.Redis, letter: DeadLetter = LETTER) -> bytes:
     store = DeadLetters(client)
     store.add(letter)
-    client.set(done_key(letter.task_id), "dead")
+    # (As the lane's settle records a command given up on.)
+    client.hset(lane_key(C), done_field(letter.task_id), "dead")
     raw = store.raw(letter.task_id)
     assert isinstance(raw, bytes)
     return raw
@@ -51,7 +53,7 @@ def test_a_replayed_letter_waits_in_its_lane_with_a_drain_and_is_gone(
     assert DeadLetters(redis_client).count() == 1
     assert lanes.replay_letter(LETTER, raw, ENTRY, _drain("d1")) == (Replayed.REPLAYED, "")
     assert DeadLetters(redis_client).count() == 0
-    assert not redis_client.exists(done_key("a1"))
+    assert done_record(redis_client, C, "a1") is None
     taken = lanes.take(C, "d1", "me")
     assert [raw for _, raw in taken.lane.entries] == ["item a1"]
     # A second replay finds no letter
@@ -86,7 +88,7 @@ def test_too_old_ended_or_left_is_moot_and_recorded_so(redis_client: redis.Redis
     assert lanes.replay_letter(LETTER, raw, ENTRY, _drain("d1"), "too old") == (
         Replayed.MOOT, "too old",
     )  # fmt: skip
-    assert redis_client.get(done_key("a1")) == b"moot"
+    assert done_record(redis_client, C, "a1") == "moot"
     lanes.append(C, [], event_type="conference.participant.left", drain=_drain("d0"),
                  left=("call-1", 11))  # fmt: skip
     raw = _stored(redis_client)
@@ -115,4 +117,4 @@ def test_a_replayed_command_a_lost_run_had_accepted_is_found_done_at_its_pin(
     # Then it is not claimed for sending: the ledger's begin finds it done (a duplicate)
     assert pinned is Pinned.CLAIMED_ELSEWHERE
     assert not redis_client.exists(claim_key("a1"))
-    assert Ledger(redis_client).begin("a1", "me")[0] is Begin.DONE
+    assert Ledger(redis_client).begin("a1", "me", conference_id=C)[0] is Begin.DONE

@@ -13,9 +13,10 @@ from records.fleet import CIRCUIT_FAILURES, FLEET, SENT, Answer, Fleet, Ticket
 from records.journal import JOURNAL, SINCE
 from records.lane_answers import LaneSnapshot, Pinned, member_id
 from records.lane_store import LaneStore
-from records.ledger import claim_key, done_key
+from records.ledger import claim_key
 from records.messages import celery_message
 from records.metrics import METRICS
+from records.once import done_key, done_record
 
 C = "conf-1"
 
@@ -100,8 +101,8 @@ def test_a_sent_command_is_done_for_every_item_it_covers(redis_client: redis.Red
     assert answer == "more"  # a3 waits
     assert not redis_client.exists("tcw:claim:a1.merged")
     for action_id in ("a1.merged", "a1", "a2"):
-        assert redis_client.exists(done_key(action_id))
-    assert not redis_client.exists(done_key("a3"))
+        assert done_record(redis_client, C, action_id)
+    assert done_record(redis_client, C, "a3") is None
     taken = lanes.take(C, "d1", "me")
     assert taken.lane.inflight is None
     assert taken.lane.announced is not None
@@ -122,7 +123,7 @@ def test_a_dead_lettered_command_is_not_recorded_done(redis_client: redis.Redis)
     assert b"drain" not in fields
     assert not redis_client.exists(f"tcw:lane:{C}:lease")
     assert not redis_client.hexists(JOURNAL, "d1")
-    assert not redis_client.exists(done_key("a1"))
+    assert done_record(redis_client, C, "a1") is None
 
 
 def test_dropped_items_are_recorded_moot_and_counted(redis_client: redis.Redis) -> None:
@@ -135,7 +136,7 @@ def test_dropped_items_are_recorded_moot_and_counted(redis_client: redis.Redis) 
     assert not lanes.drop(C, "d1", "not the lease's holder", [taken.lane.entries[0][0]], ["moot"])
     assert lanes.drop(C, "d1", "me", [taken.lane.entries[0][0]], ["moot"])
     assert not lanes.drop(C, "d1", "me", [taken.lane.entries[0][0]], ["moot"])  # dropped already
-    assert redis_client.get(done_key("a1")) == b"moot"
+    assert done_record(redis_client, C, "a1") == "moot"
     assert redis_client.hget(METRICS, "moot") == b"1"
     assert [member_id(m) for m, _ in lanes.take(C, "d1", "me").lane.entries] == ["a2"]
 
@@ -336,7 +337,7 @@ def test_settle_tells_the_fleet_in_the_same_step_even_for_a_run_that_lost_its_la
         C, "a1", ["a1"], drain=("d1", "not me"), fleet=fleet, answer=Answer("answered")
     ) == ("lost", "closed")
     assert redis_client.hget(FLEET, "state") is None
-    assert redis_client.exists(done_key("a1"))
+    assert done_record(redis_client, C, "a1")
     # The holder settles it, telling the fleet Telnyx's rate-limit headers
     answer = Answer("answered", limit=10, remaining=9, reset=1.0)
     assert lanes.settle_and_tell(
@@ -385,7 +386,7 @@ def test_an_action_given_up_on_is_not_added_back_and_its_replay_sends_it(
     assert lanes.append(C, [("a1", 10, "i1")], event_type="x", drain=_drain("d2"))[0] == 0
     # ... but replaying its letter sends it: the ledger no longer says it is done
     assert DeadLetters(redis_client).replay("a1")
-    assert not redis_client.exists(done_key("a1"))
+    assert done_record(redis_client, C, "a1") is None
 
 
 def test_a_command_a_lost_run_sent_is_done_for_the_holder_that_gave_it_up(
@@ -412,7 +413,7 @@ def test_a_command_a_lost_run_sent_is_done_for_the_holder_that_gave_it_up(
     # Then X holds no say over the lane, but what Telnyx accepted is the record: done for the
     # command and every item, and the letter that said otherwise withdrawn
     assert settled == "lost"
-    assert [redis_client.get(done_key(i)) for i in ("b", "a1", "a2")] == [b"1"] * 3
+    assert [done_record(redis_client, C, i) for i in ("b", "a1", "a2")] == ["1"] * 3
     assert DeadLetters(redis_client).count() == 0
     # ... so a redelivered event adds nothing back
     assert lanes.append(C, entries, event_type="x", drain=_drain("d9"))[0] == 0
@@ -452,5 +453,5 @@ def test_a_holder_giving_up_a_command_a_lost_run_had_accepted_settles_it_done(
     answer = lanes.give_up(C, "a1", ["a1"], drain=("d1", "Y"), letter=letter)
     # Then the acceptance stands: done, no letter (a replay could only send it twice)
     assert answer == ("idle", True)
-    assert redis_client.get(done_key("a1")) == b"1"
+    assert done_record(redis_client, C, "a1") == "1"
     assert DeadLetters(redis_client).count() == 0

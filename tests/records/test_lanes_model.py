@@ -51,8 +51,9 @@ from records.fleet import Answer, Fleet, Ticket
 from records.journal import JOURNAL
 from records.lane_answers import LaneSnapshot, Pinned, Taken, member_id
 from records.lane_store import LaneStore
-from records.ledger import Begin, Ledger, done_key
+from records.ledger import Begin, Ledger
 from records.messages import celery_message
+from records.once import done_record
 from records.replies import text as _text
 
 C = "conf-model"
@@ -275,7 +276,7 @@ class LaneModel(RuleBasedStateMachine):
                 run.phase = "begin"
         elif run.phase == "begin":
             assert run.inflight is not None
-            state, _ = self.ledger.begin(run.inflight.batch_id, run.owner)
+            state, _ = self.ledger.begin(run.inflight.batch_id, run.owner, conference_id=C)
             if state is Begin.DONE:
                 run.phase, run.step = "settle", "duplicate"
             elif state is Begin.BUSY:
@@ -458,7 +459,7 @@ class LaneModel(RuleBasedStateMachine):
             f"queued or in flight without an item: {(set(queued) | set(inflight)) - held}"
         )
         for action_id in self.appended - held - self.evicted:
-            assert action_id in self.dead or self.client.exists(done_key(action_id)), (
+            assert action_id in self.dead or done_record(self.client, C, action_id), (
                 f"{action_id} left the lane unsettled"
             )
 
@@ -513,7 +514,7 @@ class LaneModel(RuleBasedStateMachine):
         assert self.client.zcard(QUEUE_KEY) == 0
         assert not self.client.hexists(STATE, "inflight")
         assert not self.client.hexists(STATE, "drain")
-        settled = {a for a in self.appended if a in self.dead or self.client.exists(done_key(a))}
+        settled = {a for a in self.appended if a in self.dead or done_record(self.client, C, a)}
         assert settled >= self.appended - self.evicted
 
 

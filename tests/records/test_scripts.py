@@ -150,7 +150,9 @@ def test_a_batch_goes_again_with_the_text_of_the_scripts_forgotten(
     begin = scripts.load("ledger/begin")
     release.run(redis_client, {"claim": "c0"}, {"owner": "me"})  # (known to Redis)
     redis_client.script_flush()
-    begin.run(redis_client, {"done": "d", "claim": "c1"}, {"owner": "me", "lease_ms": 1000})
+    begin.run(
+        redis_client, {"done": "d", "claim": "c1", "lane": "d"}, {"owner": "me", "lease_ms": 1000}
+    )
     sent: list[list[str]] = []
     pipeline = scripts.pipelined(redis_client)
 
@@ -160,7 +162,12 @@ def test_a_batch_goes_again_with_the_text_of_the_scripts_forgotten(
 
     calls = [
         (release, release.argv({"claim": "c1"}, {"owner": "me"})),
-        (begin, begin.argv({"done": "d", "claim": "c2"}, {"owner": "me", "lease_ms": 1000})),
+        (
+            begin,
+            begin.argv(
+                {"done": "d", "claim": "c2", "lane": "d"}, {"owner": "me", "lease_ms": 1000}
+            ),
+        ),
     ]
     answers = scripts.run_batch(send, calls, then=[("ECHO", "after")])
     assert answers == [1, b"claimed", b"after"]

@@ -74,8 +74,8 @@ def test_a_webhook_is_on_its_conference_timeline_queued_or_duplicate_and_names_i
 ) -> None:
     queue_once = scripts.load("publisher/queue_once")
     keys = {
-        "queue": "q", "journal": "j", "since": "s", "seen": "tcw:seen:e1", "metrics": "m",
-        "timeline": timeline_key(C), "event_ref": ref_key("e1"), "call_ref": ref_key("call-1"),
+        "queue": "q", "journal": "j", "since": "s", "seen": "tcw:seen:e1", "lane": f"tcw:lane:{C}",
+        "metrics": "m", "timeline": timeline_key(C), "event_ref": ref_key("e1"), "call_ref": ref_key("call-1"),
     }  # fmt: skip
     args = {
         "task_id": "t1", "message": "msg", "now": 1, "seen_ttl": 60, "conference_id": C,

@@ -1,25 +1,27 @@
 -- Append an event's follow-ups to its conference's lane, with what the event says of the
 -- conference, and give the lane a drain if it needs one.
 -- Effect: the lane's `first` (the first event's ms) once; `created` or `ended` for those
--- events; `left:<call_control_id>` (us), when later than the one known. Each entry (action
--- id, score, item) not done already (its done key) nor waiting already is queued, by score,
--- then arrival. A lane with work and no drain gets `drain_id` as its drain, and a drain
--- waiting for a created (or spacing announcements) is replaced by `drain_id` when the
--- created or the end arrives: its message is journaled, and queued unless `inline` ('1':
--- the caller runs the drain itself; the journal queues the message if the caller dies
--- first). The caller's own message (`complete`, the event task's id, or '') is complete in
--- the same step: its follow-ups are in the lane now, and the lane has a drain whose message
--- is journaled. The lane's keys expire `ttl` s after this write.
--- Answers: {added, scheduled (1: `drain_id` became the lane's drain now), 0} when another
--- drain has the lane; {added, scheduled, 1} when `drain_id` is the lane's drain (now, or by
--- an earlier run of the caller) and no `owner` was given; with an `owner`, {added,
--- scheduled, 1, the lane as lib/take_lane.lua answers for that owner (the lease taken)}.
+-- events; `left:<call_control_id>` (us), when later than the one known. Each entry (action id,
+-- score, item) not done already (its done record: lib/once.lua) nor waiting already is queued,
+-- by score, then arrival. A lane with work and no drain gets `drain_id` as its drain, and a
+-- drain waiting for a created (or spacing announcements) is replaced by `drain_id` when the
+-- created or the end arrives: its message is journaled, and queued unless `inline` ('1': the
+-- caller runs the drain itself; the journal queues the message if the caller dies first). The
+-- caller's own message (`complete`, the event task's id, or '') is complete in the same step:
+-- its follow-ups are in the lane now, and the lane has a drain whose message is journaled. The
+-- lane's keys expire `ttl` s after this write (its hash no sooner than its records allow).
+-- Answers: {added, scheduled (1: `drain_id` became the lane's drain now), 0} when another drain
+-- has the lane; {added, scheduled, 1} when `drain_id` is the lane's drain (now, or by an
+-- earlier run of the caller) and no `owner` was given; with an `owner`, {added, scheduled, 1,
+-- the lane as lib/take_lane.lua answers for that owner (the lease taken)}.
 -- KEYS: state, q, items, queue, journal, since, lease, metrics, timeline, done_keys...
 -- ARGV: now_ms, ttl, event_type, left_call, left_us, drain_id, drain_message, now_s, inline,
 --       owner, lease_ms, take_limit, missing_counter, complete, note, timeline_cap,
 --       timeline_ttl, entries...
--- (done_keys: each entry's done key; entries: action id, score and item, for each entry.)
+-- (done_keys: each entry's done key (lib/once.lua); entries: action id, score and item, for
+-- each entry.)
 --! include lib/args.lua
+--! include lib/once.lua
 --! include lib/members.lua
 --! include lib/take_lane.lua
 --! include lib/timeline.lua
@@ -71,7 +73,7 @@ end
 local added = 0
 for n = 1, #entries / 3 do
   local id, score, item = entries[3 * n - 2], entries[3 * n - 1], entries[3 * n]
-  if redis.call('EXISTS', done_keys[n]) == 0 and redis.call('HSETNX', items, id, item) == 1 then
+  if not record_of(state, done_keys[n]) and redis.call('HSETNX', items, id, item) == 1 then
     local seq = redis.call('HINCRBY', state, 'seq', 1)
     redis.call('ZADD', q, score, queue_member(seq, id))
     added = added + 1
@@ -92,7 +94,7 @@ if (not drain and redis.call('ZCARD', q) > 0)
   if inline ~= '1' then redis.call('LPUSH', queue, drain_message) end
   scheduled = 1
 end
-redis.call('EXPIRE', state, ttl)
+keep_for(state, ttl)
 redis.call('EXPIRE', q, ttl)
 redis.call('EXPIRE', items, ttl)
 if complete ~= '' then

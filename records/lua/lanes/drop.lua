@@ -1,7 +1,8 @@
 -- Drop waiting items unsent (`members`, their `action_ids`): out of the queue and the items
--- hash, each recorded done for `done_ttl` s so that no redelivery adds it back ('moot'; or
--- 'dead' for one given up on with its dead letter, `dead_letters`, '' for none: stored under its
--- action id at `failed_at`), and each of `counters` incremented in the metrics hash.
+-- hash, each recorded done (lib/once.lua) for `done_ttl` s so that no redelivery adds it back
+-- ('moot'; or 'dead' for one given up on with its dead letter, `dead_letters`, '' for none:
+-- stored under its action id at `failed_at`), and each of `counters` incremented in the metrics
+-- hash.
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`), and every
 -- member is still waiting. Otherwise nothing changes.
 -- Answers: 1 dropped (the lease renewed); 0 not (the guard failed).
@@ -13,6 +14,7 @@
 --! include lib/args.lua
 --! include lib/fence.lua
 --! include lib/timeline.lua
+--! include lib/once.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -44,11 +46,11 @@ for i, member in ipairs(members) do
   redis.call('ZREM', q, member)
   redis.call('HDEL', items, action_ids[i])
   if dead_letters[i] ~= '' then
-    redis.call('SET', done_keys[i], 'dead', 'EX', done_ttl)
+    record(state, done_keys[i], 'dead', done_ttl)
     redis.call('HSET', letters, action_ids[i], dead_letters[i])
     redis.call('ZADD', letter_index, failed_at, action_ids[i])
   else
-    redis.call('SET', done_keys[i], 'moot', 'EX', done_ttl)
+    record(state, done_keys[i], 'moot', done_ttl)
   end
 end
 for _, counter in ipairs(counters) do redis.call('HINCRBY', metrics, counter, 1) end

@@ -1,5 +1,6 @@
 -- Hand the lane off at the end of a drain's run: the drain's own message is complete, its
--- lease given up, and the lane goes idle (nothing waits, nothing in flight), or to the next
+-- lease given up, and the lane goes idle (nothing waits, nothing in flight: its hash written
+-- anew, small, lib/once.lua's compact), or to the next
 -- drain, `successor_id`, whose message is journaled and queued, due at `due` (epoch s).
 -- `waiting` ('1'): the successor is a delayed one that has not started (a created or an end
 -- may replace it with one that runs now). `failed` ('1'): the command in flight failed and
@@ -21,6 +22,7 @@
 --! include lib/args.lua
 --! include lib/timeline.lua
 --! include lib/fence.lua
+--! include lib/once.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -59,6 +61,7 @@ if answered_send ~= '' and redis.call('HGET', state, 'sent_by') == answered_send
 end
 if redis.call('ZCARD', q) == 0 and redis.call('HEXISTS', state, 'inflight') == 0 then
   redis.call('HDEL', state, 'drain', 'waiting')
+  compact(state)
   return 'idle'
 end
 redis.call('HSET', state, 'drain', successor_id)

@@ -10,9 +10,9 @@
 -- Pinned, `note` ('' none: a merge, which events the command covers) goes on the timeline.
 -- Answers: {1, wait ms, why, now, ahead}: pinned and claimed, and (asking) the fleet's
 -- answer: 0 and '' when not asking, else fleet_ask's; {2, 0, ''}: pinned, but another holds
--- the claim, or the command is done already (`done`, its done record: a run that lost the
--- lane had Telnyx accept it after its letter was replayed), which the ledger's begin then
--- says; {0, 0, ''}: not pinned (the guard failed).
+-- the claim, or the command is done already (`done`, its done record, lib/once.lua: a run that
+-- lost the lane had Telnyx accept it after its letter was replayed), which the ledger's begin
+-- then says; {0, 0, ''}: not pinned (the guard failed).
 -- KEYS: state, q, claim, lease, fleet, probe, fleet_sent, fleet_queue, fleet_due,
 --       fleet_since, metrics, timeline, done
 -- ARGV: drain_id, inflight, owner, lease_ms, batch_id, send_token, ask, ask_now_ms, ask_owner,
@@ -23,6 +23,7 @@
 --! include lib/clock.lua
 --! include lib/fence.lua
 --! include lib/timeline.lua
+--! include lib/once.lua
 
 local state = KEYS[1]
 local q = KEYS[2]
@@ -71,7 +72,7 @@ redis.call('PEXPIRE', lease, lease_ms)
 redis.call('HSET', state, 'inflight', inflight, 'batch', batch_id)
 for _, member in ipairs(members) do redis.call('ZREM', q, member) end
 timeline_note(timeline, note, timeline_cap, timeline_ttl)
-if redis.call('EXISTS', done) == 1 then return {2, 0, ''} end
+if record_of(state, done) then return {2, 0, ''} end
 if not redis.call('SET', claim, owner, 'NX', 'PX', lease_ms) then return {2, 0, ''} end
 if ask ~= '1' then return {1, 0, ''} end
 local go = fleet_ask(

@@ -18,6 +18,7 @@
 --       done_ttl, moot_why, participant, occurred_us, dry, note, timeline_cap, timeline_ttl
 --! include lib/members.lua
 --! include lib/timeline.lua
+--! include lib/once.lua
 
 local letters = KEYS[1]
 local letter_index = KEYS[2]
@@ -48,7 +49,7 @@ local timeline_cap = ARGV[16]
 local timeline_ttl = ARGV[17]
 
 if redis.call('HGET', letters, letter_id) ~= letter then return {'gone'} end
-local recorded = redis.call('GET', done)
+local recorded = record_of(state, done)
 local why = moot_why
 if why == '' and redis.call('HGET', state, 'ended') == '1' then
   why = 'the conference has ended'
@@ -69,12 +70,12 @@ if recorded == '1' or recorded == 'moot' then
   return {'done'}
 end
 if why ~= '' then
-  redis.call('SET', done, 'moot', 'EX', done_ttl)
+  record(state, done, 'moot', done_ttl)
   timeline_note(timeline, note, timeline_cap, timeline_ttl,
                 '"outcome":"moot","why":' .. cjson.encode(why) .. ',')
   return {'moot', why}
 end
-redis.call('DEL', done)
+clear_record(state, done)
 if redis.call('HSETNX', items, action_id, item) == 1 then
   local seq = redis.call('HINCRBY', state, 'seq', 1)
   redis.call('ZADD', q, score, queue_member(seq, action_id))
@@ -87,7 +88,7 @@ if not redis.call('HGET', state, 'drain') then
   redis.call('LPUSH', queue, drain_message)
   scheduled = 1
 end
-redis.call('EXPIRE', state, ttl)
+keep_for(state, ttl)
 redis.call('EXPIRE', q, ttl)
 redis.call('EXPIRE', items, ttl)
 timeline_note(timeline, note, timeline_cap, timeline_ttl, '"outcome":"replayed",')

@@ -6,19 +6,19 @@
 -- the tell_ arguments).
 -- Guard: the run holds the lane (its lease, and the lane's drain is `drain_id`). A run that
 -- does not holds no say over the lane, but when Telnyx accepted what it sent (`accepted`
--- '1'), that is the one record both agree on: the done keys are set ('1') all the same, a
+-- '1'), that is the one record both agree on: the done records are set ('1') all the same, a
 -- dead letter the holder wrote for the command (its outcome unknown to the holder) is
 -- withdrawn, and the run that holds the lane finds the command done instead of sending it
 -- again. Otherwise it changes nothing but giving up its own claim. Only the command in
 -- flight is settled, once: running this again after a lost reply changes nothing more.
--- Effect: the command no longer in flight (nor its attempts and first send); the done keys
--- set; the letter stored; the claim given up; the items gone; `announced_field` ('' none)
--- set to `now_ms`; `ended` ('1') recorded; the latency ('' none) added to
--- `latency_sum_field` and each of `counters` incremented in the metrics hash. If nothing
+-- Effect: the command no longer in flight (nor its attempts and first send); the done records
+-- (lib/once.lua) set; the letter stored; the claim given up; the items gone;
+-- `announced_field` ('' none) set to `now_ms`; `ended` ('1') recorded; the latency ('' none)
+-- added to `latency_sum_field` and each of `counters` incremented in the metrics hash. If nothing
 -- waits, the lane goes idle (no drain, no lease) and the drain's message is complete, in the
--- same step; else the lease is renewed.
--- A letter is not written over an acceptance: when the command's own done key already says a
--- run that lost the lane had it accepted ('1'), it is settled done instead.
+-- same step, its hash written anew, small (lib/once.lua's compact); else the lease is renewed.
+-- A letter is not written over an acceptance: when the command's own done record already says
+-- a run that lost the lane had it accepted ('1'), it is settled done instead.
 -- Answers: {'idle', told, kept}, {'more', told, kept} or {'lost', told, ''} (the run does not
 -- hold the lane, or the command in flight is another's), where told is what fleet_tell
 -- answered ('opened', 'closed' or '', and '' when not telling), and kept is 'accepted' when
@@ -36,6 +36,7 @@
 --! include lib/fleet_tell.lua
 --! include lib/fence.lua
 --! include lib/timeline.lua
+--! include lib/once.lua
 
 local state = KEYS[1]
 local items = KEYS[2]
@@ -95,7 +96,7 @@ if tell == '1' then
 end
 if not holds_lane(state, lease, drain_id, owner) then
   if accepted == '1' then
-    for _, key in ipairs(done_keys) do redis.call('SET', key, '1', 'EX', done_ttl) end
+    for _, key in ipairs(done_keys) do record(state, key, '1', done_ttl) end
     redis.call('HDEL', letters, batch_id)
     redis.call('ZREM', letter_index, batch_id)
   end
@@ -105,14 +106,14 @@ end
 local batch = redis.call('HGET', state, 'batch')
 if batch and batch ~= batch_id then return {'lost', told, ''} end
 local kept = ''
-if batch and letter ~= '' and #done_keys > 0 and redis.call('GET', done_keys[1]) == '1' then
+if batch and letter ~= '' and #done_keys > 0 and record_of(state, done_keys[1]) == '1' then
   -- A run that lost the lane has recorded that Telnyx accepted this command: that stands, and
   -- the command is settled done, not given up on.
   letter, done_value, kept = '', '1', 'accepted'
 end
 if batch then
   redis.call('HDEL', state, 'inflight', 'batch', 'attempts', 'sent_at', 'sent_by')
-  for _, key in ipairs(done_keys) do redis.call('SET', key, done_value, 'EX', done_ttl) end
+  for _, key in ipairs(done_keys) do record(state, key, done_value, done_ttl) end
   if letter ~= '' then
     redis.call('HSET', letters, letter_id, letter)
     redis.call('ZADD', letter_index, failed_at, letter_id)
@@ -132,6 +133,7 @@ if redis.call('ZCARD', q) == 0 then
   redis.call('DEL', lease)
   redis.call('HDEL', journal, drain_id)
   redis.call('ZREM', since, drain_id)
+  compact(state)
   return {'idle', told, kept}
 end
 redis.call('PEXPIRE', lease, lease_ms)

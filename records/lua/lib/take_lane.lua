@@ -1,17 +1,19 @@
 -- take_lane: the lane as drain `drain` sees it, taking (or renewing) the lane's lease for the
 -- run `owner`. The take script runs it, and the append script too, for an event task that
 -- becomes its lane's drain.
--- Guard: `drain` is the lane's drain. A stale drain's message is complete in the same step
--- that says it is stale (its id may become the lane's drain again later, as an event task's
+-- Guard: `drain` is the lane's drain. A stale drain's message is complete in the same step that
+-- says it is stale (its id may become the lane's drain again later, as an event task's
 -- redelivery does: it is journaled anew then).
--- Effect: the lease held by `owner` for `lease_ms`; the lane no longer `waiting` (running
--- now: a wake, a created or an end, must not install a second drain beside this one).
--- A waiting member whose item is gone (evicted, or deleted by hand) is taken out of the queue
--- and counted (`missing_counter` in `metrics`); a second member for one item is taken out too.
--- Answers: {'stale'}: not this drain's lane; {'busy', ms}: another run holds the lease, for
--- ms more; {'ok', the state hash as HGETALL gives it, the waiting members among the first
--- `limit` in lane order, their items, the action ids of the members whose item was gone}.
+-- Effect: the lease held by `owner` for `lease_ms`; the lane no longer `waiting` (running now:
+-- a wake, a created or an end, must not install a second drain beside this one). A waiting
+-- member whose item is gone (evicted, or deleted by hand) is taken out of the queue and counted
+-- (`missing_counter` in `metrics`); a second member for one item is taken out too.
+-- Answers: {'stale'}: not this drain's lane; {'busy', ms}: another run holds the lease, for ms
+-- more; {'ok', the state hash as HGETALL gives it (its exactly-once records left out), the
+-- waiting members among the first `limit` in lane order, their items, the action ids of the
+-- members whose item was gone}.
 --! include lib/members.lua
+--! include lib/once.lua
 
 local function take_lane(state, q, items, lease, journal, since, metrics, drain, owner, lease_ms,
                          limit, missing_counter)
@@ -50,5 +52,5 @@ local function take_lane(state, q, items, lease, journal, since, metrics, drain,
       end
     end
   end
-  return {'ok', redis.call('HGETALL', state), found, values, missing}
+  return {'ok', lane_fields(state), found, values, missing}
 end
