@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from core.naming import merged_id
@@ -187,3 +189,13 @@ def test_each_action_has_its_own_age_past_which_it_is_given_up_on() -> None:
     assert isinstance(next_step([patient], CREATED, NOW, timing), Send)
     # (and it survives the lane's storage)
     assert LaneItem.from_json(patient.to_json()).followup.max_age == 300
+
+
+def test_a_rule_s_priority_survives_the_lane_s_storage() -> None:
+    item = join(1, "Ada", at=NOW)
+    first = LaneItem(
+        item.action_id, replace(item.followup, priority="first"), item.event_id, item.event_type,
+        None, item.occurred_us,
+    )  # fmt: skip
+    assert LaneItem.from_json(first.to_json()).followup.goes_first
+    assert not LaneItem.from_json(item.to_json()).followup.goes_first

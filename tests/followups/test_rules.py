@@ -132,6 +132,20 @@ def test_a_rule_can_say_how_long_its_action_still_matters(tmp_path: Path) -> Non
         load_rules(_write(tmp_path, text.replace("3600", "1")))
 
 
+def test_a_rule_can_say_its_commands_go_first_when_the_fleet_is_paced(tmp_path: Path) -> None:
+    created = _event("conference.created", conference_id="c1")
+    text = '[[rule]]\non = "conference.created"\naction = "conference.record_start"\nparams = { format = "mp3" }\n'
+    [start] = plan(created, load_rules(_write(tmp_path, text)))
+    assert start.goes_first  # (a recording, by default)
+    hold = '[[rule]]\non = "conference.created"\naction = "conference.hold"\npriority = "first"\n'
+    [held] = plan(created, load_rules(_write(tmp_path, hold)))
+    assert (held.priority, held.goes_first) == ("first", True)
+    normal = text + 'priority = "normal"\n'
+    assert not plan(created, load_rules(_write(tmp_path, normal)))[0].goes_first
+    with pytest.raises(RulesError, match="priority"):
+        load_rules(_write(tmp_path, text + 'priority = "urgent"\n'))
+
+
 def test_a_missing_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(RulesError, match="cannot read"):
         load_rules(tmp_path / "missing.toml")

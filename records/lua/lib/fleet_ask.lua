@@ -162,8 +162,10 @@ local function fleet_ask(k, a)
     end
     return {wait, why, now, ahead}
   end
-  local seq = redis.call('HINCRBY', f, 'seq', 1)
-  redis.call('ZADD', k.fleet_sent, now, now .. ':' .. seq .. ':' .. a.owner)
+  -- (Named by its time and how many went at that time: unique while it is counted, whatever
+  -- else was lost.)
+  local same = redis.call('ZCOUNT', k.fleet_sent, now, now)
+  redis.call('ZADD', k.fleet_sent, now, now .. ':' .. same .. ':' .. a.owner)
   redis.call('PEXPIRE', k.fleet_sent, kept)
   if a.ticket ~= '' and not score and not probe then
     local since = redis.call('HGET', k.fleet_since, a.ticket)
