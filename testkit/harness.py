@@ -56,6 +56,8 @@ class Cluster:
         # Each delivery answered with anything but 200 (Telnyx would redeliver): when, and
         # the status (None: no answer at all).
         self.refusals: list[tuple[float, int | None]] = []
+        # When each body delivered was first answered 200 (time.time(), the API's clock).
+        self.acknowledged: dict[bytes, float] = {}
         self.api_key = "KEY-" + secrets.token_hex(8)
         self.api = FakeTelnyxServer(self.api_key)
         self.signer = WebhookSigner()
@@ -96,8 +98,9 @@ class Cluster:
             self.sentinel.close()
         self.redis_server.close()
 
-    def add_worker(self) -> ManagedProcess:
-        worker = start_worker(self.env)
+    def add_worker(self, env: Mapping[str, str] | None = None) -> ManagedProcess:
+        """One more worker process; `env` adds to (or overrides) the cluster's environment."""
+        worker = start_worker({**self.env, **(env or {})})
         self.workers.append(worker)
         return worker
 
@@ -145,6 +148,7 @@ class Cluster:
                 # Signed afresh on each attempt, as Telnyx does on redelivery.
                 status = http.post(url, content=body, headers=self.signer.headers(body)).status_code
                 if status == 200:
+                    self.acknowledged.setdefault(body, time.time())
                     return True
             except httpx.HTTPError:
                 pass

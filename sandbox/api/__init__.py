@@ -13,6 +13,7 @@ server checks the client, rather than the client against itself.
     checks      the request bodies it accepts, field by field
     resources   the conference and participant objects, and how lists of them are paged
     recorded    RecordedRequest: one request as the server saw and answered it
+    ratelimit   the account's rate limit: its windows and the headers that tell it
     faults      injected failures, and the body that asks for them
     controls    the loopback-only /_sandbox/ controls
     errors      Telnyx's error body

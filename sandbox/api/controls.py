@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sandbox.api.checks import parse_body
 from sandbox.api.errors import error
 from sandbox.api.faults import FaultRates, FaultsBody, read_faults
+from sandbox.api.ratelimit import Rounding, Window
 
 if TYPE_CHECKING:
     from sandbox.api.state import FakeTelnyx
@@ -53,6 +54,12 @@ def apply(state: FakeTelnyx, faults: FaultsBody) -> None:
         state.hang_seconds = faults.hang_seconds
     if "rate_limit" in given:
         state.rate_limit = faults.rate_limit
+    if "rate_window" in given:
+        state.rate_window = Window(faults.rate_window)
+    if "reset_rounding" in given:
+        state.reset_rounding = Rounding(faults.reset_rounding)
+    if "retry_after_on_429" in given:
+        state.retry_after_on_429 = faults.retry_after_on_429
     if "outage" in given:
         state.outage = faults.outage
     if "rates" in given:

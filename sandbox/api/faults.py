@@ -7,7 +7,7 @@ https://developers.telnyx.com/development/api-fundamentals/reliability/rate-limi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import ErrorDetails
@@ -101,6 +101,10 @@ class FaultsBody(_Body):
     latency: Seconds = 0.0
     hang_seconds: Seconds = 0.0
     rate_limit: Annotated[int, Field(ge=1)] | None = None
+    # How the limit is counted and told (sandbox/api/ratelimit.py).
+    rate_window: Literal["fixed", "sliding"] = "fixed"
+    reset_rounding: Literal["up", "down"] = "up"
+    retry_after_on_429: bool = True
     outage: bool = False
     rates: RatesBody = Field(default_factory=RatesBody)
     fail_next: list[FailNextBody] = Field(default_factory=list)
@@ -135,6 +139,12 @@ def _reason(problem: ErrorDetails) -> str:
             return "rate_limit must be a whole number of commands a second, or null for none"
         case ("outage",):
             return "outage must be true or false"
+        case ("rate_window",):
+            return 'rate_window must be "fixed" or "sliding"'
+        case ("reset_rounding",):
+            return 'reset_rounding must be "up" or "down"'
+        case ("retry_after_on_429",):
+            return "retry_after_on_429 must be true or false"
         case ("rates", "slow_seconds"):
             return "rates.slow_seconds must be a number of seconds, 0 or more"
         case ("rates", "server_error" | "rate_limited" | "timeout" | "slow" as key):

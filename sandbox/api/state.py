@@ -1,9 +1,11 @@
 """FakeTelnyx, the server's state: the conferences and participants it knows, every request it
 received, the faults queued or drawn at random, and the account's rate limit.
 
-The rate limit is counted as Telnyx counts it, in one-second windows, each answer saying what
-is left in x-ratelimit-* headers and a 429 (code 10011) past it:
+The rate limit is counted in one-second windows, each answer saying what is left in
+x-ratelimit-* headers (whole seconds) and a 429 (code 10011) past it, as Telnyx documents:
 https://developers.telnyx.com/development/api-fundamentals/reliability/rate-limiting
+What that page leaves open (fixed or sliding windows, the reset's rounding, Retry-After) is a
+setting: sandbox/api/ratelimit.py.
 Commands, their fields and the conference lists follow the Conference Commands reference:
 https://developers.telnyx.com/docs/api/v2/call-control/Conference-Commands
 """
@@ -14,11 +16,12 @@ import random
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sandbox.api import controls
+from sandbox.api import controls, ratelimit
 from sandbox.api.checks import (
     CALL_ACTION_RULES,
     CONFERENCE_ACTION_RULES,
@@ -29,10 +32,15 @@ from sandbox.api.checks import (
 )
 from sandbox.api.errors import error
 from sandbox.api.faults import Fault, FaultRates, draw, fault_body
+from sandbox.api.ratelimit import Counter, Rounding, Window
 from sandbox.api.recorded import RecordedRequest
 from sandbox.api.resources import conference, matches, page, participant
 
 API_PREFIX = "/v2"
+# The body of a 429, word for word from the rate limiting page.
+TOO_MANY_REQUESTS = error(
+    "10011", "Too many requests", "You have exceeded the maximum number of allowed requests."
+)
 
 # (status, headers, JSON body, when a repeated command_id was first accepted)
 Answer = tuple[int, dict[str, str], Any, float | None]
@@ -46,9 +54,14 @@ class FakeTelnyx:
         self.latency = 0.0
         self.hang_seconds = 30.0
         self.rates = FaultRates()
-        # Commands a second the account may send (None: no limit).
+        # Commands a second the account may send (None: no limit), and how the limit is told.
         self.rate_limit: int | None = None
-        self._window = (0, 0)  # (second, commands counted in it)
+        self.rate_window = Window.FIXED
+        self.reset_rounding = Rounding.UP
+        self.retry_after_on_429 = True
+        self._counter = Counter()
+        # The clock the limit's windows follow (a test may fix it).
+        self.clock: Callable[[], float] = time.time
         # Telnyx down: every command answered 503 until switched off.
         self.outage = False
         self._random = random.Random()
@@ -106,6 +119,11 @@ class FakeTelnyx:
             self._participants.clear()
             self.rates = FaultRates()
             self.rate_limit = None
+            self.rate_window = Window.FIXED
+            self.reset_rounding = Rounding.UP
+            self.retry_after_on_429 = True
+            self._counter = Counter()
+            self.clock = time.time
             self.outage = False
 
     def fail_next(self, count: int = 1, status: int = 500, **kwargs: Any) -> None:
@@ -119,6 +137,9 @@ class FakeTelnyx:
                 "latency": self.latency,
                 "hang_seconds": self.hang_seconds,
                 "rate_limit": self.rate_limit,
+                "rate_window": str(self.rate_window),
+                "reset_rounding": str(self.reset_rounding),
+                "retry_after_on_429": self.retry_after_on_429,
                 "outage": self.outage,
                 "rates": asdict(self.rates),
                 "fail_next": [asdict(fault) for fault in self._faults],
@@ -208,7 +229,7 @@ class FakeTelnyx:
         if command and self.rate_limit is not None:
             over, limit_headers = self._count_against_the_limit(self.rate_limit)
             if over:
-                return 429, limit_headers, error("10011", "Too many requests"), None
+                return 429, limit_headers, TOO_MANY_REQUESTS, None
         if parse_error:
             return 400, {}, error("10015", "Bad Request", parse_error), None
         if not path.startswith(API_PREFIX + "/"):
@@ -218,19 +239,13 @@ class FakeTelnyx:
         return status, {**headers_out, **limit_headers}, answer, first_seen
 
     def _count_against_the_limit(self, limit: int) -> tuple[bool, dict[str, str]]:
-        """Count one command in this second's window: whether it is over the limit, and the
-        headers Telnyx sends with every answer."""
-        now = time.time()
-        second = int(now)
-        start, used = self._window
-        used = used + 1 if start == second else 1
-        self._window = (second, used)
-        headers = {
-            "x-ratelimit-limit": str(limit),
-            "x-ratelimit-remaining": str(max(limit - used, 0)),
-            "x-ratelimit-reset": f"{second + 1 - now:.3f}",
-        }
-        return used > limit, headers
+        """Count one command against the limit: whether it is over, and the headers Telnyx sends
+        with every answer."""
+        verdict = self._counter.count(self.clock(), limit, self.rate_window)
+        headers = ratelimit.headers(
+            limit, verdict, self.reset_rounding, retry_after=self.retry_after_on_429
+        )
+        return verdict.over, headers
 
     def _take_fault(self, path: str) -> Fault | None:
         """The first queued fault for this path; else, for a command, a random one."""

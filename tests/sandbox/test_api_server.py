@@ -94,6 +94,9 @@ def test_the_fault_controls_show_what_is_in_force(api: FakeTelnyxServer) -> None
         "latency": 0.0,
         "hang_seconds": api.state.hang_seconds,
         "rate_limit": None,
+        "rate_window": "fixed",
+        "reset_rounding": "up",
+        "retry_after_on_429": True,
         "outage": False,
         "rates": {
             "server_error": 0.0,
@@ -163,7 +166,8 @@ def test_a_rate_limit_counts_commands_a_second_and_says_what_is_left(
     )
     assert answer.headers["x-ratelimit-limit"] == "1000"
     assert int(answer.headers["x-ratelimit-remaining"]) < 1000
-    assert 0 < float(answer.headers["x-ratelimit-reset"]) <= 1
+    # (whole seconds: whatever is left of the window, rounded up)
+    assert answer.headers["x-ratelimit-reset"] == "1"
     assert first.status == 200
     # Past the limit within one second: 429, code 10011, with the same headers
     api.state.rate_limit = 1
