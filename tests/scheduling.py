@@ -23,6 +23,7 @@ ONE_PROCESS = {
     "tests/integration/test_acceptance.py": "its deployment, started once",
     "tests/sandbox/test_cli.py": "the sandbox's processes, started once",
     "tests/sandbox/test_by_hand.py": "a Redis on 6379, the README's port, held by one test",
+    "tests/faults/test_fleet_limits.py": "clusters at full tilt on a rate limit, one at a time",
 }
 
 

@@ -17,12 +17,19 @@ from testkit.harness import FAST_RECOVERY, Cluster, wait
 NO_SKEW = skewed_clock.unavailable()
 
 
+# The share of the limit a run must reach here. The 0.85 is measured at full scale by
+# the scenario's own run (docs/benchmarks.md, "The fleet's pace"); in the suite, beside other
+# test processes on a small machine, the harness's processes compete for CPU, so this asserts
+# only what a pace that loses windows (a herd, a starved queue) would miss by far.
+PACED_SHARE = 0.75
+
+
 def _assert_paced(outcome: fleet_scenarios.FleetOutcome, limit: int) -> None:
     # Every action once, hardly ever refused, near the limit
     assert outcome.accepted == outcome.conferences, outcome
     assert outcome.repeated == 0, outcome
     assert outcome.share_429 <= 0.02, outcome
-    assert outcome.accepted_per_second >= 0.85 * limit, outcome
+    assert outcome.accepted_per_second >= PACED_SHARE * limit, outcome
     assert outcome.dead_lettered == 0, outcome
 
 

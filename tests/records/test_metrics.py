@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import redis
 
+from records.fleet import Fleet, Ticket
 from records.metrics import Metrics, field, latency_fields
 
 
@@ -40,3 +41,21 @@ def test_render_is_prometheus_text(redis_client: redis.Redis) -> None:
     assert 'telnyx_action_latency_seconds_bucket{le="+Inf"} 2' in histogram
     assert histogram[-2] == "telnyx_action_latency_seconds_sum 2.02"
     assert histogram[-1] == "telnyx_action_latency_seconds_count 2"
+
+
+def test_the_fleet_s_pace_is_shown_by_priority(redis_client: redis.Redis) -> None:
+    fleet, at = Fleet(redis_client, start_per_second=1), 1_800_000_000.0
+    assert fleet.ask("w", None, at).now
+    assert not fleet.ask("w", Ticket("speak"), at + 0.1).now
+    assert not fleet.ask("w", Ticket("record", first=True), at + 0.2).now
+    assert fleet.ask("w", Ticket("record", first=True), at + 1.2).now
+    page = Metrics(redis_client).render(
+        queue_depth=0, fleet={"limit": "20", "window": "1000", "sent": "1", "waiting_normal": "1"}
+    )
+    assert "telnyx_pace_limit 20" in page
+    assert "telnyx_pace_sent_in_window 1" in page
+    assert 'telnyx_pace_waiting{priority="normal"} 1' in page
+    assert 'telnyx_pace_waiting{priority="first"} 0' in page
+    assert 'telnyx_pace_waits_total{priority="first"} 1' in page
+    assert 'telnyx_pace_wait_seconds_total{priority="first"} 1\n' in page
+    assert "# TYPE telnyx_pace_waits_total counter" in page
