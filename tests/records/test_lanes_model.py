@@ -85,7 +85,9 @@ class Run:
     # to this run's send proves it acted on none of it (a refusal).
     sent_at: int | None = None
     refused: bool = False
-    attempts: int = 0
+    # The run's sends begun, and the token of its last (the drain's `_send_token`).
+    sends: int = 0
+    token: str = ""
     # When this run last checked Telnyx's window before a send (the pin recorded the send, or
     # mark_sent answered), and when that send must be on its way by (`send_deadline`): both
     # by Redis's clock, in s, where the drain reads time.monotonic().
@@ -270,12 +272,12 @@ class LaneModel(RuleBasedStateMachine):
                     members,
                     run.owner,
                     self.fleet,
-                    send_token=f"{run.owner}:0",
+                    send_token=f"{run.owner}:{run.sends}",
                 )
             if pinned and not lost_reply:
                 self._accepted_write(run, holder)
             # (Cleared by the fleet, which paces nothing here: the pin recorded this send.)
-            run.sent_at, run.attempts = None, 0
+            run.sent_at = None
             run.marked = self._redis_ms() / 1000
             run.leave_by = send_deadline(None, run.marked)
             run.phase, run.claimed = ("send", pinned == 1) if pinned else ("take", False)
@@ -292,7 +294,7 @@ class LaneModel(RuleBasedStateMachine):
                 marked = None
                 for _ in range(twice):
                     marked = self.lanes.mark_sent(
-                        C, run.drain_id, run.owner, f"{run.owner}:{run.attempts}",
+                        C, run.drain_id, run.owner, f"{run.owner}:{run.sends}",
                         RESEND_WINDOW_SECONDS,
                     )  # fmt: skip
                 if marked is not None and not lost_reply:
@@ -321,6 +323,7 @@ class LaneModel(RuleBasedStateMachine):
                 # it hands off, or takes the lane again if that is lost.)
                 run.phase, run.failed = "hand_off", False
                 return
+            run.token, run.sends = f"{run.owner}:{run.sends}", run.sends + 1  # (begun)
             if now_ms / 1000 >= run.leave_by:
                 # `send_deadline`, the request's leaving deadline (telnyx_api/deadlines.py):
                 # past it, not sent, a TransportError that says Telnyx never had it (as a 429
@@ -411,9 +414,7 @@ class LaneModel(RuleBasedStateMachine):
                     _message(f"d{self.next_run}-{run.owner}-{self.clock}"),
                     waiting=True,
                     failed=run.failed,
-                    answered_send=(
-                        f"{run.owner}:{run.attempts}" if run.failed and run.refused else None
-                    ),
+                    answered_send=(run.token if run.failed and run.refused else None),
                 )
             if answer in ("idle", "next"):
                 if not lost_reply:
@@ -437,7 +438,7 @@ class LaneModel(RuleBasedStateMachine):
         run.members = {entry.action_id: entry.member for entry in lane.entries}
         if lane.inflight is not None:
             run.inflight = Inflight.from_json(lane.inflight)
-            run.sent_at, run.attempts = lane.sent_at, lane.attempts
+            run.sent_at = lane.sent_at
             if lane.ended and run.inflight.item.event_type != ENDED:
                 run.phase, run.step = "settle", "moot"
             else:
@@ -637,6 +638,33 @@ def test_the_model_sends_nothing_a_minute_after_it_checked_the_window(
     # Then it does not send (the drain's SEND_GRACE_SECONDS): it hands off, and the lane's
     # next run finds the window passed and gives the command up as unknown
     assert model.runs[2].phase == "hand_off"
+    model.teardown()
+    [raw] = redis_client.hvals(LETTERS)
+    assert DeadLetter.from_json(raw).reason == "outcome_unknown"
+
+
+def test_the_model_resends_nothing_after_its_own_lost_hand_off_a_minute_on(
+    redis_client: redis.Redis,
+) -> None:
+    """A run whose hand-off of an unanswered send was lost takes the lane again: its next send
+    is another, checked against the first's window."""
+    LaneModel.client = redis_client
+    model = LaneModel()
+    # Run 1 pins a join's announcement (recording the send) and sends it: Telnyx acts on it,
+    # the answer is lost
+    model.event("join", "call-a")
+    model._advance(1)  # pin
+    model._advance(1, "timeout")  # send
+    # ... and it stalls a minute, past its lease, before it hands off: lost
+    model.time_passes()
+    model.lease_lapses()
+    model._advance(1)
+    assert model.runs[1].phase == "take"
+    # When it takes the lane again (nobody else has) and checks the window for its next send
+    model._advance(1)  # take: the command still pinned, no failed attempt counted
+    model._advance(1)  # begin
+    # Then the window has passed since its first send: given up on as unknown, not sent
+    assert model.runs[1].step == "unknown"
     model.teardown()
     [raw] = redis_client.hvals(LETTERS)
     assert DeadLetter.from_json(raw).reason == "outcome_unknown"
