@@ -114,6 +114,8 @@ class _Drain:
         # What this run sent (Flower shows it as the task's result): the commands' ids, each
         # a Flower entry of its own (tasks/report.py), no text.
         self.sent: list[str] = []
+        # How many sends this run has begun: each send's token is its own (`_send_token`).
+        self.sends = 0
         self.stop_at = time.monotonic() + RUN_SECONDS
 
     def run(self) -> dict[str, Any]:
@@ -180,7 +182,7 @@ class _Drain:
             # Pinned, claimed and cleared by the fleet in one step; if it may go now, the lane
             # records this send as its first.
             pinned, go = self.lane.pin_and_ask(
-                inflight, taken, self._send_token(0), ticket_of(inflight)
+                inflight, taken, self._send_token(), ticket_of(inflight)
             )
         if pinned is Pinned.NOT_PINNED:
             return True
@@ -269,7 +271,7 @@ class _Drain:
                 return self._wait_for_telnyx(inflight, attempts, went)
             if self._too_old(inflight):
                 return self._expired(inflight, attempts)  # (it grew too old waiting)
-        token, mark = self._send_token(attempts), None
+        token, mark = self._send_token(), None
         unknown_since: int | None = None
         if marked is None:
             mark = self.lane.mark_sent(token)
@@ -281,6 +283,7 @@ class _Drain:
             marked, unknown_since = time.monotonic(), None if mark.own else mark.sent_at
         if time.monotonic() - marked > SEND_GRACE_SECONDS:
             return True  # (too long since the window was checked: take the lane, check again)
+        self.sends += 1  # (this send is begun: the run's next one, whatever comes, is another)
         started, leave_by = time.monotonic(), send_deadline(mark, marked)
         report.attempt(inflight.batch_id, command.name, self._args(inflight), attempts + 1)
         try:
@@ -331,10 +334,14 @@ class _Drain:
                      where(item), go.why, go.wait, go.ahead, ticket.priority)  # fmt: skip
         return handed in TAKE_AGAIN
 
-    def _send_token(self, attempts: int) -> str:
-        """This run's send of the command at `attempts` failed attempts: the same for a step run
-        again after a lost reply, another for every other send."""
-        return f"{self.owner}:{attempts}"
+    def _send_token(self) -> str:
+        """This run's next send: the same for a step run again after a lost reply (and for the
+        pin that records the send and the send itself), another once a send is begun. (Not the
+        lane's failed attempts: a run whose hand-off of a failed send was lost takes the lane
+        again with the count unchanged, and its next send must not pass for the one before,
+        whose outcome may be unknown: mark_sent would then not check its window, and a refusal
+        of the next would forget it.)"""
+        return f"{self.owner}:{self.sends}"
 
     def _clearance(self, inflight: Inflight, first: Go | None = None) -> Go:
         """Whether the fleet may send now; a wait left is handed to the lane's next drain (the

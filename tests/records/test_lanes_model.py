@@ -28,7 +28,7 @@ from hypothesis.stateful import (
 )
 
 from core.naming import LANE_DRAIN, inline_drain_id
-from core.settings import RESEND_WINDOW_SECONDS
+from core.settings import RESEND_WINDOW_SECONDS, SEND_GRACE_SECONDS
 from followups.announcement import JOINED
 from followups.announcement import LEFT as LEFT_CONFERENCE
 from followups.followup import Announce, FollowUp
@@ -55,6 +55,7 @@ from records.ledger import Begin, Ledger
 from records.messages import celery_message
 from records.once import done_record
 from records.replies import text as _text
+from tasks.lane_hold import send_deadline
 
 C = "conf-model"
 STATE, QUEUE_KEY, ITEMS, LEASE = (f"tcw:lane:{C}{s}" for s in ("", ":q", ":items", ":lease"))
@@ -85,7 +86,14 @@ class Run:
     # to this run's send proves it acted on none of it (a refusal).
     sent_at: int | None = None
     refused: bool = False
-    attempts: int = 0
+    # The run's sends begun, and the token of its last (the drain's `_send_token`).
+    sends: int = 0
+    token: str = ""
+    # When this run last checked Telnyx's window before a send (the pin recorded the send, or
+    # mark_sent answered), and when that send must be on its way by (`send_deadline`): both
+    # by Redis's clock, in s, where the drain reads time.monotonic().
+    marked: float | None = None
+    leave_by: float | None = None
 
 
 class LaneModel(RuleBasedStateMachine):
@@ -214,10 +222,13 @@ class LaneModel(RuleBasedStateMachine):
     def time_passes(self) -> None:
         """A minute goes by (a stall, a long wait for the fleet): a command sent without an
         answer before it is now outside Telnyx's command_id window. (Every time recorded, the
-        lane's and Telnyx's, moves a minute into the past.)"""
+        lane's, Telnyx's and the runs', moves a minute into the past.)"""
         if self.client.hexists(STATE, "sent_at"):
             self.client.hincrby(STATE, "sent_at", -60_000)
         self.acted_at = {command: at - 60_000 for command, at in self.acted_at.items()}
+        for run in self.runs.values():
+            if run.marked is not None and run.leave_by is not None:
+                run.marked, run.leave_by = run.marked - 60, run.leave_by - 60
 
     @precondition(lambda self: self.client.zcard(QUEUE_KEY) > 0)
     @rule(data=st.data())
@@ -264,13 +275,15 @@ class LaneModel(RuleBasedStateMachine):
                     run.owner,
                     self.fleet,
                     Ticket(run.inflight.batch_id),
-                    send_token=f"{run.owner}:0",
+                    send_token=f"{run.owner}:{run.sends}",
                 )
                 assert go is None or go.now, go
             if pinned and not lost_reply:
                 self._accepted_write(run, holder)
             # (Cleared by the fleet, which paces nothing here: the pin recorded this send.)
-            run.sent_at, run.attempts = None, 0
+            run.sent_at = None
+            run.marked = self._redis_ms() / 1000
+            run.leave_by = send_deadline(None, run.marked)
             run.phase, run.claimed = ("send", pinned == 1) if pinned else ("take", False)
             if pinned == 2:
                 run.phase = "begin"
@@ -285,7 +298,7 @@ class LaneModel(RuleBasedStateMachine):
                 marked = None
                 for _ in range(twice):
                     marked = self.lanes.mark_sent(
-                        C, run.drain_id, run.owner, f"{run.owner}:{run.attempts}",
+                        C, run.drain_id, run.owner, f"{run.owner}:{run.sends}",
                         RESEND_WINDOW_SECONDS,
                     )  # fmt: skip
                 if marked is not None and not lost_reply:
@@ -297,11 +310,31 @@ class LaneModel(RuleBasedStateMachine):
                     self.dead.update(run.inflight.action_ids)
                     run.phase, run.step = "settle", "unknown"
                 else:
+                    run.marked = self._redis_ms() / 1000
+                    run.leave_by = send_deadline(marked, run.marked)
                     run.phase = "send"
         elif run.phase == "send":
             assert run.inflight is not None
+            assert run.marked is not None
+            assert run.leave_by is not None
             command = str(run.inflight.item.followup.params["command_id"])
             now_ms = self._redis_ms()
+            # What the drain checks before the request goes (tasks/drain.py,
+            # _send_pinned_logged), Redis's clock standing for its time.monotonic():
+            if now_ms / 1000 - run.marked > SEND_GRACE_SECONDS:
+                # `time.monotonic() - marked > SEND_GRACE_SECONDS`: too long since the window
+                # was checked; not sent. (A stall this long is past the run's RUN_SECONDS too:
+                # it hands off, or takes the lane again if that is lost.)
+                run.phase, run.failed = "hand_off", False
+                return
+            run.token, run.sends = f"{run.owner}:{run.sends}", run.sends + 1  # (begun)
+            if now_ms / 1000 >= run.leave_by:
+                # `send_deadline`, the request's leaving deadline (telnyx_api/deadlines.py):
+                # past it, not sent, a TransportError that says Telnyx never had it (as a 429
+                # would: retried, and this send's record forgotten if it is the lane's).
+                self.ledger.release(run.inflight.batch_id, run.owner)
+                run.phase, run.failed, run.refused = "hand_off", True, True
+                return
             if command in self.acted_at:
                 # Invariant 7. Telnyx acted on this command_id before: a repeat is ignored
                 # inside its window (answered as accepted, or the answer lost), and acted on
@@ -385,9 +418,7 @@ class LaneModel(RuleBasedStateMachine):
                     _message(f"d{self.next_run}-{run.owner}-{self.clock}"),
                     waiting=True,
                     failed=run.failed,
-                    answered_send=(
-                        f"{run.owner}:{run.attempts}" if run.failed and run.refused else None
-                    ),
+                    answered_send=(run.token if run.failed and run.refused else None),
                 )
             if answer in ("idle", "next"):
                 if not lost_reply:
@@ -411,7 +442,7 @@ class LaneModel(RuleBasedStateMachine):
         run.members = {entry.action_id: entry.member for entry in lane.entries}
         if lane.inflight is not None:
             run.inflight = Inflight.from_json(lane.inflight)
-            run.sent_at, run.attempts = lane.sent_at, lane.attempts
+            run.sent_at = lane.sent_at
             if lane.ended and run.inflight.item.event_type != ENDED:
                 run.phase, run.step = "settle", "moot"
             else:
@@ -574,11 +605,70 @@ def test_the_model_resends_nothing_past_the_window(redis_client: redis.Redis) ->
 def test_the_model_sees_a_resend_past_the_window(
     redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The invariants can fail: a drain that resent past Telnyx's window acts twice."""
+    """The invariants can fail: a drain that resent past Telnyx's window (neither its window's
+    check nor the request's leaving deadline stopping it) acts twice."""
     LaneModel.client = redis_client
     monkeypatch.setattr(sys.modules[__name__], "RESEND_WINDOW_SECONDS", 10**6)
+    monkeypatch.setattr(sys.modules[__name__], "send_deadline", lambda *_: float("inf"))
     model = LaneModel()
     late = _sent_without_an_answer_a_minute_ago(model)
     model._advance(late)  # begin: resends
     with pytest.raises(AssertionError, match="acted on twice"):
         model._advance(late)
+
+
+def test_the_model_sends_nothing_a_minute_after_it_checked_the_window(
+    redis_client: redis.Redis,
+) -> None:
+    """As the drain, a run does not send what it checked the window for a minute ago."""
+    LaneModel.client = redis_client
+    model = LaneModel()
+    # Run 1 pins a join's announcement (recording the send) and, its lease and claim lapsed,
+    # sends it: Telnyx acts on it
+    model.event("join", "call-a")
+    model._spawn(_text(model.client.hkeys(JOURNAL)[0]))  # a copy of its drain message: run 2
+    model._advance(1)  # pin
+    model.claims_lapse()
+    model.lease_lapses()
+    model._advance(1)  # send: accepted (run 1 dies before it settles it)
+    del model.runs[1]
+    # Run 2 takes the lane over and checks the window: inside it
+    model._advance(2)  # take
+    model._advance(2)  # begin
+    assert model.runs[2].phase == "send"
+    # When a minute passes before run 2 sends
+    model.time_passes()
+    model._advance(2)
+    # Then it does not send (the drain's SEND_GRACE_SECONDS): it hands off, and the lane's
+    # next run finds the window passed and gives the command up as unknown
+    assert model.runs[2].phase == "hand_off"
+    model.teardown()
+    [raw] = redis_client.hvals(LETTERS)
+    assert DeadLetter.from_json(raw).reason == "outcome_unknown"
+
+
+def test_the_model_resends_nothing_after_its_own_lost_hand_off_a_minute_on(
+    redis_client: redis.Redis,
+) -> None:
+    """A run whose hand-off of an unanswered send was lost takes the lane again: its next send
+    is another, checked against the first's window."""
+    LaneModel.client = redis_client
+    model = LaneModel()
+    # Run 1 pins a join's announcement (recording the send) and sends it: Telnyx acts on it,
+    # the answer is lost
+    model.event("join", "call-a")
+    model._advance(1)  # pin
+    model._advance(1, "timeout")  # send
+    # ... and it stalls a minute, past its lease, before it hands off: lost
+    model.time_passes()
+    model.lease_lapses()
+    model._advance(1)
+    assert model.runs[1].phase == "take"
+    # When it takes the lane again (nobody else has) and checks the window for its next send
+    model._advance(1)  # take: the command still pinned, no failed attempt counted
+    model._advance(1)  # begin
+    # Then the window has passed since its first send: given up on as unknown, not sent
+    assert model.runs[1].step == "unknown"
+    model.teardown()
+    [raw] = redis_client.hvals(LETTERS)
+    assert DeadLetter.from_json(raw).reason == "outcome_unknown"

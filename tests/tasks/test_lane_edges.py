@@ -3,7 +3,8 @@ and the local Telnyx API over HTTP (docs/reliability.md, "Exactly once at the ed
 
 - a run that lost its lane claims no outcome: no dead letter, no failure, nothing counted;
 - a command sent without an answer is sent again only inside Telnyx's command_id window, and
-  then ahead of the fleet's waits; past it, its dead letter says the outcome is unknown;
+  then ahead of the fleet's waits; past it, its dead letter says the outcome is unknown, also
+  when the run that sent it takes its lane again after its hand-off was lost;
 - a waiting member whose stored item is gone is dropped, and the lane goes quiet.
 """
 
@@ -25,12 +26,14 @@ from tasks import drain as drain_module
 from tasks import runtime
 from tasks.drain import run_drain
 from tasks.lane_hold import send_deadline
+from telnyx_api.errors import TimeoutError as TelnyxTimeout
 from tests.tasks.lane_gate import (
     LANE,
     LEASE,
     C,
     Gate,
     announcements,
+    finish_lane,
     join,
     joined,
     start,
@@ -132,6 +135,45 @@ def test_a_command_sent_without_an_answer_is_sent_again_at_once_inside_the_windo
     # it acted on the first, and acts on it now if it did not
     assert announcements(api) == joined("Ada")
     assert _letters().count() == 0
+    assert redis_client.hget(LANE, "drain") is None
+
+
+def test_a_run_whose_hand_off_was_lost_sends_nothing_again_past_the_window_of_its_send(
+    gate: Gate,
+    api: FakeTelnyxServer,
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given run X sends Ada's announcement: Telnyx acts on it, but its answer is lost
+    drain = join("Ada")
+    send = drain_module.send
+    lost: list[bool] = []
+
+    def answer_lost(*args: Any, **kwargs: Any) -> Any:
+        result = send(*args, **kwargs)
+        if threading.current_thread().name == "X" and not lost:
+            lost.append(True)
+            raise TelnyxTimeout("ReadTimeout: no answer")
+        return result
+
+    monkeypatch.setattr(drain_module, "send", answer_lost)
+    x_hands_off = gate.stop("X", "hand_off")
+    x = start("X", drain)
+    assert x_hands_off.reached.wait(10)
+    # ... and X stalls a minute (by Redis's clock), past its lease, before it hands off to
+    # retry it; nobody takes the lane meanwhile
+    redis_client.delete(LEASE)
+    redis_client.hincrby(LANE, "sent_at", -60_000)
+    # When X resumes: its hand-off is lost, and it takes the lane again, no failed attempt
+    # counted
+    x_hands_off.go.set()
+    x.join(10)
+    finish_lane(redis_client)
+    # Then its next send is another, checked against the first's window: not sent (Telnyx
+    # would act on it again), and its dead letter says the outcome is unknown
+    assert len(api.state.commands("speak")) == 1
+    [letter] = _letters().list()
+    assert letter.reason == "outcome_unknown"
     assert redis_client.hget(LANE, "drain") is None
 
 
