@@ -75,7 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--url", required=True, help="the webhook URL, e.g. http://127.0.0.1:8000/webhooks/telnyx"
     )
     send.add_argument("--conference-id", help="default: a new id")
-    send.add_argument("--event-id", help="default: a new id (reuse one to send a redelivery)")
+    send.add_argument(
+        "--event-id",
+        help="default: a new id (reuse one, with its --conference-id, to send a redelivery)",
+    )
     send.add_argument("--name", help="a participant name, put in client_state as JSON")
     send.add_argument("--queue", help="queue name for call.* events")
     send.add_argument("--payload", type=json.loads, default={}, help="extra payload fields as JSON")

@@ -61,9 +61,12 @@ def test_a_reused_event_id_is_a_redelivery(url: str, capsys: pytest.CaptureFixtu
         url,
         "--event-id",
         "sandbox-e1",
+        "--conference-id",
+        "conf-redelivered",
         "--name",
         "Ann",
     ]
+    # (A redelivery is the same event: the same id, in the same conference.)
     assert main(args) == 0
     assert main(args) == 0
     output = capsys.readouterr().out
