@@ -47,11 +47,15 @@ class FollowUp:
     @property
     def goes_first(self) -> bool:
         """Whether it goes before the others when the fleet's pace makes commands wait."""
-        if self.priority is not None:
-            return self.priority == "first"
-        return self.action in FIRST_ACTIONS
+        return goes_first(self.action, self.priority)
 
     @property
     def key(self) -> str:
         """Names this follow-up within its event; the base of its command_id and task id."""
         return f"{self.kind}.{self.action}:{self.target}"
+
+
+def goes_first(action: str, priority: str | None) -> bool:
+    """Whether a command of `action` goes before the others when the fleet's pace makes
+    commands wait: its rule's `priority` if it gave one, else its action's default."""
+    return priority == "first" if priority is not None else action in FIRST_ACTIONS

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
+from redis.client import Pipeline
 
 from core.naming import KEY_PREFIX
 from records import scripts
@@ -211,6 +212,26 @@ class Fleet:
             "longest_probe_ms": LONGEST_PROBE_MS,
             "margin_ms": MARGIN_MS,
         }
+
+
+def read_view(pipe: Pipeline) -> None:
+    """Queue on `pipe` the reads of what /metrics shows of the fleet (`view` makes it of their
+    answers, the last answers of the pipeline's)."""
+    pipe.hgetall(FLEET)
+    pipe.zcard(SENT)
+    pipe.zcount(WAITING, "-inf", f"({(FIRST + 1) * CLASS_SPAN}")  # (the first class's)
+    pipe.zcard(WAITING)
+
+
+def view(answers: Sequence[Any]) -> dict[str, str]:
+    """What the fleet learned and its circuit (its hash), the sends counted in the window, and
+    the commands waiting, by class: `read_view`'s answers, in order."""
+    state, sent, first, waiting = answers
+    shown = {text(k): text(v) for k, v in state.items()}
+    shown.update(
+        sent=str(sent), waiting_first=str(first), waiting_normal=str(int(waiting) - int(first))
+    )
+    return shown
 
 
 def _ms(now: float | None) -> str | int:

@@ -29,7 +29,7 @@ from celery.exceptions import Ignore, Reject, Retry
 
 from core.logs import log_context
 from core.naming import call_task, conference_task
-from followups.followup import FIRST_ACTIONS
+from followups.followup import goes_first
 from records.fleet import Ticket
 from records.ledger import Begin
 from records.metrics import field
@@ -269,7 +269,6 @@ ACTION_TASKS: dict[str, Task[Any, Any]] = {
 def ticket_of(command: Command) -> Ticket:
     """The command's place in the fleet's queue: its own id, its class (its rule's priority,
     else its action's), its event's time."""
-    priority = command.context.get("priority")
-    first = priority == "first" if priority else command.action in FIRST_ACTIONS
+    first = goes_first(command.action, command.context.get("priority"))
     when = event_time(command.context.get("occurred_at"))
     return Ticket(command.id, first, int(when.timestamp() * 1000) if when else None)

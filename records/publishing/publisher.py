@@ -30,7 +30,7 @@ from redis.retry import Retry
 from core.naming import HANDLE_EVENT, QUEUE, event_task_id, seen_key
 from core.settings import CommonSettings
 from records import scripts
-from records.fleet import CLASS_SPAN, FLEET, SENT, WAITING
+from records.fleet import read_view, view
 from records.journal import JOURNAL, SINCE
 from records.messages import celery_message, queue_age
 from records.metrics import METRICS, WORKER_SEEN_SECONDS, WORKERS, Metrics, field
@@ -38,7 +38,6 @@ from records.once import lane_key
 from records.publishing.group_commit import Abandoned, GroupCommit
 from records.redis_client import single_connection_factory
 from records.replication import PRIMARY_ONLY, Replication, ReplicationShortfall
-from records.replies import text
 from records.timeline import DEFAULT_TTL_SECONDS as DEFAULT_TIMELINE_TTL
 from records.timeline import TIMELINE_MAX_ENTRIES, ref_key, timeline_key
 
@@ -270,20 +269,15 @@ class EventPublisher:
                 pipe.llen(self._queue)
                 pipe.lindex(self._queue, -1)  # kombu pops from this end: the oldest
                 pipe.zcount(WORKERS, time.time() - WORKER_SEEN_SECONDS, "+inf")
-                pipe.hgetall(FLEET)
                 pipe.info("memory")
-                pipe.zcard(SENT)
-                pipe.zcount(WAITING, "-inf", f"({CLASS_SPAN}")  # (the first class's)
-                pipe.zcard(WAITING)
-                depth, oldest, workers, fleet, memory, sent, first, waiting = pipe.execute()
-            view = {text(k): text(v) for k, v in fleet.items()}
-            view.update(sent=sent, waiting_first=first, waiting_normal=waiting - first)
+                read_view(pipe)
+                depth, oldest, workers, memory, *fleet = pipe.execute()
             age = queue_age(client, oldest) if oldest is not None else 0.0
             return Metrics(client).render(
                 queue_depth=int(depth),
                 queue_age=age,
                 workers=int(workers),
-                fleet=view,
+                fleet=view(fleet),
                 memory=memory,
             )
 

@@ -27,11 +27,6 @@
 local FLEET_CLASS = 1e13
 local FLEET_CLASS_NAMES = {[0] = 'first', [1] = 'normal'}
 
-local function fleet_clock(now)
-  if now == nil or now == '' then return redis_ms() end
-  return tonumber(now)
-end
-
 -- When the n-th (from 1) of the sends counted in the window since `from` leaves it (`span`
 -- after it went), or nil when fewer were sent.
 local function fleet_leaves(sent, from, span, n)
@@ -64,7 +59,7 @@ end
 
 local function fleet_ask(k, a)
   local f = k.fleet
-  local now = fleet_clock(a.now)
+  local now = redis_ms_or(a.now)
   local probe = false
   if redis.call('HGET', f, 'state') == 'open' then
     local at = tonumber(redis.call('HGET', f, 'probe_at') or '0')
@@ -131,17 +126,18 @@ local function fleet_ask(k, a)
     end
   end
   -- Room now for this one and those ahead due by now? Else, the wait for room for it and all
-  -- those ahead.
-  local need = present + 1
-  local wait = fleet_room_in(k.fleet_sent, now, span, limit, used, need)
-  if wait > 0 then wait = fleet_room_in(k.fleet_sent, now, span, limit, used, ahead + 1) end
+  -- those ahead: under Telnyx's limit, and under our cap.
+  local function wait_under(window_ms, most, counted)
+    if fleet_room_in(k.fleet_sent, now, window_ms, most, counted, present + 1) <= 0 then
+      return 0
+    end
+    return fleet_room_in(k.fleet_sent, now, window_ms, most, counted, ahead + 1)
+  end
+  local wait = wait_under(span, limit, used)
   local why = 'paced'
   if a.cap ~= '' then
     local in_second = redis.call('ZCOUNT', k.fleet_sent, '(' .. (now - 1000), '+inf')
-    local capped = fleet_room_in(k.fleet_sent, now, 1000, tonumber(a.cap), in_second, need)
-    if capped > 0 then
-      capped = fleet_room_in(k.fleet_sent, now, 1000, tonumber(a.cap), in_second, ahead + 1)
-    end
+    local capped = wait_under(1000, tonumber(a.cap), in_second)
     if capped > wait then wait, why = capped, 'capped' end
   end
   if wait <= 0 and higher > 0 then

@@ -21,7 +21,7 @@
 
 local function fleet_tell(k, a)
   local f = k.fleet
-  local now = tonumber(a.now ~= '' and a.now or redis_ms())
+  local now = redis_ms_or(a.now)
   local state = redis.call('HGET', f, 'state')
   local changed = ''
   if a.outcome == 'failed' then
