@@ -6,6 +6,8 @@ methods, one per script, are records/lane_store.py.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -60,8 +62,12 @@ class LaneScripts:
         queue: str = QUEUE,
         replication: Replication = PRIMARY_ONLY,
         timeline_ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._redis = client
+        # The clock a lane's times are read by (when it was first heard of, its last
+        # announcement): every worker's alike, Redis's (RedisClock.now).
+        self._clock = clock
         self._lease_ms = int(lease_seconds * 1000)
         self._ttl = done_ttl_seconds
         self._queue = queue

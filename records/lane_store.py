@@ -107,11 +107,11 @@ class LaneStore(LaneReplays):
         complete: str = "",
         note: str = "",
     ) -> Any:
-        now = time.time()
+        now = time.time()  # (the journal's, by this host's clock: records/journal.py)
         done_keys = [done_key(action_id) for action_id, _, _ in items]
         keys = self._keys(APPEND, conference_id, done_keys=done_keys)
         args = self._args(
-            APPEND, now_ms=now_ms if now_ms is not None else int(now * 1000),
+            APPEND, now_ms=now_ms if now_ms is not None else int(self._clock() * 1000),
             event_type=event_type, left_call=left[0] if left else "",
             left_us=left[1] if left else 0, drain_id=drain[0], drain_message=drain[1],
             now_s=now, inline=int(inline), owner=owner, complete=complete, note=note,
@@ -319,7 +319,7 @@ class LaneStore(LaneReplays):
             accepted="1" if accepted else "0", letter_id=batch_id,
             letter=letter.to_json() if letter is not None else "",
             failed_at=letter.failed_at if letter is not None else 0,
-            announced_field="announced" if announced else "", now_ms=int(time.time() * 1000),
+            announced_field="announced" if announced else "", now_ms=int(self._clock() * 1000),
             ended="1" if ended else "0", latency=latency if latency is not None else "",
             drain_id=drain[0], owner=drain[1], batch_id=batch_id,
             tell="1" if tell is not None else "0", action_ids=action_ids, note=note,

@@ -31,7 +31,7 @@ def celery_message(
     eta: datetime | None = None,
 ) -> bytes:
     """One Celery protocol-2 task message, encoded as kombu's Redis transport stores it;
-    with `eta`, the worker holds it until then.
+    with `eta` (by Redis's clock: RedisClock.eta), the worker holds it until then.
 
     The JSON is written from parts made once, with only the values of this message encoded
     here: this runs on every webhook, and encoding the whole nested dict each time cost more
@@ -41,7 +41,7 @@ def celery_message(
     tid = _string(task_id)
     return (
         f'{{"body":"{body}",{_MESSAGE_STATIC},"headers":{{{_HEADERS_STATIC},'
-        f'"eta":{"null" if eta is None else _string(eta.isoformat())},"task":{_string(task)},'
+        f'"eta":{_NO_ETA if eta is None else _eta(eta)},"task":{_string(task)},'
         f'"id":{tid},"root_id":{tid},"argsrepr":{_string(argsrepr)},'
         # When it was queued: /metrics' queue age (how long the oldest has waited).
         f'"sent_at":{round(time.time(), 3)!r}}},'
@@ -51,6 +51,17 @@ def celery_message(
         f'"delivery_info":{{"exchange":"","routing_key":{_string(queue)}}},'
         f'"delivery_tag":"{os.urandom(16).hex()}"}}}}'
     ).encode()
+
+
+# The header that says a message's ETA is by Redis's clock (records/clock.py), and its value;
+# a worker reads the ETA of a message without it by its own clock (tasks/base.py).
+ETA_CLOCK = "eta_clock"
+REDIS_CLOCK = "redis"
+_NO_ETA = "null"
+
+
+def _eta(eta: datetime) -> str:
+    return f'{_string(eta.isoformat())},"{ETA_CLOCK}":"{REDIS_CLOCK}"'
 
 
 # The parts of every message that never change.

@@ -32,6 +32,7 @@ from core.naming import call_task, conference_task
 from followups.followup import goes_first
 from records.fleet import Ticket
 from records.ledger import Begin
+from records.messages import ETA_CLOCK, REDIS_CLOCK
 from records.metrics import field
 from tasks import limits, report, runtime
 from tasks.command_retries import CommandRetries
@@ -169,7 +170,8 @@ class _Attempt:
 
     def _send(self, rt: runtime.Runtime) -> dict[str, Any] | None:
         command, where = self.command, self.command.where
-        age = age_seconds(self.context.get("occurred_at"))
+        # (By Redis's clock, as a lane reads its items' ages: one age rule for the fleet.)
+        age = age_seconds(self.context.get("occurred_at"), rt.clock.now())
         if age is not None and age > rt.settings.event_max_age_seconds:
             log.warning("%s: event is %.0fs old; not acted on", where, age)
             return {"status": "expired", "why": f"the event is {age:.0f}s old"}
@@ -206,10 +208,16 @@ class _Attempt:
         # (celery-types does not list retry's **options, which go to apply_async.)
         raise self.task.retry(  # type: ignore[call-arg]
             args=(command.target, command.params, waits),
-            countdown=seconds,
+            **due_in(rt, seconds),
             argsrepr=followup_argsrepr(command.kind, command.target, self.context),
             kwargsrepr="{}",
         )
+
+
+def due_in(rt: runtime.Runtime, seconds: float) -> dict[str, Any]:
+    """A retry's options that make it due in `seconds` by Redis's clock, whichever worker's
+    clock reads it (tasks/base.py): its ETA, and the header that says whose clock that is."""
+    return {"eta": rt.clock.eta(seconds), "headers": {ETA_CLOCK: REDIS_CLOCK}}
 
 
 def _on_error(
@@ -230,7 +238,7 @@ def _on_error(
         reason = CommandRetry(f"{report.describe(exc)}; next attempt in {what.delay:.1f}s")
         raise task.retry(  # type: ignore[call-arg]
             exc=reason,
-            countdown=what.delay,
+            **due_in(runtime.current(), what.delay),
             argsrepr=followup_argsrepr(command.kind, command.target, context),
             kwargsrepr="{}",
         )

@@ -157,11 +157,12 @@ class _Drain:
         """Carry out the lane's next step; False when this run is over."""
         items = [LaneItem.from_json(entry.item) for entry in lane.entries]
         members = {entry.action_id: entry.member for entry in lane.entries}
-        step = next_step(items, lane_state(lane), int(time.time() * 1000), self.timing)
+        now = self.rt.clock.now()
+        step = next_step(items, lane_state(lane), int(now * 1000), self.timing)
         if isinstance(step, Idle):
             return self.lane.hand_off() in TAKE_AGAIN
         if isinstance(step, Wait):
-            delay = max(step.until_ms / 1000 - time.time(), 0.0)
+            delay = max(step.until_ms / 1000 - now, 0.0)
             # (The created may arrive between the take and the hand-over: then take again.)
             for_created = step.reason is WaitReason.FOR_CREATED
             handed = self.lane.hand_off(delay=delay, waiting=True, for_created=for_created,
@@ -354,7 +355,7 @@ class _Drain:
         self.lane.redis(lambda: limits.tell(self.rt.fleet, self.owner, exc, went))
 
     def _too_old(self, inflight: Inflight) -> bool:
-        return self.timing.too_old(inflight.item, time.time() * 1000)
+        return self.timing.too_old(inflight.item, self.rt.clock.now() * 1000)
 
     def _expired(self, inflight: Inflight, attempts: int) -> bool:
         """Given up on: too old to matter now (after an outage, say). Dead-lettered as expired,

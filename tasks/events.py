@@ -11,7 +11,6 @@ recorded in the ledger under a stable name.
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -157,7 +156,8 @@ def add_to_lane(
     the event task's message is complete and, for a drain id, the lane is taken for that run
     (its lease taken, the lane read): returned, for `run_drain` to start from."""
     conference_id = str(event.conference_id)
-    now_ms = int(time.time() * 1000)
+    lanes = runtime.current().lanes
+    now_ms = int(runtime.current().clock.now() * 1000)
     when = occurred_us(event.when, now_ms)
     at = event.when.isoformat() if event.when else None
     items = [
@@ -169,7 +169,6 @@ def add_to_lane(
     drain = drain_message(conference_id, task_id=inline_drain_id(event.id))
     entries = [(i.action_id, i.score, i.to_json()) for i in items]
     note = timeline_notes.planned(event.id, event.event_type, items) if items else ""
-    lanes = runtime.current().lanes
     if owner is not None and complete is not None:
         added, taken = lanes.append_and_take(
             conference_id, entries, event_type=event.event_type, drain=drain, owner=owner,

@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, TypeVar
 
 from core.naming import LANE_DRAIN
@@ -34,12 +34,11 @@ T = TypeVar("T")
 
 
 def drain_message(
-    conference_id: str, delay: float = 0.0, task_id: str | None = None
+    conference_id: str, eta: datetime | None = None, task_id: str | None = None
 ) -> tuple[str, bytes]:
-    """A `lane.drain` message for the conference's lane, due in `delay` s: its task id, and
-    the message as the broker keeps it."""
+    """A `lane.drain` message for the conference's lane, due at `eta` (by Redis's clock:
+    RedisClock.eta), else at once: its task id, and the message as the broker keeps it."""
     task_id = task_id or str(uuid.uuid4())
-    eta = datetime.now(UTC) + timedelta(seconds=delay) if delay > 0 else None
     argsrepr = f"conference={conference_id}"[:300]
     return task_id, celery_message(LANE_DRAIN, task_id, [conference_id], argsrepr, eta=eta)
 
@@ -187,7 +186,7 @@ class LaneHold:
 
     def requeue(self, delay: float) -> Requeued:
         """Queue this drain's message again, due in `delay` s; see LaneStore.requeue."""
-        again = drain_message(self.conference_id, delay, task_id=self.drain_id)
+        again = drain_message(self.conference_id, self.eta(delay), task_id=self.drain_id)
         due = time.time() + delay
         return self.redis(lambda: self.rt.lanes.requeue(self.conference_id, again, due))
 
@@ -204,7 +203,7 @@ class LaneHold:
         """End this run: the lane goes idle, or to a new drain message (due in `delay` s).
         Returns idle or next (the run is over), again (a created came: take the lane again) or
         lost (this run no longer holds the lane: take it again, to learn who does)."""
-        successor = drain_message(self.conference_id, delay)
+        successor = drain_message(self.conference_id, self.eta(delay))
         return self.redis(
             lambda: self.rt.lanes.hand_off(
                 self.conference_id, self.drain_id, self.owner, successor, delay=delay,
@@ -212,6 +211,10 @@ class LaneHold:
                 answered_send=answered_send, counters=counters or [], note=note,
             )
         )  # fmt: skip
+
+    def eta(self, delay: float) -> datetime | None:
+        """The ETA of a drain message due in `delay` s, by Redis's clock; None for at once."""
+        return self.rt.clock.eta(delay) if delay > 0 else None
 
     def redis(self, step: Callable[[], T]) -> T:
         """Run one Redis step of this run's, waiting out an outage."""

@@ -14,6 +14,7 @@ from followups.followup import FollowUp
 from followups.lane_policy import Timing
 from followups.policy import Policy, default_rules
 from followups.rules import Rule, RulesError, load_rules_file, plan
+from records.clock import RedisClock
 from records.deadletters import DeadLetters
 from records.fleet import Fleet
 from records.journal import Journal
@@ -75,6 +76,7 @@ class Runtime:
         self._journal: Journal | None = None
         self._lanes: LaneStore | None = None
         self._fleet: Fleet | None = None
+        self._clock: RedisClock | None = None
         self._lock = threading.Lock()
 
     def plan(self, event: Event) -> list[FollowUp]:
@@ -142,6 +144,7 @@ class Runtime:
                 done_ttl_seconds=self.settings.action_done_ttl_seconds,
                 replication=self.replication,
                 timeline_ttl_seconds=self.settings.timeline_retention_hours * 3600,
+                clock=self.clock.now,
             )
         return self._lanes
 
@@ -156,6 +159,13 @@ class Runtime:
                 probe_lease_seconds=self.settings.action_lease_seconds,
             )
         return self._fleet
+
+    @property
+    def clock(self) -> RedisClock:
+        """Redis's clock, for the ETAs of the messages this process sends and receives."""
+        if self._clock is None:
+            self._clock = RedisClock(self.redis)
+        return self._clock
 
     @property
     def metrics(self) -> Metrics:

@@ -174,11 +174,14 @@ def dead_letter(
     )
 
 
-def age_seconds(occurred_at: str | None) -> float | None:
-    """How long ago an event happened, by its occurred_at (ISO 8601, UTC unless it says
-    otherwise); None without one, or with one that is not a time."""
+def age_seconds(occurred_at: str | None, now: float | None = None) -> float | None:
+    """How long ago an event happened at `now` (epoch s; by default this host's clock's), by
+    its occurred_at (ISO 8601, UTC unless it says otherwise); None without one, or with one
+    that is not a time."""
     when = event_time(occurred_at)
-    return None if when is None else (datetime.now(UTC) - when).total_seconds()
+    if when is None:
+        return None
+    return (time.time() if now is None else now) - when.timestamp()
 
 
 def event_time(occurred_at: str | None) -> datetime | None:

@@ -2,12 +2,14 @@
 libfaketime (Debian's `libfaketime` package) preloaded with FAKETIME="+0.5".
 
 Only the wall clock moves (CLOCK_REALTIME: Python's time.time()); the monotonic clock is left
-alone, as a drifted host's is (FAKETIME_DONT_FAKE_MONOTONIC). A constant offset needs none of
-the thread-safe build's locking (libfaketimeMT serialises time calls for speed-ups and
-start-at times), so the plain libfaketime.so.1 serves a threaded worker. That setting has a bug
-in libfaketime 0.9.10 (time.sleep raises EINVAL), which faketime_site/sitecustomize.py works
-around in the skewed process; faking the monotonic clock as well would be worse (a lock's timed
-acquire never returns).
+alone, as a drifted host's is (FAKETIME_DONT_FAKE_MONOTONIC), and so are the timed waits that
+run on it (FAKETIME_FORCE_MONOTONIC_FIX=0: the "fix" cut the GIL's timed waits short, and a
+threaded worker ran several times slower; `thread_slowdown` measures it). A constant offset
+needs none of the thread-safe build's locking (libfaketimeMT serialises time calls for
+speed-ups and start-at times), so the plain libfaketime.so.1 serves a threaded worker. That
+setting has a bug in libfaketime 0.9.10 (time.sleep raises EINVAL), which
+faketime_site/sitecustomize.py works around in the skewed process; faking the monotonic clock
+as well would be worse (a lock's timed acquire never returns).
 
 Where the library is missing, `unavailable()` says why, and whoever asked for a skewed clock
 says it is skipped rather than run unskewed.
@@ -84,6 +86,11 @@ def skewed(offset: float) -> dict[str, str]:
         # (Fractions of a second are libfaketime's "+0.5"; "+500ms" would be 500 minutes.)
         "FAKETIME": f"{offset:+g}",
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        # Its "monotonic fix" rewrites the deadline of every timed wait on a condition that
+        # runs on the monotonic clock, which Python's GIL is: the waits end at once, and four
+        # busy threads ran 6-7 times slower than without the preload. The monotonic clock is
+        # not faked here, so there is nothing to fix.
+        "FAKETIME_FORCE_MONOTONIC_FIX": "0",
     }
 
 
@@ -115,6 +122,33 @@ def measured_offset(env: Mapping[str, str], redis_url: str = "", rounds: int = 5
             best = min(best, (back - sent, answer["time"] - (sent + back) / 2))
         child.stdin.close()
     return best[1]
+
+
+# The slowdown child: the same busy work in one thread, then shared by four (which only take
+# turns on the GIL), and the second time over the first.
+_BUSY = """
+import sys, threading, time
+sys.setswitchinterval(0.0005)  # the worker's (workers/app.py)
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i
+start = time.monotonic(); work(2_000_000); alone = time.monotonic() - start
+threads = [threading.Thread(target=work, args=(500_000,)) for _ in range(4)]
+start = time.monotonic()
+for t in threads: t.start()
+for t in threads: t.join()
+print((time.monotonic() - start) / alone)
+"""
+
+
+def thread_slowdown(env: Mapping[str, str]) -> float:
+    """How much slower busy work runs shared by four threads than in one, in a Python process
+    started with `env`: about 1 where taking turns on the GIL costs nothing much; several
+    times that where the preload cuts short the GIL's timed waits."""
+    found = subprocess.run([sys.executable, "-c", _BUSY], env={**os.environ, **env},
+                           capture_output=True, text=True, check=True, timeout=120)  # fmt: skip
+    return float(found.stdout)
 
 
 def checked(offset: float, redis_url: str = "") -> tuple[dict[str, str], float]:

@@ -34,7 +34,7 @@ sys.setswitchinterval(0.0005)
 RUNTIME = runtime.Runtime(settings)
 runtime.configure(RUNTIME)
 
-app = Celery("telnyx_conference_worker", task_cls="tasks.safe:SafeTask")
+app = Celery("telnyx_conference_worker", task_cls="tasks.base:BaseTask")
 app.conf.update(worker_celery_config(settings))
 
 

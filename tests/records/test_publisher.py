@@ -28,6 +28,8 @@ def _as_dict(task: str, task_id: str, args: list[Any], argsrepr: str, queue: str
         "headers": {
             **messages._HEADERS,
             "eta": eta.isoformat() if eta is not None else None,
+            # An ETA is by Redis's clock, and says so.
+            **({messages.ETA_CLOCK: messages.REDIS_CLOCK} if eta is not None else {}),
             "task": task,
             "id": task_id,
             "root_id": task_id,
