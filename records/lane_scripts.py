@@ -80,6 +80,10 @@ class LaneScripts:
             "timeline_ttl": timeline_ttl_seconds, "note": "",
         }  # fmt: skip
 
+    def now(self) -> float:
+        """The time (epoch s) by the clock a lane's times are read by."""
+        return self._clock()
+
     def _write(self, script: scripts.Script, keys: dict[str, Any], args: dict[str, Any]) -> Any:
         return self._replication.run_script(self._redis, script, keys, args)
 

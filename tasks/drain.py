@@ -297,7 +297,7 @@ class _Drain:
             # lane forget this send; silence or another 5xx does not (telnyx_api/errors.py).
             refusal = not exc.may_have_acted
             if not refusal and unknown_since is None:
-                unknown_since = int(time.time() * 1000)
+                unknown_since = int(rt.clock.now() * 1000)
             answered = token if refusal else None
             return self._refused(inflight, command, exc, attempts, answered, unknown_since)
         self.sent.append(inflight.batch_id)

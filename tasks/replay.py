@@ -11,7 +11,6 @@ check and age rule are the task's.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
@@ -72,7 +71,8 @@ def replay_one(
     item = LaneItem.from_json(letter.item)
     entry = _entry(item, letter.task_id)
     drain = drain_message(letter.conference_id)
-    return lanes.replay_letter(letter, raw, entry, drain, _too_old(item, timing), dry=dry_run)
+    moot_why = _too_old(item, timing, lanes.now())
+    return lanes.replay_letter(letter, raw, entry, drain, moot_why, dry=dry_run)
 
 
 def _entry(item: LaneItem, letter_id: str) -> LaneEntry:
@@ -88,8 +88,8 @@ def _entry(item: LaneItem, letter_id: str) -> LaneEntry:
     return LaneEntry(item.score, item.to_json(), item.occurred_us, participant)
 
 
-def _too_old(item: LaneItem, timing: Timing) -> str:
-    """Why the item is past its age rule ('' when it is not)."""
-    if not timing.too_old(item, time.time() * 1000):
+def _too_old(item: LaneItem, timing: Timing, now: float) -> str:
+    """Why the item is past its age rule at `now` (epoch s; '' when it is not)."""
+    if not timing.too_old(item, now * 1000):
         return ""
     return expiry(item, timing).removeprefix("expired: ")

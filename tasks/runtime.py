@@ -162,10 +162,14 @@ class Runtime:
 
     @property
     def clock(self) -> RedisClock:
-        """Redis's clock, for the ETAs of the messages this process sends and receives."""
-        if self._clock is None:
-            self._clock = RedisClock(self.redis)
-        return self._clock
+        """Redis's clock, for the ETAs of the messages this process sends and receives, and
+        a lane's times: measured when first asked for (the worker asks as it starts), then
+        every 10 s on a thread and a connection of its own."""
+        with self._lock:
+            if self._clock is None:
+                self._clock = RedisClock(redis_client(self.settings, max_connections=1))
+                self._clock.start()
+            return self._clock
 
     @property
     def metrics(self) -> Metrics:
@@ -178,6 +182,9 @@ class Runtime:
 
     def close(self) -> None:
         with self._lock:
+            if self._clock is not None:
+                self._clock.stop()
+                self._clock = None
             if self._client is not None:
                 self._client.close()
                 self._client = None

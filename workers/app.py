@@ -9,7 +9,7 @@ import threading
 from typing import Any
 
 from celery import Celery, bootsteps
-from celery.signals import worker_ready, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutting_down
 
 from core import logs
 from core.settings import WorkerSettings, load_settings
@@ -66,6 +66,13 @@ _sweeper = Sweeper(
     dead_letters=RUNTIME.dead_letters,
     metrics=RUNTIME.metrics,
 )
+
+
+@worker_init.connect
+def _start_clock(**_: Any) -> None:
+    # Measured before the first message comes in: the thread that takes messages in reads each
+    # one's ETA by it (tasks/base.py), and must not be the one to wait for the first reading.
+    RUNTIME.clock.start()  # (started as it is made; this makes it now)
 
 
 @worker_ready.connect

@@ -20,6 +20,7 @@ from typing import Any
 
 from core.settings import CommonSettings
 from followups.lane_policy import Timing
+from records.clock import RedisClock
 from records.deadletters import DeadLetter, DeadLetters
 from records.lane_store import LaneStore
 from records.letter_filter import MAX_TEXT, LetterFilter, parse_when
@@ -86,10 +87,12 @@ def run(settings: CommonSettings, store: DeadLetters, args: argparse.Namespace) 
             return 0, {"would_purge": [x.task_id for x in letters]}
         purged = sum(store.purge(x.task_id) for x in letters)
         return (0 if purged or args.task_id is None else 1), {"purged": purged}
-    # (The lease is not used by a replay.)
+    # (The lease is not used by a replay. Ages are read by Redis's clock, as the workers'.)
+    clock = RedisClock(store.client)
+    clock.measure()
     lanes = LaneStore(
         store.client, lease_seconds=1.0, done_ttl_seconds=settings.action_done_ttl_seconds,
-        timeline_ttl_seconds=settings.timeline_retention_hours * 3600,
+        timeline_ttl_seconds=settings.timeline_retention_hours * 3600, clock=clock.now,
     )  # fmt: skip
     done = replay_all(store, lanes, letters, _timing(settings), dry_run=args.dry_run)
     if args.task_id is not None and not letters:

@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC
+from collections.abc import Iterator
 
 import pytest
 import redis
 
-from records.clock import RETRY_SECONDS, RedisClock
+from records.clock import MAX_ROUND_TRIP_SECONDS, RedisClock
+from testkit.harness import wait
 
 SKEW = 3.0  # this "host" is 3 s ahead of Redis
-
-
-class _Monotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _redis_now(client: redis.Redis) -> float:
@@ -26,70 +19,113 @@ def _redis_now(client: redis.Redis) -> float:
     return seconds + micros / 1e6
 
 
+class _Host:
+    """A wall clock `skew` seconds off, which a test can step."""
+
+    def __init__(self, skew: float) -> None:
+        self.skew = skew
+
+    def __call__(self) -> float:
+        return time.time() + self.skew
+
+
+class _Faulty:
+    """The real client, until Redis "goes away" or answers slowly."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.down = False
+        self.slow = 0.0
+
+    def time(self) -> tuple[int, int]:
+        if self.down:
+            raise redis.ConnectionError("Connection refused")
+        time.sleep(self.slow)  # a round trip that waited (for a busy process's GIL, say)
+        return self.client.time()
+
+
+@pytest.fixture
+def faulty(redis_client: redis.Redis) -> _Faulty:
+    return _Faulty(redis_client)
+
+
+def _clock(client: object, host: _Host, refresh: float = 10.0) -> RedisClock:
+    return RedisClock(client, refresh_seconds=refresh, wall=host)  # type: ignore[arg-type]
+
+
 def test_a_host_clock_ahead_reads_redis_s_time(redis_client: redis.Redis) -> None:
-    clock = RedisClock(redis_client, wall=lambda: time.time() + SKEW)
-    assert clock.offset() == pytest.approx(-SKEW, abs=0.05)
+    clock = _clock(redis_client, _Host(SKEW))
+    assert clock.offset() == 0.0  # (nothing measured yet: the host's own clock)
+    assert clock.measure()
+    assert clock.offset() == pytest.approx(-SKEW, abs=0.01)
     before = _redis_now(redis_client)
     now = clock.now()
-    assert before - 0.05 <= now <= _redis_now(redis_client) + 0.05
+    assert before - 0.01 <= now <= _redis_now(redis_client) + 0.01
 
 
 def test_an_eta_by_redis_s_clock_is_read_back_by_another_host_s_clock(
     redis_client: redis.Redis,
 ) -> None:
-    ahead = RedisClock(redis_client, wall=lambda: time.time() + SKEW)
-    behind = RedisClock(redis_client, wall=lambda: time.time() - SKEW)
+    ahead, behind = _clock(redis_client, _Host(SKEW)), _clock(redis_client, _Host(-SKEW))
+    assert ahead.measure()
+    assert behind.measure()
     eta = ahead.eta(2.0)
     # Written by Redis's clock: 2 s from Redis's now, whatever the writer's clock says.
-    assert eta.timestamp() == pytest.approx(_redis_now(redis_client) + 2.0, abs=0.05)
+    assert eta.timestamp() == pytest.approx(_redis_now(redis_client) + 2.0, abs=0.02)
     # Each host reads it as the same moment, by its own clock.
-    assert behind.local(eta).timestamp() == pytest.approx(time.time() - SKEW + 2.0, abs=0.05)
-    assert ahead.local(eta).timestamp() == pytest.approx(time.time() + SKEW + 2.0, abs=0.05)
-    assert behind.local(eta).tzinfo is UTC
+    assert behind.local(eta).timestamp() == pytest.approx(time.time() - SKEW + 2.0, abs=0.02)
+    assert ahead.local(eta).timestamp() == pytest.approx(time.time() + SKEW + 2.0, abs=0.02)
 
 
-def test_the_offset_is_measured_again_once_it_is_old(redis_client: redis.Redis) -> None:
-    skew = [SKEW]
-    ticks = _Monotonic()
-    clock = RedisClock(redis_client, refresh_seconds=10, wall=lambda: time.time() + skew[0],
-                       monotonic=ticks)  # fmt: skip
-    assert clock.offset() == pytest.approx(-SKEW, abs=0.05)
-    skew[0] = -1.0  # the host's clock is stepped
-    ticks.now += 9.9
-    assert clock.offset() == pytest.approx(-SKEW, abs=0.05)
-    ticks.now += 0.1
-    assert clock.offset() == pytest.approx(1.0, abs=0.05)
+@pytest.fixture
+def started(redis_client: redis.Redis) -> Iterator[tuple[RedisClock, _Host]]:
+    host = _Host(SKEW)
+    clock = _clock(redis_client, host, refresh=0.05)
+    clock.start()
+    yield clock, host
+    clock.stop()
 
 
-class _Outage:
-    """The real client, until Redis "goes away"."""
-
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
-        self.down = False
-
-    def time(self) -> tuple[int, int]:
-        if self.down:
-            raise redis.ConnectionError("Connection refused")
-        return self.client.time()
-
-
-def test_with_redis_away_the_last_offset_stands_and_is_tried_again_soon(
-    redis_client: redis.Redis,
+def test_a_started_clock_is_measured_at_once_and_follows_a_stepped_host_clock(
+    started: tuple[RedisClock, _Host],
 ) -> None:
-    ticks = _Monotonic()
-    outage = _Outage(redis_client)
-    clock = RedisClock(outage, wall=lambda: time.time() + SKEW, monotonic=ticks)  # type: ignore[arg-type]
-    assert clock.offset() == pytest.approx(-SKEW, abs=0.05)
-    outage.down = True
-    ticks.now += 60
-    assert clock.offset() == pytest.approx(-SKEW, abs=0.05)  # no raise: the last one stands
-    outage.down = False
-    ticks.now += RETRY_SECONDS - 0.01
-    calls = []
-    outage.time = lambda: calls.append(1) or redis_client.time()  # type: ignore[method-assign]
-    clock.offset()
-    assert calls == []  # not before RETRY_SECONDS
-    ticks.now += 0.01
-    clock.offset()
-    assert calls == [1]
+    clock, host = started
+    assert clock.offset() == pytest.approx(-SKEW, abs=0.01)
+    host.skew = -1.0  # NTP steps the host's clock
+    assert wait(lambda: abs(clock.offset() - 1.0) < 0.01, timeout=5)
+
+
+def test_with_redis_away_the_last_offset_stands(faulty: _Faulty) -> None:
+    clock = _clock(faulty, _Host(SKEW))
+    assert clock.measure()
+    faulty.down = True
+    assert not clock.measure()  # no raise
+    assert clock.offset() == pytest.approx(-SKEW, abs=0.01)
+
+
+def test_a_slow_round_trip_does_not_move_a_measured_offset(faulty: _Faulty) -> None:
+    host = _Host(SKEW)
+    clock = _clock(faulty, host)
+    faulty.slow = 2 * MAX_ROUND_TRIP_SECONDS
+    # The first measurement keeps its best, slow or not: better than the host's own clock
+    assert clock.measure()
+    assert clock.offset() == pytest.approx(-SKEW, abs=MAX_ROUND_TRIP_SECONDS * 2)
+    host.skew = 0.0
+    # Later, a slow one is not kept; a quick one is
+    assert not clock.measure()
+    assert clock.offset() == pytest.approx(-SKEW, abs=MAX_ROUND_TRIP_SECONDS * 2)
+    faulty.slow = 0.0
+    assert clock.measure()
+    assert clock.offset() == pytest.approx(0.0, abs=0.01)
+
+
+def test_a_clock_started_while_redis_is_away_measures_once_it_is_back(faulty: _Faulty) -> None:
+    faulty.down = True
+    clock = _clock(faulty, _Host(SKEW))
+    clock.start()  # (no raise: it tries again every second)
+    try:
+        assert clock.offset() == 0.0
+        faulty.down = False
+        assert wait(lambda: abs(clock.offset() + SKEW) < 0.01, timeout=5)
+    finally:
+        clock.stop()
