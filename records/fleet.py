@@ -78,6 +78,7 @@ CLASS_SPAN = 10**13
 # pins it and tells it in the one that settles it.
 _ASK = scripts.load("fleet/ask")
 _TELL = scripts.load("fleet/tell")
+_COUNT = scripts.load("fleet/count")
 
 
 class Clearance(enum.StrEnum):
@@ -168,6 +169,14 @@ class Fleet:
         request of a command already going), it goes only when nobody waits."""
         reply = _ASK.run(self._redis, keys=KEYS, args=self.ask_args(owner, ticket, now))
         return Go.of(reply)
+
+    def count(self, owner: str, now: float | None = None) -> None:
+        """Count a send that goes whatever the pace says (a resend of a command whose outcome
+        is unknown, inside Telnyx's command_id window): it takes room in the window as any
+        other send does."""
+        keys = {"fleet": FLEET, "fleet_sent": SENT}
+        _COUNT.run(self._redis, keys=keys,
+                   args={"now_ms": _ms(now), "owner": owner, "margin_ms": MARGIN_MS})  # fmt: skip
 
     def tell(self, owner: str, answer: Answer, now: float | None = None) -> CircuitChange:
         """Learn from one answer; says whether the circuit opened or closed with it."""

@@ -282,6 +282,9 @@ class _Drain:
                 letter = unknown_letter(inflight, attempts, mark.sent_at)
                 return give_up(self.lane, inflight, letter, letter.error) is not Settled.IDLE
             marked, unknown_since = time.monotonic(), None if mark.own else mark.sent_at
+        if went is None:
+            # A resend goes whatever the pace says, but counts in it as Telnyx counts it.
+            self.lane.redis(lambda: rt.fleet.count(self.owner))
         if time.monotonic() - marked > SEND_GRACE_SECONDS:
             return True  # (too long since the window was checked: take the lane, check again)
         self.sends += 1  # (this send is begun: the run's next one, whatever comes, is another)

@@ -18,7 +18,7 @@ import redis
 
 from followups.lane_policy import Inflight, LaneItem, Send
 from records.deadletters import DeadLetters
-from records.fleet import CIRCUIT_FAILURES, Answer, Ticket
+from records.fleet import CIRCUIT_FAILURES, SENT, Answer, Ticket
 from records.lane_answers import Marked, Pinned
 from records.metrics import METRICS
 from sandbox.api.http import FakeTelnyxServer
@@ -136,6 +136,8 @@ def test_a_command_sent_without_an_answer_is_sent_again_at_once_inside_the_windo
     assert announcements(api) == joined("Ada")
     assert _letters().count() == 0
     assert redis_client.hget(LANE, "drain") is None
+    # ... counted in the fleet's pace beside the first send, as Telnyx counts both
+    assert redis_client.zcard(SENT) == 2
 
 
 def test_a_run_whose_hand_off_was_lost_sends_nothing_again_past_the_window_of_its_send(

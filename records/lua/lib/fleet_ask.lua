@@ -57,6 +57,14 @@ local function fleet_room_in(sent, now, span, limit, used, need)
   return math.max(at - now, 1) + windows * span
 end
 
+-- Count a send at `now` in the window's log (`sent`), kept `kept` ms. (Named by its time and
+-- how many went at that time: unique while it is counted, whatever else was lost.)
+local function fleet_count(sent, now, owner, kept)
+  local same = redis.call('ZCOUNT', sent, now, now)
+  redis.call('ZADD', sent, now, now .. ':' .. same .. ':' .. owner)
+  redis.call('PEXPIRE', sent, kept)
+end
+
 local function fleet_ask(k, a)
   local f = k.fleet
   local now = redis_ms_or(a.now)
@@ -158,11 +166,7 @@ local function fleet_ask(k, a)
     end
     return {wait, why, now, ahead}
   end
-  -- (Named by its time and how many went at that time: unique while it is counted, whatever
-  -- else was lost.)
-  local same = redis.call('ZCOUNT', k.fleet_sent, now, now)
-  redis.call('ZADD', k.fleet_sent, now, now .. ':' .. same .. ':' .. a.owner)
-  redis.call('PEXPIRE', k.fleet_sent, kept)
+  fleet_count(k.fleet_sent, now, a.owner, kept)
   if a.ticket ~= '' and not score and not probe then
     local since = redis.call('HGET', k.fleet_since, a.ticket)
     if since then
