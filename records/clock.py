@@ -53,6 +53,7 @@ class RedisClock:
         self._offset = 0.0
         self._measured = False
         self._stop = threading.Event()
+        self._starting = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def offset(self) -> float:
@@ -98,11 +99,15 @@ class RedisClock:
         thread of the clock's own, until `stop`."""
         if self._thread is not None:
             return
-        measured = self.measure()
-        self._thread = threading.Thread(
-            target=self._run, args=(measured,), name="redis-clock", daemon=True
-        )
-        self._thread.start()
+        with self._starting:
+            if self._thread is not None:
+                return  # (started by another thread while this one waited)
+            measured = self.measure()
+            thread = threading.Thread(
+                target=self._run, args=(measured,), name="redis-clock", daemon=True
+            )
+            thread.start()
+            self._thread = thread
 
     def stop(self) -> None:
         self._stop.set()

@@ -168,8 +168,9 @@ class Runtime:
         with self._lock:
             if self._clock is None:
                 self._clock = RedisClock(redis_client(self.settings, max_connections=1))
-                self._clock.start()
-            return self._clock
+            clock = self._clock
+        clock.start()  # (once; outside the lock: the first measurement waits on Redis)
+        return clock
 
     @property
     def metrics(self) -> Metrics:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
@@ -129,3 +130,25 @@ def test_a_clock_started_while_redis_is_away_measures_once_it_is_back(faulty: _F
         assert wait(lambda: abs(clock.offset() + SKEW) < 0.01, timeout=5)
     finally:
         clock.stop()
+
+
+def test_a_clock_started_by_many_threads_at_once_measures_on_one_thread(
+    redis_client: redis.Redis,
+) -> None:
+    clock = _clock(redis_client, _Host(SKEW))
+    before = _clock_threads()
+    threads = [threading.Thread(target=clock.start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    try:
+        # Every caller returned with the clock measured, and one thread measures it again
+        assert clock.offset() == pytest.approx(-SKEW, abs=0.01)
+        assert len(_clock_threads() - before) == 1
+    finally:
+        clock.stop()
+
+
+def _clock_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name == "redis-clock"}
