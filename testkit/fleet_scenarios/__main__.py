@@ -9,7 +9,7 @@ from testkit import skewed_clock
 from testkit.fleet_scenarios import __doc__ as usage
 from testkit.fleet_scenarios.hash_lost import FLEET_KEYS, HashLossOutcome, hash_lost
 from testkit.fleet_scenarios.limits import outage, rate_limited
-from testkit.fleet_scenarios.outcomes import FleetOutcome
+from testkit.fleet_scenarios.outcomes import FleetOutcome, Limit
 from testkit.fleet_scenarios.priorities import PriorityOutcome, priorities
 
 
@@ -35,30 +35,28 @@ def main() -> int:
         "--key", action="append", help="hash-lost: a key or pattern to delete (repeatable)"
     )
     args = parser.parse_args()
-    window, rounding = Window(args.window), Rounding(args.rounding)
-    retry_after = not args.no_retry_after
+
+    def told(default: int) -> Limit:
+        """The API's limit as the arguments tell it: `default` commands a second unless given."""
+        return Limit(args.limit or default, Window(args.window), Rounding(args.rounding),
+                     retry_after=not args.no_retry_after)  # fmt: skip
+
     result: FleetOutcome | PriorityOutcome | HashLossOutcome
     match args.scenario:
         case "rate-limit":
             try:
                 result = rate_limited(
-                    args.conferences or 1200, args.limit or 60, args.workers,
-                    window=window, rounding=rounding, retry_after=retry_after, skew=args.skew,
-                )  # fmt: skip
+                    args.conferences or 1200, told(60), args.workers, skew=args.skew
+                )
             except skewed_clock.ClockSkewUnavailable as unavailable:
                 print(f"SKIPPED: rate-limit with a skewed clock: {unavailable}")
                 return 0
         case "priorities":
-            result = priorities(
-                args.running, args.conferences or 200, args.limit or 20, args.workers,
-                window=window, rounding=rounding, retry_after=retry_after,
-            )  # fmt: skip
+            result = priorities(args.running, args.conferences or 200, told(20), args.workers)
         case "hash-lost":
             result = hash_lost(
-                args.conferences or 300, args.limit or 20, args.workers,
-                keys=tuple(args.key or FLEET_KEYS),
-                window=window, rounding=rounding, retry_after=retry_after,
-            )  # fmt: skip
+                args.conferences or 300, told(20), args.workers, keys=tuple(args.key or FLEET_KEYS)
+            )
         case _:
             kill = args.scenario == "outage-sigkill"
             result = outage(args.conferences or 200, args.seconds, kill_a_worker=kill)

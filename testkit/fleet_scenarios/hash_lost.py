@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from sandbox.api.ratelimit import Rounding, Window
 from sandbox.events import encode
 from testkit import timestamps
 from testkit.fleet_scenarios.outcomes import Limit, created, dead_letters
@@ -58,33 +57,30 @@ def delete_keys(cluster: Cluster, keys: tuple[str, ...]) -> list[str]:
 
 
 def hash_lost(
-    conferences: int = 300,
-    limit: int = 20,
+    conferences: int,
+    limit: Limit,
     workers: int = 2,
     *,
     keys: tuple[str, ...] = FLEET_KEYS,
     at: float = 0.5,
-    window: Window = Window.FIXED,
-    rounding: Rounding = Rounding.UP,
-    retry_after: bool = True,
 ) -> HashLossOutcome:
-    """`conferences` record_starts drained under `limit` commands/s; once a share `at` of them
-    is accepted, the fleet's `keys` (names or glob patterns) are deleted."""
-    told = Limit(limit, window, rounding, retry_after)
-    outcome = HashLossOutcome(f"fleet keys lost mid-drain, {told}", conferences, limit)
+    """`conferences` record_starts drained under `limit`; once a share `at` of them is
+    accepted, the fleet's `keys` (names or glob patterns) are deleted."""
+    outcome = HashLossOutcome(f"fleet keys lost mid-drain, {limit}", conferences, limit.per_second)
     with Cluster() as cluster:
         state = cluster.api.state
-        told.apply(state)
+        limit.apply(state)
         for _ in range(workers):
             cluster.add_worker()
         # Given a drain under way
         delivered = cluster.deliver_in_background([encode(e) for e in created(conferences)])
-        wait(lambda: state.accepted_commands >= conferences * at, 60 + conferences / limit * 3)
+        patience = 60 + conferences / limit.per_second * 3
+        wait(lambda: state.accepted_commands >= conferences * at, patience)
         # When the fleet's state is lost
         lost_at = time.time()
         outcome.deleted = delete_keys(cluster, keys)
         delivered.result()
-        wait(lambda: state.accepted_commands >= conferences, 60 + conferences / limit * 3)
+        wait(lambda: state.accepted_commands >= conferences, patience)
         cluster.wait_until_quiet(30)
         _measure_loss(cluster, outcome, lost_at)
     return outcome

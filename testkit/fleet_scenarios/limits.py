@@ -8,7 +8,6 @@ import signal
 import time
 from collections import Counter
 
-from sandbox.api.ratelimit import Rounding, Window
 from sandbox.events import encode
 from testkit import skewed_clock
 from testkit.fleet_scenarios.outcomes import FleetOutcome, Limit, count_requests, created
@@ -25,26 +24,21 @@ def _add_skewed_worker(cluster: Cluster, skew: float, outcome: FleetOutcome) -> 
 
 
 def rate_limited(
-    conferences: int = 1200,
-    limit: int = 60,
+    conferences: int,
+    limit: Limit,
     workers: int = 2,
     *,
-    window: Window = Window.FIXED,
-    rounding: Rounding = Rounding.UP,
-    retry_after: bool = True,
     skew: float | None = None,
 ) -> FleetOutcome:
-    """`workers` worker processes against an API that allows `limit` commands a second, told
-    in `window` windows, its reset rounded `rounding`; with `skew`, the first worker's wall clock
-    is that many seconds off (0: libfaketime preloaded, the clock right; raises
-    ClockSkewUnavailable where libfaketime is missing)."""
-    told = Limit(limit, window, rounding, retry_after)
+    """`workers` worker processes against an API whose rate limit is `limit`, told as it says;
+    with `skew`, the first worker's wall clock is that many seconds off (0: libfaketime
+    preloaded, the clock right; raises ClockSkewUnavailable where libfaketime is missing)."""
     skewed = f", one clock {skew:+g} s off" if skew is not None else ""
-    outcome = FleetOutcome(f"{workers} workers against {told}{skewed}", conferences)
+    outcome = FleetOutcome(f"{workers} workers against {limit}{skewed}", conferences)
     if skew is not None and (reason := skewed_clock.unavailable()):
         raise skewed_clock.ClockSkewUnavailable(reason)
     with Cluster() as cluster:
-        told.apply(cluster.api.state)
+        limit.apply(cluster.api.state)
         if skew is not None:
             _add_skewed_worker(cluster, skew, outcome)
         while len(cluster.workers) < workers:
@@ -52,7 +46,7 @@ def rate_limited(
         events = created(conferences)
         acked = cluster.deliver([encode(e) for e in events])
         outcome.notes.append(f"{sum(acked)} of {len(events)} webhooks acknowledged")
-        patience = 60 + conferences / limit * 3
+        patience = 60 + conferences / limit.per_second * 3
         wait(lambda: cluster.api.state.accepted_commands >= conferences, patience)
         cluster.wait_until_quiet(30)
         accepted = count_requests(cluster, outcome)

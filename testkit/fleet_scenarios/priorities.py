@@ -8,7 +8,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from sandbox.api.ratelimit import Rounding, Window
 from sandbox.events import client_state, encode, make_event
 from testkit import timestamps
 from testkit.fleet_scenarios.outcomes import Limit, created, dead_letters, first_accepted
@@ -68,22 +67,17 @@ def interleaved(first: list[bytes], second: list[bytes]) -> list[bytes]:
 
 
 def priorities(
-    running: int = 100,
-    conferences: int = 200,
-    limit: int = 20,
+    running: int,
+    conferences: int,
+    limit: Limit,
     workers: int = 2,
-    *,
-    window: Window = Window.FIXED,
-    rounding: Rounding = Rounding.UP,
-    retry_after: bool = True,
 ) -> PriorityOutcome:
     """`running` conferences created (their record_starts accepted); then, at once, one named
-    participant joins each while `conferences` new ones are created, under `limit` commands/s."""
-    told = Limit(limit, window, rounding, retry_after)
-    outcome = PriorityOutcome(f"recordings first, {told}", running, conferences, limit)
+    participant joins each while `conferences` new ones are created, under `limit`."""
+    outcome = PriorityOutcome(f"recordings first, {limit}", running, conferences, limit.per_second)
     with Cluster() as cluster:
         state = cluster.api.state
-        told.apply(state)
+        limit.apply(state)
         for _ in range(workers):
             cluster.add_worker()
         # Given `running` conferences, recording
@@ -104,7 +98,7 @@ def priorities(
             expired = {letter.conference for letter in dead_letters(cluster)}
             return recorded >= conferences and set(names) <= announced | expired
 
-        wait(settled, 60 + (running + conferences) / limit * 3)
+        wait(settled, 60 + (running + conferences) / limit.per_second * 3)
         cluster.wait_until_quiet(30)
         _measure_priorities(cluster, outcome, set(names), fresh, started)
     return outcome

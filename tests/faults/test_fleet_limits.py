@@ -12,6 +12,7 @@ from records.deadletters import DeadLetters
 from sandbox.api.ratelimit import Rounding, Window
 from sandbox.events import client_state, encode, make_event
 from testkit import fleet_scenarios, skewed_clock, timestamps
+from testkit.fleet_scenarios import Limit
 from testkit.harness import FAST_RECOVERY, Cluster, wait
 
 NO_SKEW = skewed_clock.unavailable()
@@ -35,31 +36,25 @@ def _assert_paced(outcome: fleet_scenarios.FleetOutcome, limit: int) -> None:
 
 
 def test_two_workers_share_one_pace_under_the_rate_limit() -> None:
-    _assert_paced(fleet_scenarios.rate_limited(conferences=600, limit=60, workers=2), 60)
+    _assert_paced(fleet_scenarios.rate_limited(conferences=600, limit=Limit(60), workers=2), 60)
 
 
 def test_the_pace_holds_in_sliding_windows_told_rounded_down_without_retry_after() -> None:
-    outcome = fleet_scenarios.rate_limited(
-        conferences=600,
-        limit=60,
-        workers=2,
-        window=Window.SLIDING,
-        rounding=Rounding.DOWN,
-        retry_after=False,
-    )
+    told = Limit(60, Window.SLIDING, Rounding.DOWN, retry_after=False)
+    outcome = fleet_scenarios.rate_limited(conferences=600, limit=told, workers=2)
     _assert_paced(outcome, 60)
 
 
 @pytest.mark.skipif(NO_SKEW is not None, reason=f"no skewed clock here: {NO_SKEW}")
 def test_the_pace_holds_with_one_workers_clock_half_a_second_off() -> None:
-    outcome = fleet_scenarios.rate_limited(conferences=600, limit=60, workers=2, skew=0.5)
+    outcome = fleet_scenarios.rate_limited(conferences=600, limit=Limit(60), workers=2, skew=0.5)
     _assert_paced(outcome, 60)
 
 
 def test_record_starts_go_first_and_no_announcement_passes_one_waiting() -> None:
     # Given 40 conferences recording, when one participant joins each while 80 are created
     # under 20 commands a second
-    outcome = fleet_scenarios.priorities(running=40, conferences=80, limit=20, workers=2)
+    outcome = fleet_scenarios.priorities(running=40, conferences=80, limit=Limit(20), workers=2)
     # Then every recording starts within 80 / 20 + 2 s of its webhook
     assert outcome.record_starts == 80, outcome
     assert outcome.record_start_max <= outcome.bound, outcome
@@ -76,7 +71,7 @@ def test_losing_the_fleets_state_mid_drain_sends_no_burst_above_the_limit(window
     # counting what went in the window. Losing every key of the fleet at once, a flush, can
     # add up to TELNYX_START_COMMANDS_PER_SECOND to that window's sends: the README says so.)
     outcome = fleet_scenarios.hash_lost(
-        conferences=200, limit=20, workers=2, window=window, keys=("tcw:fleet",)
+        conferences=200, limit=Limit(20, window), workers=2, keys=("tcw:fleet",)
     )
     assert outcome.deleted == ["tcw:fleet"], outcome
     # Every action once, and from the loss on, never more in a second than Telnyx allows (as
