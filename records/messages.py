@@ -41,7 +41,7 @@ def celery_message(
     tid = _string(task_id)
     return (
         f'{{"body":"{body}",{_MESSAGE_STATIC},"headers":{{{_HEADERS_STATIC},'
-        f'"eta":{_NO_ETA if eta is None else _eta(eta)},"task":{_string(task)},'
+        f'"eta":{"null" if eta is None else _eta(eta)},"task":{_string(task)},'
         f'"id":{tid},"root_id":{tid},"argsrepr":{_string(argsrepr)},'
         # When it was queued: /metrics' queue age (how long the oldest has waited).
         f'"sent_at":{round(time.time(), 3)!r}}},'
@@ -57,7 +57,6 @@ def celery_message(
 # a worker reads the ETA of a message without it by its own clock (tasks/base.py).
 ETA_CLOCK = "eta_clock"
 REDIS_CLOCK = "redis"
-_NO_ETA = "null"
 
 
 def _eta(eta: datetime) -> str:

@@ -156,8 +156,9 @@ def add_to_lane(
     the event task's message is complete and, for a drain id, the lane is taken for that run
     (its lease taken, the lane read): returned, for `run_drain` to start from."""
     conference_id = str(event.conference_id)
-    lanes = runtime.current().lanes
-    now_ms = int(runtime.current().clock.now() * 1000)
+    rt = runtime.current()
+    lanes = rt.lanes
+    now_ms = int(rt.clock.now() * 1000)
     when = occurred_us(event.when, now_ms)
     at = event.when.isoformat() if event.when else None
     items = [

@@ -165,11 +165,15 @@ class Runtime:
         """Redis's clock, for the ETAs of the messages this process sends and receives, and
         a lane's times: measured when first asked for (the worker asks as it starts), then
         every 10 s on a thread and a connection of its own."""
-        with self._lock:
-            if self._clock is None:
-                self._clock = RedisClock(redis_client(self.settings, max_connections=1))
-            clock = self._clock
-        clock.start()  # (once; outside the lock: the first measurement waits on Redis)
+        clock = self._clock
+        if clock is None:
+            with self._lock:
+                if self._clock is None:
+                    self._clock = RedisClock(redis_client(self.settings, max_connections=1))
+                clock = self._clock
+        # (Once, and outside the lock: the first measurement waits on Redis. Read on every
+        # message with an ETA and every lane step, so no lock once it is made.)
+        clock.start()
         return clock
 
     @property
